@@ -1,0 +1,135 @@
+//! The agent API, served by warp over mutual TLS (only the scheduler's certificate is
+//! accepted: the TLS layer checks the CA and the clientAuth usage).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use warp::Filter;
+use yunji_common::agent_api::{AgentError, NodeStatus};
+
+use crate::drivers::sim::Fault;
+use crate::drivers::{DriverError, DriverSet};
+
+pub struct AgentState {
+    node_name: String,
+    started_at: DateTime<Utc>,
+    drivers: DriverSet,
+}
+
+impl AgentState {
+    pub fn new(node_name: String, drivers: DriverSet) -> AgentState {
+        AgentState {
+            node_name,
+            started_at: Utc::now(),
+            drivers,
+        }
+    }
+
+    pub async fn status(&self) -> Result<NodeStatus, DriverError> {
+        let (capacity, inventory) = self.drivers.observe().await?;
+        Ok(NodeStatus {
+            node_name: self.node_name.clone(),
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: self.started_at,
+            drivers: self.drivers.drivers(),
+            capacity,
+            inventory,
+        })
+    }
+}
+
+fn reply<T: serde::Serialize>(result: Result<T, DriverError>) -> warp::reply::Response {
+    use warp::Reply;
+    match result {
+        Ok(body) => warp::reply::json(&body).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.code, e.message),
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: String) -> warp::reply::Response {
+    use warp::Reply;
+    warp::reply::with_status(
+        warp::reply::json(&AgentError {
+            code: code.into(),
+            message,
+        }),
+        status,
+    )
+    .into_response()
+}
+
+/// The agent API's routes.
+pub fn routes(
+    state: Arc<AgentState>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+    let with_state = warp::any().map(move || state.clone());
+    let status = warp::path!("v1" / "status")
+        .and(warp::get())
+        .and(with_state.clone())
+        .then(|state: Arc<AgentState>| async move { reply(state.status().await) });
+    // Sim only: inject or clear a failure of one operation.
+    let fault = warp::path!("v1" / "sim" / "faults" / String)
+        .and(warp::put())
+        .and(warp::body::content_length_limit(64 * 1024))
+        .and(warp::body::json::<Option<Fault>>())
+        .and(with_state)
+        .map(
+            |operation: String, fault: Option<Fault>, state: Arc<AgentState>| match state
+                .drivers
+                .sim()
+            {
+                Some(sim) => {
+                    sim.set_fault(&operation, fault);
+                    reply(Ok(serde_json::json!({"operation": operation})))
+                }
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    "not-sim",
+                    "faults are injected into the sim driver set only".into(),
+                ),
+            },
+        );
+    status
+        .or(fault)
+        .unify()
+        .recover(|rejection: warp::Rejection| async move {
+            let (status, message) = if rejection.is_not_found() {
+                (StatusCode::NOT_FOUND, "no such agent endpoint".to_string())
+            } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
+                (StatusCode::BAD_REQUEST, e.to_string())
+            } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+                (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method not allowed".to_string(),
+                )
+            } else {
+                (StatusCode::BAD_REQUEST, format!("{rejection:?}"))
+            };
+            Ok::<_, std::convert::Infallible>(error(status, "bad-request", message))
+        })
+        .unify()
+}
+
+/// The per-connection handler for `yunji_common::serve`.
+pub fn handler(
+    state: Arc<AgentState>,
+) -> impl Fn(
+    http::Request<hyper::body::Incoming>,
+    Arc<yunji_common::serve::Peer>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = warp::reply::Response> + Send>>
++ Clone
++ Send
++ Sync
++ 'static {
+    let service = warp::service(routes(state));
+    move |req, _peer| {
+        let mut service = service.clone();
+        Box::pin(async move {
+            match tower_service::Service::call(&mut service, req).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            }
+        })
+    }
+}

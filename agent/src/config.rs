@@ -1,0 +1,72 @@
+//! The agent's configuration, from flags (each also read from a `YUNJI_*` variable).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DriverChoice {
+    /// The real drivers the node offers; until they exist, the sim set.
+    Auto,
+    /// The simulated driver set.
+    Sim,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "yunji-agent", version, about = "The yunji node agent")]
+pub struct AgentConfig {
+    /// The scheduler's public URL.
+    #[arg(long, env = "YUNJI_SCHEDULER")]
+    pub scheduler: String,
+    /// The scheduler's join token (its data directory's `join-token`).
+    #[arg(long, env = "YUNJI_JOIN_TOKEN", hide_env_values = true)]
+    pub join_token: String,
+    /// Where the agent keeps its key, certificates and state.
+    #[arg(long, env = "YUNJI_DATA_DIR", default_value = "/var/lib/yunji-agent")]
+    pub data_dir: PathBuf,
+    /// This node's name (a lower-case DNS name); its certificate is issued for it.
+    #[arg(long, env = "YUNJI_NODE_NAME", default_value_t = default_node_name())]
+    pub node_name: String,
+    /// Address of the agent API (mutual TLS).
+    #[arg(long, env = "YUNJI_LISTEN", default_value = "0.0.0.0:9775")]
+    pub listen: SocketAddr,
+    /// URL the scheduler reaches this agent at (default: from the listen address).
+    #[arg(long, env = "YUNJI_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+    /// Driver set.
+    #[arg(long, env = "YUNJI_DRIVER", value_enum, default_value = "auto")]
+    pub driver: DriverChoice,
+    /// Operator-provided certificate for this node (with --tls-key and --ca-cert).
+    #[arg(long, env = "YUNJI_TLS_CERT", requires_all = ["tls_key", "ca_cert"])]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, env = "YUNJI_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The CA that signed the scheduler's client certificate (with --tls-cert).
+    #[arg(long, env = "YUNJI_CA_CERT", requires = "tls_cert")]
+    pub ca_cert: Option<PathBuf>,
+    /// CA to verify the scheduler's HTTPS listener with, when the join token carries no
+    /// certificate fingerprint.
+    #[arg(long, env = "YUNJI_SCHEDULER_CA")]
+    pub scheduler_ca: Option<PathBuf>,
+    /// vCPUs the sim driver set reports.
+    #[arg(long, default_value_t = 32)]
+    pub sim_vcpus: u32,
+    /// Memory (MiB) the sim driver set reports.
+    #[arg(long, default_value_t = 131_072)]
+    pub sim_memory_mb: u64,
+    /// Disk (GiB) the sim driver set reports.
+    #[arg(long, default_value_t = 2_000)]
+    pub sim_disk_gb: u64,
+    /// Log format.
+    #[arg(long, env = "YUNJI_LOG_FORMAT", value_parser = ["text", "json"], default_value = "text")]
+    pub log_format: String,
+}
+
+fn default_node_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_ascii_lowercase())
+        .ok()
+        .filter(|h| yunji_common::valid_node_name(h))
+        .unwrap_or_else(|| "node-1".into())
+}

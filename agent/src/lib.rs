@@ -1,0 +1,79 @@
+//! yunji-agent: the privileged daemon on every node. It joins the scheduler, then serves
+//! the agent API (types in `yunji_common::agent_api`) over mutual TLS, and acts through
+//! the driver set the node offers — the sim set, or real VMs, networks and disks.
+
+pub mod api;
+pub mod config;
+pub mod drivers;
+mod join;
+mod netinfo;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use yunji_common::pki;
+
+pub use config::AgentConfig;
+
+/// A running agent.
+pub struct RunningAgent {
+    pub addr: SocketAddr,
+    pub node_name: String,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningAgent {
+    /// Stops serving; running VMs (with the real drivers) keep running.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Joins the scheduler and serves the agent API; returns once serving.
+pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let agent_url = match &config.advertise_url {
+        Some(url) => url.clone(),
+        None => {
+            let ip = if addr.ip().is_unspecified() {
+                netinfo::primary_address().await?
+            } else {
+                addr.ip()
+            };
+            format!("https://{}", SocketAddr::new(ip, addr.port()))
+        }
+    };
+    let credentials = join::join(&config, &agent_url).await?;
+    let tls = pki::mutual_server_config(&credentials.identity, &credentials.ca_pem)?;
+    let drivers = drivers::DriverSet::select(&config)?;
+    let state = Arc::new(api::AgentState::new(config.node_name.clone(), drivers));
+    let (stop, mut stop_rx) = watch::channel(false);
+    let handler = api::handler(state);
+    let task = tokio::spawn(async move {
+        yunji_common::serve::serve(listener, Some(tls), handler, async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        })
+        .await;
+    });
+    tracing::info!(node = %config.node_name, %addr, url = %agent_url, "yunji-agent serving");
+    Ok(RunningAgent {
+        addr,
+        node_name: config.node_name,
+        stop,
+        task,
+    })
+}

@@ -1,0 +1,128 @@
+//! Serving HTTP/1.1 over TCP, plain or TLS, with graceful shutdown: the one accept loop
+//! both the scheduler's API listener and the agent's mTLS listener run.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use rustls::ServerConfig;
+use rustls::pki_types::CertificateDer;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// What the handler knows about the connection a request came on.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// The client's verified certificate chain, on a mutual-TLS listener.
+    pub certificates: Option<Arc<Vec<CertificateDer<'static>>>>,
+}
+
+/// How long in-flight requests may take to finish once shutdown begins.
+const DRAIN: Duration = Duration::from_secs(10);
+/// A TLS handshake that takes longer than this is dropped.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// Serves `handler` on `listener` until `shutdown` resolves, then lets in-flight
+/// requests finish (up to ten seconds). Each connection runs on its own task; a TLS
+/// handshake never holds up the accept loop.
+pub async fn serve<H, F, B>(
+    listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(Request<Incoming>, Arc<Peer>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let graceful = Arc::new(GracefulShutdown::new());
+    let acceptor = tls.map(TlsAcceptor::from);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let acceptor = acceptor.clone();
+        let graceful = graceful.clone();
+        // Binds the handler to this connection's peer.
+        let service = |handler: H, peer: Arc<Peer>| {
+            hyper::service::service_fn(move |req| {
+                let fut = handler(req, peer.clone());
+                async move { Ok::<_, Infallible>(fut.await) }
+            })
+        };
+        tokio::spawn(async move {
+            let builder = auto::Builder::new(TokioExecutor::new());
+            match acceptor {
+                None => {
+                    let peer = Arc::new(Peer {
+                        addr,
+                        certificates: None,
+                    });
+                    let conn =
+                        builder.serve_connection(TokioIo::new(stream), service(handler, peer));
+                    let _ = graceful.watch(conn.into_owned()).await;
+                }
+                Some(acceptor) => {
+                    let tls = match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(error)) => {
+                            tracing::info!(%addr, %error, "TLS handshake refused");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let certificates = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .map(|c| Arc::new(c.iter().map(|c| c.clone().into_owned()).collect()));
+                    let peer = Arc::new(Peer { addr, certificates });
+                    let conn = builder.serve_connection(TokioIo::new(tls), service(handler, peer));
+                    let _ = graceful.watch(conn.into_owned()).await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    match Arc::try_unwrap(graceful) {
+        Ok(graceful) => {
+            if tokio::time::timeout(DRAIN, graceful.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!("connections still open after the drain period; closing");
+            }
+        }
+        // Connection tasks still hold a handle; they watch the same shutdown signal.
+        Err(graceful) => {
+            let _ = tokio::time::timeout(DRAIN, async {
+                while Arc::strong_count(&graceful) > 1 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+            .await;
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Errors on the wire: each service answers in its own OpenStack error body, with a
+//! message a person can act on. Internal detail is logged, never returned.
+
+use http::{HeaderValue, StatusCode};
+use serde_json::json;
+
+use crate::core::{Error, error_chain};
+
+/// Which service's error body to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Identity,
+    Compute,
+    Image,
+    Network,
+    Volume,
+    LoadBalancer,
+    /// The agent join endpoint and unknown prefixes.
+    Other,
+}
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn method_not_allowed(method: &http::Method, path: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on {path}"),
+        )
+    }
+
+    /// Renders the error in `service`'s body shape.
+    pub fn into_response(self, service: Service) -> super::Response {
+        let code = self.status.as_u16();
+        let title = self.status.canonical_reason().unwrap_or("Error");
+        let body = match service {
+            Service::Identity | Service::Other => {
+                json!({"error": {"code": code, "title": title, "message": self.message}})
+            }
+            Service::Compute | Service::Volume => {
+                let key = match self.status {
+                    StatusCode::BAD_REQUEST => "badRequest",
+                    StatusCode::UNAUTHORIZED => "unauthorized",
+                    StatusCode::FORBIDDEN => "forbidden",
+                    StatusCode::NOT_FOUND => "itemNotFound",
+                    StatusCode::METHOD_NOT_ALLOWED => "badMethod",
+                    StatusCode::NOT_ACCEPTABLE => "notAcceptable",
+                    StatusCode::CONFLICT => "conflictingRequest",
+                    StatusCode::PAYLOAD_TOO_LARGE => "overLimit",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "mediaTypeNotSupported",
+                    _ => "computeFault",
+                };
+                json!({ key: {"code": code, "message": self.message} })
+            }
+            Service::Network => json!({"NeutronError": {
+                "type": format!("HTTP{}", title.replace(' ', "")),
+                "message": self.message,
+                "detail": "",
+            }}),
+            Service::Image => json!({"code": code, "title": title, "message": self.message}),
+            Service::LoadBalancer => json!({
+                "faultcode": if self.status.is_client_error() { "Client" } else { "Server" },
+                "faultstring": self.message,
+                "debuginfo": null,
+            }),
+        };
+        let mut response = super::json_response(self.status, &body);
+        if self.status == StatusCode::UNAUTHORIZED && service == Service::Identity {
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Keystone uri=\"/identity/v3\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        let status = match &e {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Internal(inner) => {
+                tracing::error!(error = %error_chain(inner.as_ref()), "internal error");
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The cloud hit an internal error; the operator can find it in the \
+                     scheduler's log by this response's X-Openstack-Request-Id.",
+                );
+            }
+        };
+        ApiError::new(status, e.to_string())
+    }
+}

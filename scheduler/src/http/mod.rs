@@ -1,0 +1,288 @@
+//! The HTTP layer: warp extracts each request, a router per service matches its path,
+//! handlers parse input, call one core operation and render OpenStack's view. This
+//! layer depends on `core` and `model` only — never on the store or the agent client
+//! (a test enforces it).
+//!
+//! Routing is a `match` on (method, path segments) per service rather than a tree of
+//! warp filters: it keeps hundreds of endpoints quick to compile, makes 404 vs 405 exact,
+//! and lets every service answer errors in its own body shape.
+
+mod agent_join;
+mod discovery;
+pub mod errors;
+mod identity;
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes};
+use futures_util::{Stream, StreamExt};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+use warp::Filter;
+
+use crate::core::Core;
+use crate::model::Caller;
+pub use errors::{ApiError, Service};
+
+/// What every handler returns.
+pub type Response = warp::reply::Response;
+pub type ApiResult = Result<Response, ApiError>;
+
+type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send + Sync>>;
+
+/// One request, as handlers see it.
+pub struct ApiRequest {
+    pub method: Method,
+    pub path: String,
+    /// Path segments, percent-decoded, empty ones (trailing or doubled slashes) dropped.
+    pub segments: Vec<String>,
+    pub query: String,
+    pub headers: HeaderMap,
+    body: Option<BodyStream>,
+    max_body: usize,
+}
+
+impl ApiRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Query parameters, decoded, in order (repeats kept).
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    /// The first value of a query parameter.
+    pub fn query_param(&self, key: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// Whether a flag parameter is present (`?nocatalog`, `?cascade=true`).
+    pub fn query_flag(&self, key: &str) -> bool {
+        form_urlencoded::parse(self.query.as_bytes()).any(|(k, v)| {
+            k == key && !matches!(v.to_ascii_lowercase().as_str(), "false" | "0" | "no")
+        })
+    }
+
+    /// Reads the whole body, refusing more than the configured limit (413).
+    pub async fn body_bytes(&mut self) -> Result<Bytes, ApiError> {
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than {} bytes", self.max_body),
+            )
+        };
+        if let Some(len) = self
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+            && len > self.max_body
+        {
+            return Err(too_large());
+        }
+        let Some(mut stream) = self.body.take() else {
+            return Ok(Bytes::new());
+        };
+        let mut buf = bytes::BytesMut::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::bad_request(format!("reading the body failed: {e}")))?;
+            if buf.len() + chunk.len() > self.max_body {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    }
+
+    /// Parses a JSON body: 415 for another content type, 413 over the limit, 400 with
+    /// serde's explanation (field and position) for anything malformed.
+    pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, ApiError> {
+        if let Some(ct) = self.header("content-type") {
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if mime != "application/json" && !mime.ends_with("+json") {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!("the body must be application/json, not {mime}"),
+                ));
+            }
+        }
+        let body = self.body_bytes().await?;
+        if body.is_empty() {
+            return Err(ApiError::bad_request("the request needs a JSON body"));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("the JSON body is invalid: {e}")))
+    }
+
+    /// The caller behind `X-Auth-Token` (401 without a valid one).
+    pub async fn caller(&self, core: &Core) -> Result<Caller, ApiError> {
+        let token = self.header("x-auth-token").ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "The request you have made requires authentication: send a token in X-Auth-Token.",
+            )
+        })?;
+        Ok(core.token_validate(token).await?.caller.clone())
+    }
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => bytes_response(status, Bytes::from(bytes)),
+        Err(error) => {
+            tracing::error!(%error, "serialising a response failed");
+            let mut r = Response::new(Bytes::new().into());
+            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        }
+    }
+}
+
+/// A response whose body is already-serialised JSON.
+pub fn bytes_response(status: StatusCode, body: Bytes) -> Response {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// An empty response (204 and friends).
+pub fn empty(status: StatusCode) -> Response {
+    let mut r = Response::new(Bytes::new().into());
+    *r.status_mut() = status;
+    r
+}
+
+/// The warp filter for the whole API.
+pub fn routes(
+    core: Arc<Core>,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
+    warp::method()
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream().map(box_body))
+        .then(
+            move |method: Method,
+                  path: warp::path::FullPath,
+                  query: String,
+                  headers: HeaderMap,
+                  body: BodyStream| {
+                let core = core.clone();
+                async move {
+                    let path = path.as_str().to_string();
+                    let segments = path
+                        .split('/')
+                        .filter(|s| !s.is_empty())
+                        .map(|s| {
+                            percent_encoding::percent_decode_str(s)
+                                .decode_utf8_lossy()
+                                .into_owned()
+                        })
+                        .collect();
+                    let req = ApiRequest {
+                        method,
+                        path,
+                        segments,
+                        query,
+                        headers,
+                        body: Some(body),
+                        max_body: core.config().max_body_bytes,
+                    };
+                    dispatch(&core, req).await
+                }
+            },
+        )
+}
+
+fn box_body<S, B>(stream: S) -> BodyStream
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send + Sync + 'static,
+    B: Buf,
+{
+    Box::pin(stream.map(|chunk| chunk.map(|mut b| b.copy_to_bytes(b.remaining()))))
+}
+
+/// Sends a request to its service by the first path segment.
+async fn dispatch(core: &Core, req: ApiRequest) -> Response {
+    let first = req.segments.first().map(String::as_str);
+    let (service, result) = match first {
+        None => (Service::Identity, discovery::identity_versions(core)),
+        Some("identity") => (Service::Identity, identity::route(core, req).await),
+        Some("compute") => (Service::Compute, discovery::compute(core, &req)),
+        Some("image") => (Service::Image, discovery::image(core, &req)),
+        Some("network") => (Service::Network, discovery::network(core, &req)),
+        Some("volume") => (Service::Volume, discovery::volume(core, &req)),
+        Some("load-balancer") => (Service::LoadBalancer, discovery::load_balancer(core, &req)),
+        Some("agent-join") => (Service::Other, agent_join::route(core, req).await),
+        Some(_) => (
+            Service::Other,
+            Err(ApiError::not_found(format!(
+                "{} is not an endpoint of this cloud; the catalog lists them (GET /identity/v3/auth/catalog)",
+                req.path
+            ))),
+        ),
+    };
+    result.unwrap_or_else(|e| e.into_response(service))
+}
+
+/// The per-connection handler the listener runs: request id, access log, warp.
+pub fn handler(
+    core: Arc<Core>,
+) -> impl Fn(
+    http::Request<hyper::body::Incoming>,
+    Arc<yunji_common::serve::Peer>,
+) -> Pin<Box<dyn std::future::Future<Output = Response> + Send>>
++ Clone
++ Send
++ Sync
++ 'static {
+    let service = warp::service(routes(core));
+    move |req, peer| {
+        let mut service = service.clone();
+        let request_id = format!("req-{}", uuid::Uuid::new_v4());
+        let span = tracing::info_span!("request", id = %request_id, method = %req.method(),
+            path = %req.uri().path(), peer = %peer.addr);
+        Box::pin(
+            async move {
+                let started = Instant::now();
+                let response: Result<Response, Infallible> =
+                    tower_service::Service::call(&mut service, req).await;
+                let mut response = match response {
+                    Ok(r) => r,
+                    Err(never) => match never {},
+                };
+                if let Ok(value) = HeaderValue::from_str(&request_id) {
+                    response
+                        .headers_mut()
+                        .insert("x-openstack-request-id", value);
+                }
+                tracing::info!(
+                    status = response.status().as_u16(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "handled"
+                );
+                response
+            }
+            .instrument(span),
+        )
+    }
+}

@@ -1,0 +1,13 @@
+//! The cloud's domain types: plain data that the store persists, core decides on and the
+//! HTTP layer renders. No logic beyond what the types themselves mean.
+
+mod identity;
+mod nodes;
+
+pub use identity::*;
+pub use nodes::*;
+
+/// A new random id in Keystone's form: 32 lower-case hex characters.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

@@ -1,0 +1,236 @@
+//! The store: the cloud's state in SQLite, and the only SQL in the project.
+//!
+//! Every call runs on tokio's blocking pool, never on an async worker. Reads take one of
+//! a few read connections (WAL lets them run beside the writer); writes go through the
+//! single writer connection, each in one transaction that commits only when the closure
+//! succeeds — so core can check a quota and create a resource atomically.
+
+mod identity;
+pub use identity::{NameFilter, TokenSelector};
+mod migrations;
+mod nodes;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+#[cfg(test)]
+use migrations::schema;
+
+const READERS: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken: the thing already exists.
+    #[error("{0} already exists")]
+    Duplicate(String),
+    /// A referenced row does not exist, or a row is still referenced.
+    #[error("constraint failed: {0}")]
+    Constraint(String),
+    #[error("database error")]
+    Sqlite(#[source] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the database task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(code, msg) = &e {
+            let msg = msg.clone().unwrap_or_default();
+            match code.extended_code {
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    return StoreError::Duplicate(
+                        msg.trim_start_matches("UNIQUE constraint failed: ")
+                            .to_string(),
+                    );
+                }
+                rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+                | rusqlite::ffi::SQLITE_CONSTRAINT_CHECK => return StoreError::Constraint(msg),
+                _ => {}
+            }
+        }
+        StoreError::Sqlite(e)
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+}
+
+/// Read access: the typed queries of every resource.
+pub struct Db<'a> {
+    conn: &'a Connection,
+}
+
+/// Write access inside one transaction; derefs to [`Db`] for reads in the same transaction.
+pub struct Tx<'a> {
+    db: Db<'a>,
+}
+
+impl<'a> std::ops::Deref for Tx<'a> {
+    type Target = Db<'a>;
+    fn deref(&self) -> &Db<'a> {
+        &self.db
+    }
+}
+
+fn open(path: &Path, flags: OpenFlags) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and runs every migration.
+    pub fn open(path: &Path) -> Result<Store> {
+        let mut writer = open(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        migrations::run(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                open(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers: Mutex::new(readers),
+                path: path.to_path_buf(),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` with read access on the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.take_reader()?;
+            let out = f(&Db { conn: &conn });
+            inner.give_back(conn);
+            out
+        })
+        .await?
+    }
+
+    /// Runs `f` in one write transaction on the blocking pool; commits if it returns
+    /// `Ok`, rolls back otherwise. `f` may fail with the caller's own error type.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Tx) -> Result<T, E> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = Transaction::new(&mut conn, TransactionBehavior::Immediate)
+                .map_err(StoreError::from)?;
+            let out = f(&Tx {
+                db: Db { conn: &tx },
+            })?;
+            tx.commit().map_err(StoreError::from)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| E::from(StoreError::Task(e)))?
+    }
+}
+
+impl Inner {
+    fn take_reader(&self) -> Result<Connection> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            // All pooled readers busy: open one more for this call.
+            None => open(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            ),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if readers.len() < READERS {
+            readers.push(conn);
+        }
+    }
+}
+
+/// Booleans are stored as 0/1.
+fn flag(v: bool) -> i64 {
+    i64::from(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn migrated_schema_matches_the_committed_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("yunji.db")).unwrap();
+        let actual = store.read(|db| schema(db.conn)).await.unwrap();
+        let snapshot_path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/schema.sql");
+        if std::env::var_os("YUNJI_BLESS").is_some() {
+            std::fs::write(snapshot_path, &actual).unwrap();
+        }
+        let expected = std::fs::read_to_string(snapshot_path).unwrap();
+        assert_eq!(
+            actual, expected,
+            "the migrated schema differs from src/store/schema.sql; \
+             if the change is intended, rerun with YUNJI_BLESS=1 and commit the snapshot"
+        );
+    }
+
+    #[tokio::test]
+    async fn reopening_runs_no_migration_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("yunji.db");
+        drop(Store::open(&path).unwrap());
+        let store = Store::open(&path).unwrap();
+        let applied = store
+            .read(|db| Ok(migrations::applied(db.conn)?))
+            .await
+            .unwrap();
+        assert_eq!(applied, migrations::MIGRATIONS.len());
+    }
+}

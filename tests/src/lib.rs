@@ -1,0 +1,1 @@
+//! Shared test context for the integration tests.
