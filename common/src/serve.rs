@@ -12,7 +12,6 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use rustls::ServerConfig;
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
@@ -45,7 +44,9 @@ pub async fn serve<H, F, B>(
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let graceful = Arc::new(GracefulShutdown::new());
+    // Connections watch `closing`; each holds a clone of `open` so the drain can count them.
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
+    let open = Arc::new(());
     let acceptor = tls.map(TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
@@ -64,25 +65,17 @@ pub async fn serve<H, F, B>(
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let acceptor = acceptor.clone();
-        let graceful = graceful.clone();
-        // Binds the handler to this connection's peer.
-        let service = |handler: H, peer: Arc<Peer>| {
-            hyper::service::service_fn(move |req| {
-                let fut = handler(req, peer.clone());
-                async move { Ok::<_, Infallible>(fut.await) }
-            })
-        };
+        let closing = closing_rx.clone();
+        let open = open.clone();
         tokio::spawn(async move {
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let _open = open;
             match acceptor {
                 None => {
                     let peer = Arc::new(Peer {
                         addr,
                         certificates: None,
                     });
-                    let conn =
-                        builder.serve_connection(TokioIo::new(stream), service(handler, peer));
-                    let _ = graceful.watch(conn.into_owned()).await;
+                    run_connection(TokioIo::new(stream), handler, peer, closing).await;
                 }
                 Some(acceptor) => {
                     let tls = match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
@@ -99,30 +92,50 @@ pub async fn serve<H, F, B>(
                         .peer_certificates()
                         .map(|c| Arc::new(c.iter().map(|c| c.clone().into_owned()).collect()));
                     let peer = Arc::new(Peer { addr, certificates });
-                    let conn = builder.serve_connection(TokioIo::new(tls), service(handler, peer));
-                    let _ = graceful.watch(conn.into_owned()).await;
+                    run_connection(TokioIo::new(tls), handler, peer, closing).await;
                 }
             }
         });
     }
     drop(listener);
-    match Arc::try_unwrap(graceful) {
-        Ok(graceful) => {
-            if tokio::time::timeout(DRAIN, graceful.shutdown())
-                .await
-                .is_err()
-            {
-                tracing::warn!("connections still open after the drain period; closing");
-            }
+    let _ = closing.send(true);
+    let drained = tokio::time::timeout(DRAIN, async {
+        while Arc::strong_count(&open) > 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        // Connection tasks still hold a handle; they watch the same shutdown signal.
-        Err(graceful) => {
-            let _ = tokio::time::timeout(DRAIN, async {
-                while Arc::strong_count(&graceful) > 1 {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            })
-            .await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("connections still open after the drain period; closing");
+    }
+}
+
+/// Serves one connection; when `closing` turns true, finishes the request in flight
+/// and closes (idle keep-alive connections close at once).
+async fn run_connection<IO, H, F, B>(
+    io: IO,
+    handler: H,
+    peer: Arc<Peer>,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>, Arc<Peer>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let fut = handler(req, peer.clone());
+        async move { Ok::<_, Infallible>(fut.await) }
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = async { drop(closing.wait_for(|c| *c).await) } => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
         }
     }
 }

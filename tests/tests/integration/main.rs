@@ -1,0 +1,10 @@
+//! Integration tests: scheduler and agents in one process, over loopback.
+
+// Tests: a failed step should stop the test right there.
+#![allow(clippy::unwrap_used)]
+
+mod bad_input;
+mod discovery;
+mod identity;
+mod nodes;
+mod policy;
