@@ -105,7 +105,8 @@ fn scheduler_transport(config: &AgentConfig) -> anyhow::Result<Transport> {
     })
 }
 
-/// Joins, retrying while the scheduler is unreachable; a refusal (4xx) is final.
+/// Joins, retrying while the scheduler is unreachable; a refusal (4xx) or a certificate
+/// that does not verify is final.
 async fn join_with_retry(
     transport: &Transport,
     url: &str,
@@ -129,6 +130,13 @@ async fn join_with_retry(
                 status, message, ..
             }) if status.is_client_error() => {
                 bail!("the scheduler refused to let this node join ({status}): {message}")
+            }
+            // A certificate that does not verify will not start verifying by waiting.
+            Err(error @ CallError::Tls { .. }) => {
+                return Err(anyhow::Error::new(error).context(
+                    "the scheduler's certificate is not the one the join token names; \
+                     copy the current token from the scheduler's data directory (join-token)",
+                ));
             }
             Err(error) => {
                 attempts += 1;

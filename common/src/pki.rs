@@ -99,9 +99,12 @@ impl Identity {
             .map_err(|e| PkiError::Invalid(format!("private key PEM: {e}")))
     }
 
-    /// SHA-256 of the leaf certificate (DER), hex: what a join token pins.
-    pub fn fingerprint(&self) -> Result<String, PkiError> {
-        Ok(fingerprint(&self.chain()?[0]))
+    /// SHA-256 (hex) of the last certificate of the chain — the CA that signed the leaf
+    /// when the chain carries it, else the leaf itself: what a join token pins. Pinning
+    /// the CA keeps tokens valid when the leaf is re-issued.
+    pub fn anchor_fingerprint(&self) -> Result<String, PkiError> {
+        let chain = self.chain()?;
+        Ok(fingerprint(&chain[chain.len() - 1]))
     }
 }
 
@@ -303,8 +306,10 @@ pub fn client_config_trusting(ca_pem: &str) -> Result<Arc<ClientConfig>, PkiErro
     Ok(Arc::new(config))
 }
 
-/// A client that accepts exactly one server certificate, by its SHA-256 fingerprint:
-/// how an agent that has nothing but a join token knows it talks to its scheduler.
+/// A client that trusts one certificate known only by its SHA-256 fingerprint: the
+/// server's leaf itself, or a CA the server presents in its chain, which must then have
+/// signed the leaf for the name connected to. How an agent that has nothing but a join
+/// token knows it talks to its scheduler.
 pub fn pinned_client_config(fingerprint_hex: &str) -> Result<Arc<ClientConfig>, PkiError> {
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
@@ -327,18 +332,32 @@ impl ServerCertVerifier for PinnedCert {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         if fingerprint(end_entity) == self.fingerprint {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(
-                "the scheduler's certificate does not match the join token's fingerprint".into(),
-            ))
+            return Ok(ServerCertVerified::assertion());
         }
+        let anchor = intermediates
+            .iter()
+            .find(|c| fingerprint(c) == self.fingerprint)
+            .ok_or_else(|| {
+                rustls::Error::General(
+                    "the scheduler's certificate does not match the join token's fingerprint"
+                        .into(),
+                )
+            })?;
+        let mut roots = RootCertStore::empty();
+        roots.add(anchor.clone().into_owned())?;
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            self.provider.clone(),
+        )
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))?;
+        verifier.verify_server_cert(end_entity, &[], server_name, ocsp_response, now)
     }
 
     fn verify_tls12_signature(

@@ -260,9 +260,10 @@ fn prepare(config: &Config, paths: &DataPaths, public_url: &str) -> anyhow::Resu
     } else {
         join_secret
     };
-    // With HTTPS the token pins the API certificate, so a joining agent needs nothing else.
+    // With HTTPS the token pins the API certificate's CA, so a joining agent needs
+    // nothing else, and the token survives the leaf being re-issued at every start.
     let join_token = match &api_identity {
-        Some(id) => format!("{join_secret}.{}", id.fingerprint()?),
+        Some(id) => format!("{join_secret}.{}", id.anchor_fingerprint()?),
         None => join_secret.clone(),
     };
     write_private(&paths.join_token(), join_token.as_bytes())?;

@@ -91,6 +91,49 @@ async fn https_scheduler_is_joined_through_the_pinned_fingerprint() {
 }
 
 #[tokio::test]
+async fn the_join_token_survives_a_scheduler_restart_and_a_wrong_pin_is_refused() {
+    let ctx = TestContext::new(Options {
+        https: true,
+        ..Options::default()
+    })
+    .await;
+    let token = ctx.scheduler.join_token.clone();
+    let TestContext { scheduler, dir, .. } = ctx;
+    scheduler.shutdown().await;
+    let ctx = TestContext::start(
+        dir,
+        Options {
+            https: true,
+            ..Options::default()
+        },
+        |_| {},
+    )
+    .await;
+    assert_eq!(
+        ctx.scheduler.join_token, token,
+        "the token pins the CA, not the re-issued leaf"
+    );
+    let agent = yunji_agent::start(agent_config(ctx.dir.path(), "node-9", &ctx.url, &token))
+        .await
+        .unwrap();
+    ctx.eventually(Duration::from_secs(10), "node up", || async {
+        node_state(&ctx, "node-9").await == Some(NodeState::Up)
+    })
+    .await;
+    agent.shutdown().await;
+    let secret = token.split('.').next().unwrap();
+    let wrong_pin = format!("{secret}.{}", "0".repeat(64));
+    let err = match yunji_agent::start(agent_config(ctx.dir.path(), "node-8", &ctx.url, &wrong_pin))
+        .await
+    {
+        Ok(_) => panic!("joined a scheduler whose certificate does not match the pin"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("join token"), "{err}");
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_wrong_join_token_is_refused() {
     let ctx = TestContext::new(Options::default()).await;
     let config = agent_config(ctx.dir.path(), "intruder", &ctx.url, "not-the-token");
