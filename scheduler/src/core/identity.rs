@@ -67,6 +67,24 @@ pub enum ScopeRequest {
     Project(ProjectLocator),
 }
 
+/// A domain by id and name, as listings show it.
+#[derive(Debug, Clone)]
+pub struct DomainRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// The names behind a role assignment's ids (`include_names`).
+#[derive(Debug, Clone)]
+pub struct AssignmentNames {
+    pub user: String,
+    pub user_domain: Option<DomainRef>,
+    pub role: String,
+    pub target: String,
+    /// The project's domain (a domain target has none).
+    pub target_domain: Option<DomainRef>,
+}
+
 /// A token just issued: its id (returned once, in `X-Subject-Token`) and its body.
 #[derive(Debug)]
 pub struct Issued {
@@ -1044,24 +1062,38 @@ impl Core {
     }
 
     /// Names for ids, for `include_names` in assignment listings.
-    pub async fn names_of(
-        &self,
-        assignments: &[RoleAssignment],
-    ) -> Result<Vec<(String, String, String)>> {
+    pub async fn names_of(&self, assignments: &[RoleAssignment]) -> Result<Vec<AssignmentNames>> {
         let list = assignments.to_vec();
         Ok(self
             .store
             .read(move |db| {
+                let domain = |id: &str| -> crate::store::Result<DomainRef> {
+                    let name = db.domain_get(id)?.map(|d| d.name).unwrap_or_default();
+                    Ok(DomainRef {
+                        id: id.to_string(),
+                        name,
+                    })
+                };
                 list.iter()
                     .map(|a| {
-                        let user = db.user_get(&a.user_id)?.map(|u| u.name).unwrap_or_default();
+                        let user = db.user_get(&a.user_id)?;
                         let role = db.role_get(&a.role_id)?.map(|r| r.name).unwrap_or_default();
-                        let target = match &a.scope {
-                            Scope::Project(p) => db.project_get(p)?.map(|p| p.name),
-                            Scope::Domain(d) => db.domain_get(d)?.map(|d| d.name),
-                        }
-                        .unwrap_or_default();
-                        Ok((user, role, target))
+                        let (target, target_domain) = match &a.scope {
+                            Scope::Project(p) => match db.project_get(p)? {
+                                Some(p) => (p.name, Some(domain(&p.domain_id)?)),
+                                None => (String::new(), None),
+                            },
+                            Scope::Domain(d) => {
+                                (db.domain_get(d)?.map(|d| d.name).unwrap_or_default(), None)
+                            }
+                        };
+                        Ok(AssignmentNames {
+                            user_domain: user.as_ref().map(|u| domain(&u.domain_id)).transpose()?,
+                            user: user.map(|u| u.name).unwrap_or_default(),
+                            role,
+                            target,
+                            target_domain,
+                        })
                     })
                     .collect()
             })

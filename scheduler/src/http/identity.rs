@@ -167,8 +167,13 @@ fn self_link(core: &Core, path: &str) -> Value {
 }
 
 fn list_links(core: &Core, req: &ApiRequest) -> Value {
+    let query = if req.query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", req.query)
+    };
     json!({
-        "self": format!("{}{}", core.public_url(), req.path),
+        "self": format!("{}{}{query}", core.public_url(), req.path),
         "previous": null,
         "next": null,
     })
@@ -1055,10 +1060,16 @@ async fn assignments_list(core: &Core, req: ApiRequest) -> ApiResult {
                 "links": {"assignment": format!("{base}/{kind}s/{target}/users/{}/roles/{}", a.user_id, a.role_id)},
             });
             if let Some(names) = &names {
-                let (user, role, target) = &names[i];
-                v["user"]["name"] = json!(user);
-                v["role"]["name"] = json!(role);
-                v["scope"][kind]["name"] = json!(target);
+                let n = &names[i];
+                v["user"]["name"] = json!(n.user);
+                v["role"]["name"] = json!(n.role);
+                v["scope"][kind]["name"] = json!(n.target);
+                if let Some(d) = &n.user_domain {
+                    v["user"]["domain"] = json!({"id": d.id, "name": d.name});
+                }
+                if let Some(d) = &n.target_domain {
+                    v["scope"][kind]["domain"] = json!({"id": d.id, "name": d.name});
+                }
             }
             v
         })
