@@ -3,6 +3,7 @@
 
 pub mod agent_api;
 pub mod client;
+pub mod execute;
 pub mod fsutil;
 pub mod pki;
 pub mod serve;

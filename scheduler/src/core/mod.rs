@@ -6,6 +6,7 @@ mod bootstrap;
 mod catalog;
 pub mod error;
 pub mod identity;
+pub mod images;
 mod nodes;
 mod passwords;
 pub mod policy;

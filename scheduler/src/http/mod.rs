@@ -11,6 +11,7 @@ mod agent_join;
 mod discovery;
 pub mod errors;
 mod identity;
+mod image;
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -33,7 +34,19 @@ pub use errors::{ApiError, Service};
 pub type Response = warp::reply::Response;
 pub type ApiResult = Result<Response, ApiError>;
 
-type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send + Sync>>;
+/// A request body, chunk by chunk.
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, warp::Error>> + Send + Sync>>;
+
+/// A response body as the listener sends it: warp's, or a file streamed from disk.
+pub type ResponseBody =
+    http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Put in a response's extensions to have the listener stream this file as the body
+/// (warp has no streaming body of its own): image downloads never sit in memory.
+#[derive(Debug, Clone)]
+pub struct StreamFile {
+    pub path: std::path::PathBuf,
+}
 
 /// One request, as handlers see it.
 pub struct ApiRequest {
@@ -71,6 +84,11 @@ impl ApiRequest {
         form_urlencoded::parse(self.query.as_bytes()).any(|(k, v)| {
             k == key && !matches!(v.to_ascii_lowercase().as_str(), "false" | "0" | "no")
         })
+    }
+
+    /// The body as a stream, for handlers that store it without holding it (uploads).
+    pub fn body_stream(&mut self) -> Option<BodyStream> {
+        self.body.take()
     }
 
     /// Reads the whole body, refusing more than the configured limit (413).
@@ -228,7 +246,7 @@ async fn dispatch(core: &Core, req: ApiRequest) -> Response {
         None => (Service::Identity, discovery::identity_versions(core)),
         Some("identity") => (Service::Identity, identity::route(core, req).await),
         Some("compute") => (Service::Compute, discovery::compute(core, &req)),
-        Some("image") => (Service::Image, discovery::image(core, &req)),
+        Some("image") => (Service::Image, image::route(core, req).await),
         Some("network") => (Service::Network, discovery::network(core, &req)),
         Some("volume") => (Service::Volume, discovery::volume(core, &req)),
         Some("load-balancer") => (Service::LoadBalancer, discovery::load_balancer(core, &req)),
@@ -250,7 +268,7 @@ pub fn handler(
 ) -> impl Fn(
     http::Request<hyper::body::Incoming>,
     Arc<yunji_common::serve::Peer>,
-) -> Pin<Box<dyn std::future::Future<Output = Response> + Send>>
+) -> Pin<Box<dyn std::future::Future<Output = http::Response<ResponseBody>> + Send>>
 + Clone
 + Send
 + Sync
@@ -280,9 +298,37 @@ pub fn handler(
                     micros = started.elapsed().as_micros() as u64,
                     "handled"
                 );
-                response
+                into_wire(response).await
             }
             .instrument(span),
         )
+    }
+}
+
+/// Turns warp's response into the listener's, streaming a [`StreamFile`] from disk.
+async fn into_wire(response: Response) -> http::Response<ResponseBody> {
+    use http_body_util::BodyExt;
+    let file = response.extensions().get::<StreamFile>().cloned();
+    let (mut parts, body) = response.into_parts();
+    let Some(StreamFile { path }) = file else {
+        return http::Response::from_parts(parts, body.map_err(|e| e.into()).boxed());
+    };
+    match tokio::fs::File::open(&path).await {
+        Ok(file) => {
+            if let Ok(meta) = file.metadata().await {
+                parts.headers.insert(http::header::CONTENT_LENGTH, meta.len().into());
+            }
+            let frames = tokio_util::io::ReaderStream::new(file)
+                .map(|chunk| chunk.map(hyper::body::Frame::data).map_err(|e| e.into()));
+            http::Response::from_parts(parts, BodyExt::boxed(http_body_util::StreamBody::new(frames)))
+        }
+        Err(error) => {
+            tracing::error!(path = %path.display(), %error, "cannot open a file to stream");
+            let mut r = http::Response::new(
+                http_body_util::Full::new(Bytes::new()).map_err(|e| match e {}).boxed(),
+            );
+            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        }
     }
 }

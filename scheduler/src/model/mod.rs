@@ -2,6 +2,7 @@
 //! HTTP layer renders. No logic beyond what the types themselves mean.
 
 mod identity;
+mod images;
 mod nodes;
 
 pub use identity::*;

@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0001_identity.sql"),
     ),
     ("0002_nodes", include_str!("migrations/0002_nodes.sql")),
+    ("0003_images", include_str!("migrations/0003_images.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

@@ -6,6 +6,7 @@
 //! succeeds — so core can check a quota and create a resource atomically.
 
 mod identity;
+mod images;
 pub use identity::{NameFilter, TokenSelector};
 mod migrations;
 mod nodes;

@@ -6,5 +6,6 @@
 mod bad_input;
 mod discovery;
 mod identity;
+mod images;
 mod nodes;
 mod policy;

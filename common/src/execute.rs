@@ -1,0 +1,106 @@
+//! The one way yunji runs a host tool (`qemu-img`, `nft`, …): asynchronously, with the
+//! command, exit status and stderr kept for the error and the log. Output that is parsed
+//! must be a tool's machine format (`--output=json`, `-j`).
+
+use std::ffi::OsStr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+/// A command that could not run or did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("cannot run {command}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{command} exited with {status}: {stderr}")]
+    Failed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("{command} did not finish within {secs} s")]
+    Timeout { command: String, secs: u64 },
+}
+
+/// What a successful command printed.
+#[derive(Debug)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+/// Runs `program args…` to completion (killing it after `timeout`); a non-zero exit is
+/// an error carrying stderr.
+pub async fn execute<I, S>(program: &str, args: I, timeout: Duration) -> Result<Output, ExecError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let command = std::iter::once(program.to_string())
+        .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let child = Command::new(program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| ExecError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+    let out = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .map_err(|_| ExecError::Timeout {
+            command: command.clone(),
+            secs: timeout.as_secs(),
+        })?
+        .map_err(|source| ExecError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    tracing::debug!(%command, status = %out.status, "executed");
+    if !out.status.success() {
+        return Err(ExecError::Failed {
+            command,
+            status: out.status.to_string(),
+            stderr,
+        });
+    }
+    Ok(Output {
+        stdout: out.stdout,
+        stderr,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn success_failure_and_timeout_are_told_apart() {
+        let ok = execute("sh", ["-c", "printf hi"], Duration::from_secs(5)).await.unwrap();
+        assert_eq!(ok.stdout, b"hi");
+        let failed = execute("sh", ["-c", "echo oops >&2; exit 3"], Duration::from_secs(5)).await;
+        match failed {
+            Err(ExecError::Failed { stderr, status, .. }) => {
+                assert_eq!(stderr, "oops");
+                assert!(status.contains('3'));
+            }
+            other => panic!("{other:?}"),
+        }
+        let slow = execute("sleep", ["5"], Duration::from_millis(100)).await;
+        assert!(matches!(slow, Err(ExecError::Timeout { .. })));
+        let missing = execute("/nonexistent/tool", ["x"], Duration::from_secs(1)).await;
+        assert!(matches!(missing, Err(ExecError::Spawn { .. })));
+    }
+}

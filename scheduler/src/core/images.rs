@@ -1,0 +1,1 @@
+//! Images, Glance v2 (clause B.2.3).

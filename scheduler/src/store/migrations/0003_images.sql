@@ -1,0 +1,2 @@
+-- Images (Glance v2).
+SELECT 1;
