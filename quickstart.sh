@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# A working cloud on this machine in one command: builds yunji, installs the openstack
+# CLI into a virtualenv, and runs the scheduler with one local agent until Ctrl-C.
+#
+#   YUNJI_DATA_DIR  where the cloud keeps its state   (default ~/.local/share/yunji)
+#   YUNJI_LISTEN    the API's address                  (default 127.0.0.1:8443)
+#   YUNJI_DRIVER    auto (real drivers where the node offers them) or sim
+set -euo pipefail
+cd "$(dirname "$0")"
+
+data_dir=${YUNJI_DATA_DIR:-$HOME/.local/share/yunji}
+venv=${YUNJI_VENV:-$PWD/target/venv}
+
+echo "--- building yunji (release)"
+cargo build --release --bins --locked
+
+echo "--- installing the openstack CLI into $venv"
+bash tests/clients/setup-venv.sh "$venv" >/dev/null
+
+cat <<MSG
+--- starting yunji: state in $data_dir
+    In another shell, once it says "listening":
+      export OS_CLIENT_CONFIG_FILE=$data_dir/clouds.yaml OS_CLOUD=yunji
+      $venv/bin/openstack catalog list
+    The admin password is in $data_dir/admin-password.
+MSG
+exec target/release/yunji-scheduler --data-dir "$data_dir" --local-agents "${YUNJI_LOCAL_AGENTS:-1}" \
+    --driver "${YUNJI_DRIVER:-auto}" ${YUNJI_LISTEN:+--listen "$YUNJI_LISTEN"}

@@ -1,0 +1,303 @@
+"""Fixtures for driving real OpenStack clients against a real yunji-scheduler.
+
+One scheduler per session serves HTTPS with the certificate it makes itself (its
+CA at DIR/tls/api-ca.crt); a second one, started only when a test asks for it,
+issues tokens that live 3 seconds. Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(os.environ.get("YUNJI_BIN_DIR") or REPO / "target" / "debug")
+SCHEDULER = BIN_DIR / "yunji-scheduler"
+# The CLI of the virtualenv pytest runs in (run.sh runs pytest with the venv's python).
+OPENSTACK = Path(sys.executable).parent / "openstack"
+
+HOST = "127.0.0.1"
+READY_TIMEOUT = 60.0
+CLI_TIMEOUT = 120.0
+
+# Variables that would make a client talk to another cloud, or trust another CA.
+_SCRUBBED_PREFIXES = ("OS_",)
+_SCRUBBED = {
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+}
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without any OpenStack/CA/proxy settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _SCRUBBED and not k.startswith(_SCRUBBED_PREFIXES)
+    }
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Cloud:
+    """A running yunji-scheduler and how to reach it."""
+
+    data_dir: Path
+    port: int
+    admin_password: str = field(repr=False)
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+    log_path: Path | None = None
+    _log_file: object = field(default=None, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{HOST}:{self.port}"
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.base_url}/identity/v3"
+
+    @property
+    def cacert(self) -> Path:
+        return self.data_dir / "tls" / "api-ca.crt"
+
+    @property
+    def clouds_yaml(self) -> Path:
+        return self.data_dir / "clouds.yaml"
+
+    def admin_env(self) -> dict[str, str]:
+        """Environment for `openstack` as the first admin, through clouds.yaml."""
+        return clean_env(OS_CLIENT_CONFIG_FILE=str(self.clouds_yaml), OS_CLOUD="yunji")
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return "(no scheduler log)"
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self, config: Path | None = None) -> None:
+        cmd = [
+            str(SCHEDULER),
+            "--data-dir", str(self.data_dir),
+            "--listen", f"{HOST}:{self.port}",
+            "--local-agents", "0",
+            "--driver", "sim",
+        ]  # fmt: skip
+        if config is not None:
+            cmd += ["--config", str(config)]
+        env = {
+            k: v
+            for k, v in clean_env().items()
+            if not k.startswith("YUNJI_") or k == "YUNJI_BIN_DIR"
+        }
+        env["YUNJI_ADMIN_PASSWORD"] = self.admin_password
+        env.setdefault("RUST_BACKTRACE", "1")
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-scheduler.log"
+        self._log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+
+    def wait_ready(self) -> None:
+        """Polls GET /identity/v3 over HTTPS, trusting only the cloud's own CA."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        last_error: object = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"yunji-scheduler exited with {self.proc.returncode} before it was "
+                    f"ready:\n{self.log_tail()}"
+                )
+            if self.cacert.exists() and self.clouds_yaml.exists():
+                try:
+                    r = requests.get(self.auth_url, verify=str(self.cacert), timeout=2)
+                    if r.status_code == 200:
+                        return
+                    last_error = f"HTTP {r.status_code}: {r.text[:200]}"
+                except requests.RequestException as e:
+                    last_error = e
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"yunji-scheduler not ready after {READY_TIMEOUT}s (last: {last_error}):\n"
+            f"{self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+
+def _start_cloud(tmp_path_factory, name: str, config_text: str | None = None):
+    """Starts a scheduler; retries on another port if the chosen one was taken."""
+    base = tmp_path_factory.mktemp(name)
+    config = None
+    if config_text is not None:
+        config = base / "yunji.toml"
+        config.write_text(config_text)
+    last: Exception | None = None
+    for attempt in range(3):
+        cloud = Cloud(
+            data_dir=base / f"data{attempt}",
+            port=free_port(),
+            admin_password="pw-" + secrets.token_urlsafe(12),
+        )
+        cloud.data_dir.mkdir()
+        cloud.start(config)
+        try:
+            cloud.wait_ready()
+            return cloud
+        except BaseException as e:
+            cloud.stop()
+            last = e
+            if not isinstance(e, RuntimeError) or "in use" not in str(e).lower():
+                raise
+    raise RuntimeError(f"could not start yunji-scheduler: {last}")
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory):
+    """One HTTPS (self-signed) scheduler for the whole session."""
+    if not SCHEDULER.exists():
+        pytest.fail(f"{SCHEDULER} missing: run `cargo build --bins`")
+    c = _start_cloud(tmp_path_factory, "yunji")
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="session")
+def short_ttl_cloud(tmp_path_factory):
+    """A second scheduler whose tokens expire after 3 seconds."""
+    if not SCHEDULER.exists():
+        pytest.fail(f"{SCHEDULER} missing: run `cargo build --bins`")
+    c = _start_cloud(tmp_path_factory, "yunji-ttl", "[identity]\ntoken_ttl_secs = 3\n")
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+# -- the CLI -------------------------------------------------------------------
+
+
+class CliError(AssertionError):
+    pass
+
+
+@dataclass
+class Cli:
+    """Runs the real `openstack` CLI with a given environment."""
+
+    env: dict[str, str]
+    cloud: Cloud | None = None
+
+    def __repr__(self) -> str:  # keep the environment out of failure reports
+        cfg = self.env.get("OS_CLIENT_CONFIG_FILE", "no clouds.yaml")
+        return f"Cli({cfg})"
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = [str(OPENSTACK), *args]
+        p = subprocess.run(
+            cmd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT,
+        )
+        if check and p.returncode != 0:
+            tail = self.cloud.log_tail(15) if self.cloud else ""
+            raise CliError(
+                f"`openstack {shlex.join(args)}` exited {p.returncode}\n"
+                f"stdout: {p.stdout}\nstderr: {p.stderr}\nscheduler log tail:\n{tail}"
+            )
+        return p
+
+    def json(self, *args: str):
+        """Runs a command with `-f json` and returns the parsed output."""
+        p = self.run(*args, "-f", "json")
+        try:
+            return json.loads(p.stdout)
+        except json.JSONDecodeError as e:
+            raise CliError(f"`openstack {shlex.join(args)}` printed no JSON: {p.stdout!r}") from e
+
+    def fails(self, *args: str) -> str:
+        """Runs a command that must fail; returns its stdout+stderr."""
+        p = self.run(*args, check=False)
+        if p.returncode == 0:
+            raise CliError(
+                f"`openstack {shlex.join(args)}` succeeded but should have failed:\n{p.stdout}"
+            )
+        return p.stdout + p.stderr
+
+
+@pytest.fixture(scope="session")
+def admin_env(cloud) -> dict[str, str]:
+    """Environment for `openstack` as admin: OS_CLIENT_CONFIG_FILE + OS_CLOUD=yunji."""
+    return cloud.admin_env()
+
+
+@pytest.fixture(scope="session")
+def openstack(cloud, admin_env) -> Cli:
+    """The `openstack` CLI as the first admin, configured by the cloud's clouds.yaml."""
+    return Cli(admin_env, cloud)
+
+
+@pytest.fixture(scope="session")
+def bare_cli(cloud) -> Cli:
+    """The `openstack` CLI with no clouds.yaml and no OS_* variables: pass flags."""
+    return Cli(clean_env(), cloud)
+
+
+@pytest.fixture(scope="session")
+def admin_token_info(openstack):
+    """`token issue` as admin, once: ids of the admin user and project."""
+    return openstack.json("token", "issue")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(4)}"

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine of this kind: installs what it needs, then
+# runs formatting, lints, unit and integration tests, the systemd unit checks and the
+# real OpenStack clients against a running scheduler. Ends with "N passed, M failed"
+# over its stages and exits non-zero if any stage failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR=never
+export YUNJI_BIN_DIR="$PWD/target/debug"
+
+passed=0
+failed=0
+failures=()
+stage() {
+    local name=$1
+    shift
+    echo "=== $name"
+    local started=$SECONDS
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "=== $name: ok ($((SECONDS - started)) s)"
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+        echo "=== $name: FAILED ($((SECONDS - started)) s)"
+    fi
+}
+
+install_packages() {
+    # Debian packages the suite needs; present on most machines already.
+    local missing=()
+    command -v systemd-analyze >/dev/null || missing+=(systemd)
+    python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    fi
+}
+
+stage "packages" install_packages
+stage "cargo fmt --check" cargo fmt --all --check
+stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+stage "cargo build" cargo build --workspace --bins --locked
+stage "cargo test" cargo test --workspace --locked
+stage "systemd units" bash tests/systemd/verify.sh
+stage "openstack clients" bash tests/clients/run.sh
+
+echo
+if [ $failed -gt 0 ]; then
+    echo "failed stages: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
