@@ -88,9 +88,16 @@ mod tests {
 
     #[tokio::test]
     async fn success_failure_and_timeout_are_told_apart() {
-        let ok = execute("sh", ["-c", "printf hi"], Duration::from_secs(5)).await.unwrap();
+        let ok = execute("sh", ["-c", "printf hi"], Duration::from_secs(5))
+            .await
+            .unwrap();
         assert_eq!(ok.stdout, b"hi");
-        let failed = execute("sh", ["-c", "echo oops >&2; exit 3"], Duration::from_secs(5)).await;
+        let failed = execute(
+            "sh",
+            ["-c", "echo oops >&2; exit 3"],
+            Duration::from_secs(5),
+        )
+        .await;
         match failed {
             Err(ExecError::Failed { stderr, status, .. }) => {
                 assert_eq!(stderr, "oops");

@@ -262,13 +262,13 @@ async fn dispatch(core: &Core, req: ApiRequest) -> Response {
     result.unwrap_or_else(|e| e.into_response(service))
 }
 
+/// A request being handled, as the listener awaits it.
+pub type Handled = Pin<Box<dyn std::future::Future<Output = http::Response<ResponseBody>> + Send>>;
+
 /// The per-connection handler the listener runs: request id, access log, warp.
 pub fn handler(
     core: Arc<Core>,
-) -> impl Fn(
-    http::Request<hyper::body::Incoming>,
-    Arc<yunji_common::serve::Peer>,
-) -> Pin<Box<dyn std::future::Future<Output = http::Response<ResponseBody>> + Send>>
+) -> impl Fn(http::Request<hyper::body::Incoming>, Arc<yunji_common::serve::Peer>) -> Handled
 + Clone
 + Send
 + Sync
@@ -316,16 +316,23 @@ async fn into_wire(response: Response) -> http::Response<ResponseBody> {
     match tokio::fs::File::open(&path).await {
         Ok(file) => {
             if let Ok(meta) = file.metadata().await {
-                parts.headers.insert(http::header::CONTENT_LENGTH, meta.len().into());
+                parts
+                    .headers
+                    .insert(http::header::CONTENT_LENGTH, meta.len().into());
             }
             let frames = tokio_util::io::ReaderStream::new(file)
                 .map(|chunk| chunk.map(hyper::body::Frame::data).map_err(|e| e.into()));
-            http::Response::from_parts(parts, BodyExt::boxed(http_body_util::StreamBody::new(frames)))
+            http::Response::from_parts(
+                parts,
+                BodyExt::boxed(http_body_util::StreamBody::new(frames)),
+            )
         }
         Err(error) => {
             tracing::error!(path = %path.display(), %error, "cannot open a file to stream");
             let mut r = http::Response::new(
-                http_body_util::Full::new(Bytes::new()).map_err(|e| match e {}).boxed(),
+                http_body_util::Full::new(Bytes::new())
+                    .map_err(|e| match e {})
+                    .boxed(),
             );
             *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             r
