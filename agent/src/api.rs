@@ -5,22 +5,30 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use http::StatusCode;
+use uuid::Uuid;
 use warp::Filter;
-use yunji_common::agent_api::{AgentError, NodeStatus};
+use yunji_common::agent_api::{AgentError, ConsoleReply, NodeStatus, ServerAction, ServerSpec};
+
+#[derive(Debug, serde::Deserialize)]
+struct ConsoleQuery {
+    length: Option<usize>,
+}
 
 use crate::drivers::sim::Fault;
 use crate::drivers::{DriverError, DriverSet};
 
 pub struct AgentState {
     node_name: String,
+    availability_zone: String,
     started_at: DateTime<Utc>,
     drivers: DriverSet,
 }
 
 impl AgentState {
-    pub fn new(node_name: String, drivers: DriverSet) -> AgentState {
+    pub fn new(node_name: String, availability_zone: String, drivers: DriverSet) -> AgentState {
         AgentState {
             node_name,
+            availability_zone,
             started_at: Utc::now(),
             drivers,
         }
@@ -30,6 +38,7 @@ impl AgentState {
         let (capacity, inventory) = self.drivers.observe().await?;
         Ok(NodeStatus {
             node_name: self.node_name.clone(),
+            availability_zone: self.availability_zone.clone(),
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             started_at: self.started_at,
             drivers: self.drivers.drivers(),
@@ -43,7 +52,14 @@ fn reply<T: serde::Serialize>(result: Result<T, DriverError>) -> warp::reply::Re
     use warp::Reply;
     match result {
         Ok(body) => warp::reply::json(&body).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.code, e.message),
+        Err(e) => {
+            let status = match e.code {
+                "not-found" => StatusCode::NOT_FOUND,
+                "state" => StatusCode::CONFLICT,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            error(status, e.code, e.message)
+        }
     }
 }
 
@@ -68,6 +84,52 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .then(|state: Arc<AgentState>| async move { reply(state.status().await) });
+    let create = warp::path!("v1" / "servers")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(1024 * 1024))
+        .and(warp::body::json::<ServerSpec>())
+        .and(with_state.clone())
+        .then(|spec: ServerSpec, state: Arc<AgentState>| async move {
+            reply(state.drivers.create(spec).await)
+        });
+    let act = warp::path!("v1" / "servers" / Uuid / "action")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(1024 * 1024))
+        .and(warp::body::json::<ServerAction>())
+        .and(with_state.clone())
+        .then(
+            |id: Uuid, action: ServerAction, state: Arc<AgentState>| async move {
+                tracing::info!(%id, action = action.name(), "server action");
+                reply(state.drivers.act(id, action).await)
+            },
+        );
+    let console = warp::path!("v1" / "servers" / Uuid / "console")
+        .and(warp::get())
+        .and(warp::query::<ConsoleQuery>())
+        .and(with_state.clone())
+        .then(
+            |id: Uuid, q: ConsoleQuery, state: Arc<AgentState>| async move {
+                reply(
+                    state
+                        .drivers
+                        .console(id, q.length)
+                        .await
+                        .map(|output| ConsoleReply { output }),
+                )
+            },
+        );
+    let delete = warp::path!("v1" / "servers" / Uuid)
+        .and(warp::delete())
+        .and(with_state.clone())
+        .then(|id: Uuid, state: Arc<AgentState>| async move {
+            reply(
+                state
+                    .drivers
+                    .delete(id)
+                    .await
+                    .map(|()| serde_json::json!({"deleted": id})),
+            )
+        });
     // Sim only: inject or clear a failure of one operation.
     let fault = warp::path!("v1" / "sim" / "faults" / String)
         .and(warp::put())
@@ -91,6 +153,14 @@ pub fn routes(
             },
         );
     status
+        .or(create)
+        .unify()
+        .or(act)
+        .unify()
+        .or(console)
+        .unify()
+        .or(delete)
+        .unify()
         .or(fault)
         .unify()
         .recover(|rejection: warp::Rejection| async move {

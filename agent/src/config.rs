@@ -49,6 +49,12 @@ pub struct AgentConfig {
     /// certificate fingerprint.
     #[arg(long, env = "YUNJI_SCHEDULER_CA")]
     pub scheduler_ca: Option<PathBuf>,
+    /// The availability zone this node belongs to.
+    #[arg(long, env = "YUNJI_AVAILABILITY_ZONE", default_value = "nova")]
+    pub availability_zone: String,
+    /// The sim driver set's unit of delay (ms): an operation takes one to three.
+    #[arg(long, default_value_t = 300)]
+    pub sim_delay_ms: u64,
     /// vCPUs the sim driver set reports.
     #[arg(long, default_value_t = 32)]
     pub sim_vcpus: u32,

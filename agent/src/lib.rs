@@ -60,7 +60,11 @@ pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
     let credentials = join::join(&config, &agent_url).await?;
     let tls = pki::mutual_server_config(&credentials.identity, &credentials.ca_pem)?;
     let drivers = drivers::DriverSet::select(&config)?;
-    let state = Arc::new(api::AgentState::new(config.node_name.clone(), drivers));
+    let state = Arc::new(api::AgentState::new(
+        config.node_name.clone(),
+        config.availability_zone.clone(),
+        drivers,
+    ));
     let (stop, mut stop_rx) = watch::channel(false);
     let handler = api::handler(state);
     let task = tokio::spawn(async move {

@@ -69,6 +69,8 @@ pub struct Config {
     pub tls: TlsConfig,
     pub identity: IdentityConfig,
     pub agents: AgentsConfig,
+    pub images: ImagesConfig,
+    pub compute: ComputeConfig,
     /// Largest request body accepted (bytes) outside image uploads.
     pub max_body_bytes: usize,
     /// The first admin's password, from `YUNJI_ADMIN_PASSWORD` (never from the file).
@@ -116,6 +118,34 @@ pub struct AgentsConfig {
     pub sim_disk_gb: u64,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComputeConfig {
+    /// Seconds after which a resize in VERIFY_RESIZE confirms itself (0: never), like
+    /// Nova's `resize_confirm_window`.
+    pub resize_confirm_window_secs: u64,
+    /// How long a stop waits for the guest to power down before forcing it off.
+    pub shutdown_timeout_secs: u64,
+    /// Quotas of a project that has none set (-1: unlimited).
+    pub default_quota: crate::model::ComputeQuota,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        ComputeConfig {
+            resize_confirm_window_secs: 0,
+            shutdown_timeout_secs: 60,
+            default_quota: crate::model::ComputeQuota {
+                instances: 10,
+                cores: 20,
+                ram_mb: 51_200,
+                key_pairs: 100,
+                metadata_items: 128,
+            },
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -127,6 +157,8 @@ impl Default for Config {
             tls: TlsConfig::default(),
             identity: IdentityConfig::default(),
             agents: AgentsConfig::default(),
+            images: ImagesConfig::default(),
+            compute: ComputeConfig::default(),
             max_body_bytes: 1024 * 1024,
             admin_password: None,
         }
@@ -155,6 +187,29 @@ impl Default for AgentsConfig {
             sim_vcpus: 32,
             sim_memory_mb: 131_072,
             sim_disk_gb: 2_000,
+        }
+    }
+}
+
+/// The image service (Glance v2).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImagesConfig {
+    /// Largest image accepted, by upload or import (Glance's `image_size_cap`).
+    pub max_image_bytes: u64,
+    /// Whether web-download may fetch from loopback, private and link-local addresses
+    /// (the scheduler's own network, the metadata address). Off: such URLs are refused.
+    pub web_download_allow_private: bool,
+    /// How long `qemu-img info` may take on an uploaded file.
+    pub inspect_timeout_secs: u64,
+}
+
+impl Default for ImagesConfig {
+    fn default() -> Self {
+        ImagesConfig {
+            max_image_bytes: 1 << 40,
+            web_download_allow_private: false,
+            inspect_timeout_secs: 60,
         }
     }
 }

@@ -102,18 +102,22 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         &prepared.scheduler_client,
         &prepared.node_ca_pem,
     )?);
-    let core = Arc::new(Core::new(
+    let pki = NodePki {
+        join_secret: prepared.join_secret,
+        ca: prepared.node_ca,
+        ca_pem: prepared.node_ca_pem,
+    };
+    let core = Core::new(
         config.clone(),
         public_url.clone(),
         prepared.store,
         agents,
-        NodePki {
-            join_secret: prepared.join_secret,
-            ca: prepared.node_ca,
-            ca_pem: prepared.node_ca_pem,
-        },
-    )?);
+        pki,
+    )?;
+    let core = Arc::new_cyclic(|me| core.with_self(me.clone()));
 
+    // Uploads and imports a restart cut short go back to `queued`, their files removed.
+    core.images_recover().await?;
     match core.bootstrap(config.admin_password.clone()).await? {
         Bootstrapped::Created { admin_password } => {
             if config.admin_password.is_none() {

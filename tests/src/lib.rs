@@ -95,6 +95,8 @@ pub fn agent_config(
         tls_key: None,
         ca_cert: None,
         scheduler_ca: None,
+        availability_zone: "nova".into(),
+        sim_delay_ms: 20,
         sim_vcpus: 16,
         sim_memory_mb: 65_536,
         sim_disk_gb: 1_000,
@@ -308,5 +310,119 @@ impl TestContext {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits until `n` nodes are up.
+    pub async fn wait_nodes_up(&self, n: usize) {
+        self.eventually(Duration::from_secs(10), "nodes up", || async {
+            let nodes = self.scheduler.core.nodes().await.unwrap();
+            nodes
+                .iter()
+                .filter(|node| node.state == yunji_scheduler::model::NodeState::Up)
+                .count()
+                >= n
+        })
+        .await;
+    }
+
+    /// A small public raw image, active, for servers to boot.
+    pub async fn test_image(&self, admin: &str) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/image/v2/images",
+                Some(admin),
+                Some(json!({
+                "name": "test-image", "disk_format": "raw", "container_format": "bare",
+                "visibility": "public"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        let up = self
+            .call_raw(
+                Method::PUT,
+                &format!("/image/v2/images/{id}/file"),
+                Some(admin),
+                "application/octet-stream",
+                vec![0u8; 1 << 20],
+            )
+            .await;
+        assert_eq!(up.status, StatusCode::NO_CONTENT, "{:?}", up.body);
+        id
+    }
+
+    /// Waits until a server shows `status`.
+    pub async fn wait_server(&self, token: &str, id: &str, status: &str, limit: Duration) {
+        let path = format!("/compute/v2.1/servers/{id}");
+        let start = Instant::now();
+        loop {
+            let r = self.call(Method::GET, &path, Some(token), None).await;
+            if r.body["server"]["status"] == status {
+                return;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "server {id} did not become {status} within {limit:?}: {}",
+                r.body
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A client with the scheduler's identity towards agent `index`.
+    fn agent_transport(&self, index: usize) -> (yunji_common::client::Transport, String) {
+        use yunji_common::pki;
+        let ca = pki::CertificateAuthority::load_or_create(
+            &self.scheduler.paths.pki_dir(),
+            "node-ca",
+            "unused",
+        )
+        .unwrap();
+        let client = ca.issue_client(pki::SCHEDULER_CLIENT_NAME).unwrap();
+        let name =
+            rustls::pki_types::ServerName::try_from(self.agents[index].node_name.clone()).unwrap();
+        (
+            yunji_common::client::Transport::Tls {
+                config: pki::mutual_client_config(&client, ca.cert_pem()).unwrap(),
+                server_name: name,
+            },
+            format!("https://{}", self.agents[index].addr),
+        )
+    }
+
+    /// Injects a sim fault into agent `index`'s `operation` (`null` clears it).
+    pub async fn inject(&self, index: usize, operation: &str, fault: Value) {
+        let (transport, url) = self.agent_transport(index);
+        let path = format!("/v1/sim/faults/{operation}");
+        yunji_common::client::call_json::<_, Value>(
+            &transport,
+            &url,
+            http::Method::PUT,
+            &path,
+            Some(&fault),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// The servers agent `index` runs, as it reports them.
+    pub async fn agent_inventory(
+        &self,
+        index: usize,
+    ) -> Vec<yunji_common::agent_api::ServerInventory> {
+        let (transport, url) = self.agent_transport(index);
+        let status: yunji_common::agent_api::NodeStatus = yunji_common::client::call_json::<(), _>(
+            &transport,
+            &url,
+            http::Method::GET,
+            yunji_common::agent_api::STATUS_PATH,
+            None,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        status.inventory.servers
     }
 }

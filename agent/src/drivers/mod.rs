@@ -4,7 +4,12 @@
 
 pub mod sim;
 
-use yunji_common::agent_api::{Capacity, Drivers, Inventory};
+use std::time::Duration;
+
+use uuid::Uuid;
+use yunji_common::agent_api::{
+    Capacity, Drivers, Inventory, ServerAction, ServerReply, ServerSpec,
+};
 
 use crate::config::{AgentConfig, DriverChoice};
 
@@ -30,7 +35,11 @@ impl DriverSet {
         if config.driver == DriverChoice::Auto {
             tracing::info!("driver auto: no real driver set is available yet; using sim");
         }
-        Ok(DriverSet::Sim(sim::Sim::new(capacity)))
+        Ok(DriverSet::Sim(sim::Sim::new(
+            config.node_name.clone(),
+            capacity,
+            Duration::from_millis(config.sim_delay_ms),
+        )))
     }
 
     pub fn drivers(&self) -> Drivers {
@@ -49,6 +58,32 @@ impl DriverSet {
     pub async fn observe(&self) -> Result<(Capacity, Inventory), DriverError> {
         match self {
             DriverSet::Sim(s) => s.observe().await,
+        }
+    }
+
+    /// Creates and boots a server.
+    pub async fn create(&self, spec: ServerSpec) -> Result<ServerReply, DriverError> {
+        match self {
+            DriverSet::Sim(s) => s.create(spec).await,
+        }
+    }
+
+    pub async fn act(&self, id: Uuid, action: ServerAction) -> Result<ServerReply, DriverError> {
+        match self {
+            DriverSet::Sim(s) => s.act(id, action).await,
+        }
+    }
+
+    /// The last `length` lines of the server's console (all with `None`).
+    pub async fn console(&self, id: Uuid, length: Option<usize>) -> Result<String, DriverError> {
+        match self {
+            DriverSet::Sim(s) => s.console(id, length).await,
+        }
+    }
+
+    pub async fn delete(&self, id: Uuid) -> Result<(), DriverError> {
+        match self {
+            DriverSet::Sim(s) => s.delete(id).await,
         }
     }
 }

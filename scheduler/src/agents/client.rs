@@ -7,13 +7,18 @@ use std::time::Duration;
 use http::Method;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
-use yunji_common::agent_api::{NodeStatus, STATUS_PATH};
+use uuid::Uuid;
+use yunji_common::agent_api::{
+    ConsoleReply, NodeStatus, SERVERS_PATH, STATUS_PATH, ServerAction, ServerReply, ServerSpec,
+};
 use yunji_common::client::{CallError, Transport, call_json};
 
 use crate::model::Node;
 
 /// Time allowed for a status call.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time allowed for an operation on a server: a real boot or migration takes a while.
+const SERVER_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Clone)]
 pub struct AgentClient {
@@ -51,5 +56,76 @@ impl AgentClient {
             STATUS_TIMEOUT,
         )
         .await
+    }
+
+    /// Creates and boots a server on the node.
+    pub async fn server_create(
+        &self,
+        node: &Node,
+        spec: &ServerSpec,
+    ) -> Result<ServerReply, CallError> {
+        call_json(
+            &self.transport(node)?,
+            &node.url,
+            Method::POST,
+            SERVERS_PATH,
+            Some(spec),
+            SERVER_TIMEOUT,
+        )
+        .await
+    }
+
+    pub async fn server_act(
+        &self,
+        node: &Node,
+        id: Uuid,
+        action: &ServerAction,
+    ) -> Result<ServerReply, CallError> {
+        let path = format!("{SERVERS_PATH}/{id}/action");
+        call_json(
+            &self.transport(node)?,
+            &node.url,
+            Method::POST,
+            &path,
+            Some(action),
+            SERVER_TIMEOUT,
+        )
+        .await
+    }
+
+    pub async fn server_console(
+        &self,
+        node: &Node,
+        id: Uuid,
+        length: Option<usize>,
+    ) -> Result<String, CallError> {
+        let path = match length {
+            Some(n) => format!("{SERVERS_PATH}/{id}/console?length={n}"),
+            None => format!("{SERVERS_PATH}/{id}/console"),
+        };
+        let reply: ConsoleReply = call_json::<(), _>(
+            &self.transport(node)?,
+            &node.url,
+            Method::GET,
+            &path,
+            None,
+            STATUS_TIMEOUT,
+        )
+        .await?;
+        Ok(reply.output)
+    }
+
+    pub async fn server_delete(&self, node: &Node, id: Uuid) -> Result<(), CallError> {
+        let path = format!("{SERVERS_PATH}/{id}");
+        call_json::<(), serde_json::Value>(
+            &self.transport(node)?,
+            &node.url,
+            Method::DELETE,
+            &path,
+            None,
+            SERVER_TIMEOUT,
+        )
+        .await
+        .map(|_| ())
     }
 }

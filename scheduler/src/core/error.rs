@@ -21,6 +21,9 @@ pub enum Error {
     /// The thing exists already, or is in a state that does not allow this (409).
     #[error("{0}")]
     Conflict(String),
+    /// The project's quota does not allow this (413, as Annex A has it).
+    #[error("{0}")]
+    OverQuota(String),
     /// Something broke inside the cloud (500); the detail is logged, not returned.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),

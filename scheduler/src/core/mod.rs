@@ -4,6 +4,7 @@
 
 mod bootstrap;
 mod catalog;
+pub mod compute;
 pub mod error;
 pub mod identity;
 pub mod images;
@@ -35,6 +36,11 @@ pub struct Core {
     passwords: Passwords,
     agents: AgentClient,
     pki: NodePki,
+    /// This core itself, for the background tasks its operations start.
+    me: std::sync::Weak<Core>,
+    /// One lock per server: its operations run one at a time, in order.
+    server_locks:
+        std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -77,7 +83,15 @@ impl Core {
             agents,
             pki,
             config,
+            me: std::sync::Weak::new(),
+            server_locks: Default::default(),
         })
+    }
+
+    /// Sets the weak self-reference background tasks upgrade (see `Arc::new_cyclic`).
+    pub fn with_self(mut self, me: std::sync::Weak<Core>) -> Core {
+        self.me = me;
+        self
     }
 
     pub fn config(&self) -> &Config {

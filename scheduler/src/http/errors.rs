@@ -103,6 +103,7 @@ impl From<Error> for ApiError {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::OverQuota(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Internal(inner) => {
                 tracing::error!(error = %error_chain(inner.as_ref()), "internal error");
                 return ApiError::new(

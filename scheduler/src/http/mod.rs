@@ -8,10 +8,12 @@
 //! and lets every service answer errors in its own body shape.
 
 mod agent_join;
+mod compute;
 mod discovery;
 pub mod errors;
 mod identity;
 mod image;
+pub mod microversion;
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -245,6 +247,17 @@ async fn dispatch(core: &Core, req: ApiRequest) -> Response {
     let (service, result) = match first {
         None => (Service::Identity, discovery::identity_versions(core)),
         Some("identity") => (Service::Identity, identity::route(core, req).await),
+        Some("compute") if req.segments.len() > 2 && req.segments[1] == "v2.1" => {
+            return match compute::route(core, req).await {
+                Ok(response) => response,
+                Err((e, mv)) => {
+                    let mut response = e.into_response(Service::Compute);
+                    let range = compute::range();
+                    range.echo(mv.unwrap_or(range.min), &mut response);
+                    response
+                }
+            };
+        }
         Some("compute") => (Service::Compute, discovery::compute(core, &req)),
         Some("image") => (Service::Image, image::route(core, req).await),
         Some("network") => (Service::Network, discovery::network(core, &req)),

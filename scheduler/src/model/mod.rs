@@ -1,12 +1,17 @@
 //! The cloud's domain types: plain data that the store persists, core decides on and the
 //! HTTP layer renders. No logic beyond what the types themselves mean.
 
+mod compute;
 mod identity;
 mod images;
 mod nodes;
+mod servers;
 
+pub use compute::*;
 pub use identity::*;
+pub use images::*;
 pub use nodes::*;
+pub use servers::*;
 
 /// A new random id in Keystone's form: 32 lower-case hex characters.
 pub fn new_id() -> String {

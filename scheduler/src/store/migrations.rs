@@ -13,6 +13,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0002_nodes", include_str!("migrations/0002_nodes.sql")),
     ("0003_images", include_str!("migrations/0003_images.sql")),
+    ("0004_compute", include_str!("migrations/0004_compute.sql")),
+    ("0005_servers", include_str!("migrations/0005_servers.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

@@ -5,11 +5,15 @@
 //! single writer connection, each in one transaction that commits only when the closure
 //! succeeds — so core can check a quota and create a resource atomically.
 
+mod flavors;
 mod identity;
 mod images;
+mod keypairs;
 pub use identity::{NameFilter, TokenSelector};
 mod migrations;
 mod nodes;
+mod quotas;
+mod servers;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -1,3 +1,8 @@
+CREATE TRIGGER nodes_hypervisor_id AFTER INSERT ON nodes
+BEGIN
+    INSERT OR IGNORE INTO hypervisors (node_name) VALUES (NEW.name);
+END;
+
 CREATE TABLE application_credentials (
     id           TEXT PRIMARY KEY,
     user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -10,6 +15,13 @@ CREATE TABLE application_credentials (
     expires_at   TEXT,
     created_at   TEXT NOT NULL,
     UNIQUE (user_id, name)
+);
+
+CREATE TABLE compute_quotas (
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    resource   TEXT NOT NULL,
+    hard_limit INTEGER NOT NULL CHECK (hard_limit >= -1),
+    PRIMARY KEY (project_id, resource)
 );
 
 CREATE TABLE domain_role_assignments (
@@ -25,6 +37,102 @@ CREATE TABLE domains (
     description TEXT NOT NULL DEFAULT '',
     enabled     INTEGER NOT NULL DEFAULT 1,
     created_at  TEXT NOT NULL
+);
+
+CREATE TABLE flavor_access (
+    flavor_id  TEXT NOT NULL REFERENCES flavors(id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    PRIMARY KEY (flavor_id, project_id)
+);
+
+CREATE TABLE flavor_extra_specs (
+    flavor_id TEXT NOT NULL REFERENCES flavors(id) ON DELETE CASCADE,
+    key       TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    PRIMARY KEY (flavor_id, key)
+);
+
+CREATE TABLE flavors (
+    -- Creation order: Nova's internal integer id (sort_key=id, created_at).
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    name         TEXT NOT NULL UNIQUE,
+    vcpus        INTEGER NOT NULL CHECK (vcpus > 0),
+    ram_mb       INTEGER NOT NULL CHECK (ram_mb > 0),
+    disk_gb      INTEGER NOT NULL CHECK (disk_gb >= 0),
+    ephemeral_gb INTEGER NOT NULL DEFAULT 0 CHECK (ephemeral_gb >= 0),
+    swap_mb      INTEGER NOT NULL DEFAULT 0 CHECK (swap_mb >= 0),
+    rxtx_factor  REAL NOT NULL DEFAULT 1.0 CHECK (rxtx_factor > 0),
+    is_public    INTEGER NOT NULL DEFAULT 1,
+    disabled     INTEGER NOT NULL DEFAULT 0,
+    description  TEXT,
+    created_at   TEXT NOT NULL
+);
+
+CREATE TABLE hypervisors (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    node_name TEXT NOT NULL UNIQUE REFERENCES nodes(name) ON DELETE CASCADE
+);
+
+CREATE TABLE image_members (
+    image_id   TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    member_id  TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('pending', 'accepted', 'rejected')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (image_id, member_id)
+);
+
+CREATE TABLE image_tasks (
+    id         TEXT PRIMARY KEY,
+    image_id   TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    owner      TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('processing', 'success', 'failure')),
+    method     TEXT NOT NULL,
+    uri        TEXT NOT NULL,
+    message    TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE images (
+    id               TEXT PRIMARY KEY,
+    name             TEXT,
+    owner            TEXT NOT NULL,
+    status           TEXT NOT NULL
+                     CHECK (status IN ('queued', 'saving', 'importing', 'active', 'deactivated')),
+    visibility       TEXT NOT NULL
+                     CHECK (visibility IN ('public', 'private', 'shared', 'community')),
+    protected        INTEGER NOT NULL DEFAULT 0,
+    os_hidden        INTEGER NOT NULL DEFAULT 0,
+    disk_format      TEXT,
+    container_format TEXT,
+    min_ram          INTEGER NOT NULL DEFAULT 0 CHECK (min_ram >= 0),
+    min_disk         INTEGER NOT NULL DEFAULT 0 CHECK (min_disk >= 0),
+    size             INTEGER,
+    virtual_size     INTEGER,
+    checksum         TEXT,
+    os_hash_algo     TEXT,
+    os_hash_value    TEXT,
+    architecture     TEXT,
+    -- JSON array of strings, in the order added.
+    tags             TEXT NOT NULL DEFAULT '[]',
+    -- JSON object of string values: the additional properties.
+    properties       TEXT NOT NULL DEFAULT '{}',
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL
+);
+
+CREATE TABLE keypairs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    public_key  TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    kind        TEXT NOT NULL DEFAULT 'ssh',
+    created_at  TEXT NOT NULL,
+    UNIQUE (user_id, name)
 );
 
 CREATE TABLE nodes (
@@ -78,6 +186,39 @@ CREATE TABLE schema_migrations (
              applied_at TEXT NOT NULL
          );
 
+CREATE TABLE servers (
+    id                TEXT PRIMARY KEY,
+    name              TEXT NOT NULL,
+    project_id        TEXT NOT NULL,
+    user_id           TEXT NOT NULL,
+    flavor            TEXT NOT NULL,
+    old_flavor        TEXT,
+    image_id          TEXT,
+    vm_state          TEXT NOT NULL,
+    task_state        TEXT,
+    power_state       INTEGER NOT NULL DEFAULT 0,
+    host              TEXT,
+    availability_zone TEXT,
+    key_name          TEXT,
+    user_data         TEXT,
+    metadata          TEXT NOT NULL DEFAULT '{}',
+    description       TEXT,
+    networks          TEXT NOT NULL DEFAULT 'null',
+    block_devices     TEXT NOT NULL DEFAULT '[]',
+    security_groups   TEXT NOT NULL DEFAULT '[]',
+    fault             TEXT,
+    counted           INTEGER NOT NULL DEFAULT 1,
+    locked            INTEGER NOT NULL DEFAULT 0,
+    vcpus             INTEGER NOT NULL,
+    ram_mb            INTEGER NOT NULL,
+    disk_gb           INTEGER NOT NULL,
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL,
+    launched_at       TEXT,
+    deleted_at        TEXT,
+    deleted           INTEGER NOT NULL DEFAULT 0
+);
+
 CREATE TABLE tokens (
     hash        BLOB PRIMARY KEY,
     user_id     TEXT NOT NULL,
@@ -101,7 +242,19 @@ CREATE TABLE users (
     UNIQUE (domain_id, name)
 );
 
+CREATE INDEX image_members_member ON image_members(member_id);
+
+CREATE INDEX image_tasks_image ON image_tasks(image_id);
+
+CREATE INDEX images_created ON images(created_at, id);
+
+CREATE INDEX images_owner ON images(owner);
+
 CREATE INDEX project_role_assignments_project ON project_role_assignments(project_id);
+
+CREATE INDEX servers_host ON servers(host, deleted);
+
+CREATE INDEX servers_project ON servers(project_id, deleted, created_at);
 
 CREATE INDEX tokens_expires ON tokens(expires_at);
 

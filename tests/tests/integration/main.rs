@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod compute_admin;
 mod discovery;
 mod identity;
 mod images;
 mod nodes;
 mod policy;
+mod servers;

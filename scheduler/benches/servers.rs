@@ -1,0 +1,211 @@
+//! Servers benchmark (issue: compute and image services), on loopback, in one process:
+//!
+//! - with 10,000 servers in the store, `GET /servers/detail?limit=1000` p50, against
+//!   serialising the same 1,000 views with serde_json alone (target: at most 3×);
+//! - `POST /servers` accepted (202) p50, against an authenticated trivial GET
+//!   (`GET /identity/v3/auth/catalog`) in the same run (target: at most 2×).
+//!
+//! The scheduler runs without nodes, so builds end in ERROR right away and the store
+//! fills fast; the views are full detailed views all the same.
+//! Run: `cargo bench -p yunji-scheduler --bench servers`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use reqwest::Client;
+use serde_json::{Value, json};
+use yunji_scheduler::config::{Config, DriverChoice};
+
+const ADMIN_PASSWORD: &str = "bench-servers-admin";
+const SERVERS: usize = 10_000;
+const DETAIL_RUNS: usize = 30;
+const POST_RUNS: usize = 300;
+const GET_RUNS: usize = 2_000;
+
+fn p50(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+async fn timed<F, Fut>(runs: usize, mut f: F) -> anyhow::Result<Vec<Duration>>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut samples = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let start = Instant::now();
+        f(i).await?;
+        samples.push(start.elapsed());
+    }
+    Ok(samples)
+}
+
+async fn bench() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        listen: ([127, 0, 0, 1], 0).into(),
+        local_agents: 0,
+        driver: DriverChoice::Sim,
+        admin_password: Some(ADMIN_PASSWORD.into()),
+        ..Config::default()
+    };
+    config.tls.plain_http = true;
+    config.compute.default_quota.instances = -1;
+    config.compute.default_quota.cores = -1;
+    config.compute.default_quota.ram_mb = -1;
+    let running = yunji_scheduler::start(config).await?;
+    let base = running.public_url.clone();
+    let client = Client::builder().pool_max_idle_per_host(4).build()?;
+
+    let auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"id": "default"}, "password": ADMIN_PASSWORD}}},
+        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
+    let resp = client
+        .post(format!("{base}/identity/v3/auth/tokens"))
+        .json(&auth)
+        .send()
+        .await?;
+    let token = resp
+        .headers()
+        .get("x-subject-token")
+        .and_then(|v| v.to_str().ok())
+        .context("no token")?
+        .to_string();
+
+    let image = client
+        .post(format!("{base}/image/v2/images"))
+        .header("X-Auth-Token", &token)
+        .json(&json!({"name": "bench", "disk_format": "raw", "container_format": "bare"}))
+        .send()
+        .await?
+        .json::<Value>()
+        .await?["id"]
+        .as_str()
+        .context("no image id")?
+        .to_string();
+    let up = client
+        .put(format!("{base}/image/v2/images/{image}/file"))
+        .header("X-Auth-Token", &token)
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![0u8; 65536])
+        .send()
+        .await?;
+    if up.status() != 204 {
+        bail!("image upload answered {}", up.status());
+    }
+
+    let create = |i: usize| {
+        let (client, base, token, image) =
+            (client.clone(), base.clone(), token.clone(), image.clone());
+        async move {
+            let r = client
+                .post(format!("{base}/compute/v2.1/servers"))
+                .header("X-Auth-Token", &token)
+                .json(&json!({"server": {"name": format!("bench-{i}"), "flavorRef": "1", "imageRef": image,
+                    "metadata": {"layer": "roads"}}}))
+                .send()
+                .await?;
+            if r.status() != 202 {
+                bail!("create answered {}: {}", r.status(), r.text().await?);
+            }
+            Ok(())
+        }
+    };
+    let started = Instant::now();
+    timed(SERVERS - POST_RUNS, create).await?;
+    eprintln!(
+        "filled the store with {} servers in {:.1} s",
+        SERVERS - POST_RUNS,
+        started.elapsed().as_secs_f64()
+    );
+
+    let trivial = |_| {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        async move {
+            let r = client
+                .get(format!("{base}/identity/v3/auth/catalog"))
+                .header("X-Auth-Token", &token)
+                .send()
+                .await?;
+            r.bytes().await?;
+            Ok(())
+        }
+    };
+    timed(200, trivial).await?;
+    let get_p50 = p50(timed(GET_RUNS, trivial).await?);
+    let post_p50 = p50(timed(POST_RUNS, |i| create(SERVERS + i)).await?);
+
+    let detail = |_| {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        async move {
+            let r = client
+                .get(format!("{base}/compute/v2.1/servers/detail?limit=1000"))
+                .header("X-Auth-Token", &token)
+                .send()
+                .await?;
+            r.bytes().await?;
+            Ok(())
+        }
+    };
+    timed(3, detail).await?;
+    let detail_p50 = p50(timed(DETAIL_RUNS, detail).await?);
+    let page: Value = client
+        .get(format!("{base}/compute/v2.1/servers/detail?limit=1000"))
+        .header("X-Auth-Token", &token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let views = page["servers"].as_array().context("no servers")?.clone();
+    if views.len() != 1000 {
+        bail!("expected 1000 servers in the page, got {}", views.len());
+    }
+    let mut serde = Vec::new();
+    for _ in 0..DETAIL_RUNS {
+        let start = Instant::now();
+        let bytes = serde_json::to_vec(&json!({"servers": views}))?;
+        std::hint::black_box(bytes);
+        serde.push(start.elapsed());
+    }
+    let serde_p50 = p50(serde);
+
+    println!("servers in the store          {SERVERS}");
+    println!("GET /servers/detail?limit=1000  p50 {}", ms(detail_p50));
+    println!("serde_json alone, same views    p50 {}", ms(serde_p50));
+    println!("POST /servers (202)             p50 {}", ms(post_p50));
+    println!("GET /identity/v3/auth/catalog   p50 {}", ms(get_p50));
+    let detail_ratio = detail_p50.as_secs_f64() / serde_p50.as_secs_f64();
+    let post_ratio = post_p50.as_secs_f64() / get_p50.as_secs_f64();
+    println!(
+        "[{}] detail p50 <= 3 x serde_json floor : {detail_ratio:.2}x",
+        if detail_ratio <= 3.0 { "PASS" } else { "FAIL" }
+    );
+    println!(
+        "[{}] POST p50 <= 2 x trivial GET p50    : {post_ratio:.2}x",
+        if post_ratio <= 2.0 { "PASS" } else { "FAIL" }
+    );
+    running.shutdown().await;
+    Ok(())
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    match runtime
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(bench()))
+    {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("benchmark failed: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Hosts (clauses B.1.2 and B.1.3.1): nodes seen as Nova's hypervisors and compute
+//! services, the data centre's capacity and use, and availability zones.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+use yunji_common::agent_api::{Capacity, VmmDriver};
+
+use crate::core::Core;
+use crate::core::error::{Error, Result};
+use crate::core::policy::require_admin;
+use crate::model::{Allocation, Caller, Node, NodeState};
+
+/// The zone of Nova's control services (scheduler, conductor).
+pub const INTERNAL_ZONE: &str = "internal";
+/// Service ids of the control services; a node's compute service is its hypervisor id
+/// plus this.
+const CONDUCTOR_ID: i64 = 1;
+const SCHEDULER_ID: i64 = 2;
+const COMPUTE_ID_BASE: i64 = 2;
+
+/// A node as Nova's hypervisor: its capacity and what its servers hold.
+#[derive(Debug, Clone)]
+pub struct Hypervisor {
+    /// Nova's integer id, stable for the node's life.
+    pub id: i64,
+    /// The id of the node's nova-compute service.
+    pub service_id: i64,
+    pub node: Node,
+    pub capacity: Capacity,
+    pub used: Allocation,
+}
+
+impl Hypervisor {
+    pub fn up(&self) -> bool {
+        self.node.state == NodeState::Up
+    }
+
+    /// Nova's `hypervisor_type`.
+    pub fn kind(&self) -> &'static str {
+        match self.node.status.as_ref().map(|s| s.drivers.vmm) {
+            Some(VmmDriver::Sim) => "fake",
+            Some(VmmDriver::CloudHypervisor) => "cloud-hypervisor",
+            Some(VmmDriver::Qemu) | None => "QEMU",
+        }
+    }
+
+    /// The node's address as the scheduler reaches it.
+    pub fn host_ip(&self) -> String {
+        self.node
+            .url
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.host().map(|h| h.trim_matches(['[', ']']).to_string()))
+            .unwrap_or_default()
+    }
+
+    pub fn free_ram_mb(&self) -> i64 {
+        self.capacity.memory_mb as i64 - self.used.ram_mb
+    }
+
+    pub fn free_disk_gb(&self) -> i64 {
+        self.capacity.disk_gb as i64 - self.used.disk_gb
+    }
+}
+
+/// `GET /os-hypervisors/statistics`: the sum over the nodes that are up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HypervisorStatistics {
+    pub count: i64,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub local_gb: i64,
+    pub vcpus_used: i64,
+    pub memory_mb_used: i64,
+    pub local_gb_used: i64,
+    pub free_ram_mb: i64,
+    pub free_disk_gb: i64,
+    pub running_vms: i64,
+    pub current_workload: i64,
+    pub disk_available_least: i64,
+}
+
+/// One of Nova's services: nova-compute on each node, scheduler and conductor here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComputeService {
+    pub id: i64,
+    pub binary: &'static str,
+    pub host: String,
+    pub zone: String,
+    pub up: bool,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// An availability zone, with its hosts' services (detail, administrators only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AvailabilityZone {
+    pub name: String,
+    pub available: bool,
+    /// Host → its services; `None` in the plain listing.
+    pub hosts: Option<BTreeMap<String, Vec<ComputeService>>>,
+}
+
+/// A host aggregate. This cloud groups hosts by availability zone only, so there are
+/// none; the list exists because clients read it (`openstack hypervisor show`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostAggregate {
+    pub id: i64,
+    pub name: String,
+    pub availability_zone: Option<String>,
+    pub hosts: Vec<String>,
+}
+
+/// The scheduler's own host name, as its services show it.
+pub fn scheduler_host() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "yunji-scheduler".into())
+    })
+}
+
+fn zone_of(node: &Node) -> String {
+    node.status
+        .as_ref()
+        .map(|s| s.availability_zone.clone())
+        .unwrap_or_else(yunji_common::agent_api::default_zone)
+}
+
+fn compute_service(h: &Hypervisor) -> ComputeService {
+    ComputeService {
+        id: h.service_id,
+        binary: "nova-compute",
+        host: h.node.name.clone(),
+        zone: zone_of(&h.node),
+        up: h.up(),
+        updated_at: h.node.last_seen,
+    }
+}
+
+fn control_services() -> Vec<ComputeService> {
+    let now = Utc::now();
+    [
+        (CONDUCTOR_ID, "nova-conductor"),
+        (SCHEDULER_ID, "nova-scheduler"),
+    ]
+    .into_iter()
+    .map(|(id, binary)| ComputeService {
+        id,
+        binary,
+        host: scheduler_host().to_string(),
+        zone: INTERNAL_ZONE.into(),
+        up: true,
+        updated_at: Some(now),
+    })
+    .collect()
+}
+
+impl Core {
+    /// Every node as a hypervisor, by id.
+    async fn hypervisors_all(&self) -> Result<Vec<Hypervisor>> {
+        let (nodes, ids, held) = self
+            .store
+            .read(|db| {
+                Ok((
+                    db.nodes_list()?,
+                    db.hypervisor_ids()?,
+                    db.allocations_by_node()?,
+                ))
+            })
+            .await?;
+        let mut held: HashMap<String, Allocation> = held;
+        let mut out: Vec<Hypervisor> = nodes
+            .into_iter()
+            .filter_map(|node| {
+                let id = *ids.get(&node.name)?;
+                let capacity = node.status.as_ref().map_or(
+                    Capacity {
+                        vcpus: 0,
+                        memory_mb: 0,
+                        disk_gb: 0,
+                    },
+                    |s| s.capacity,
+                );
+                Some(Hypervisor {
+                    id,
+                    service_id: id + COMPUTE_ID_BASE,
+                    used: held.remove(&node.name).unwrap_or_default(),
+                    capacity,
+                    node,
+                })
+            })
+            .collect();
+        out.sort_by_key(|h| h.id);
+        Ok(out)
+    }
+
+    /// `GET /os-hypervisors[/detail]` (admin).
+    pub async fn hypervisors(&self, caller: &Caller) -> Result<Vec<Hypervisor>> {
+        require_admin(caller, "listing hypervisors")?;
+        self.hypervisors_all().await
+    }
+
+    /// `GET /os-hypervisors/{id}` (admin); an id that is not one of ours is a 404.
+    pub async fn hypervisor_get(&self, caller: &Caller, id: &str) -> Result<Hypervisor> {
+        require_admin(caller, "showing a hypervisor")?;
+        let not_found = || {
+            Error::NotFound(format!(
+                "Hypervisor with ID '{id}' could not be found; hypervisor ids are the integers \
+                 GET /os-hypervisors lists."
+            ))
+        };
+        let wanted: i64 = id.parse().map_err(|_| not_found())?;
+        self.hypervisors_all()
+            .await?
+            .into_iter()
+            .find(|h| h.id == wanted)
+            .ok_or_else(not_found)
+    }
+
+    /// `GET /os-hypervisors/{pattern}/search` (admin): nodes whose name contains it.
+    pub async fn hypervisors_search(
+        &self,
+        caller: &Caller,
+        pattern: &str,
+    ) -> Result<Vec<Hypervisor>> {
+        require_admin(caller, "searching hypervisors")?;
+        let found: Vec<Hypervisor> = self
+            .hypervisors_all()
+            .await?
+            .into_iter()
+            .filter(|h| h.node.name.contains(pattern))
+            .collect();
+        if found.is_empty() {
+            return Err(Error::NotFound(format!(
+                "No hypervisor matching '{pattern}' could be found."
+            )));
+        }
+        Ok(found)
+    }
+
+    /// `GET /os-hypervisors/statistics` (admin): the capacity and use of the nodes
+    /// that are up.
+    pub async fn hypervisor_statistics(&self, caller: &Caller) -> Result<HypervisorStatistics> {
+        require_admin(caller, "reading hypervisor statistics")?;
+        let mut s = HypervisorStatistics::default();
+        for h in self.hypervisors_all().await?.iter().filter(|h| h.up()) {
+            s.count += 1;
+            s.vcpus += i64::from(h.capacity.vcpus);
+            s.memory_mb += h.capacity.memory_mb as i64;
+            s.local_gb += h.capacity.disk_gb as i64;
+            s.vcpus_used += h.used.vcpus;
+            s.memory_mb_used += h.used.ram_mb;
+            s.local_gb_used += h.used.disk_gb;
+            s.free_ram_mb += h.free_ram_mb();
+            s.free_disk_gb += h.free_disk_gb();
+            s.running_vms += h.used.servers;
+            s.disk_available_least += h.free_disk_gb();
+        }
+        Ok(s)
+    }
+
+    /// `GET /os-aggregates` (admin): always empty, see [`HostAggregate`].
+    pub async fn host_aggregates(&self, caller: &Caller) -> Result<Vec<HostAggregate>> {
+        require_admin(caller, "listing host aggregates")?;
+        Ok(Vec::new())
+    }
+
+    /// `GET /os-services` (admin), optionally only those on `host` or of `binary`.
+    pub async fn compute_services(
+        &self,
+        caller: &Caller,
+        host: Option<&str>,
+        binary: Option<&str>,
+    ) -> Result<Vec<ComputeService>> {
+        require_admin(caller, "listing compute services")?;
+        let mut services = control_services();
+        services.extend(self.hypervisors_all().await?.iter().map(compute_service));
+        services
+            .retain(|s| host.is_none_or(|h| s.host == h) && binary.is_none_or(|b| s.binary == b));
+        Ok(services)
+    }
+
+    /// `GET /os-availability-zone[/detail]`: the zones nodes report; a zone is
+    /// available while one of its nodes is up. The detail (administrators only) adds
+    /// each zone's hosts and the internal zone of the control services.
+    pub async fn availability_zones(
+        &self,
+        caller: &Caller,
+        detail: bool,
+    ) -> Result<Vec<AvailabilityZone>> {
+        if detail {
+            require_admin(caller, "listing availability zones with their hosts")?;
+        }
+        let mut zones: BTreeMap<String, AvailabilityZone> = BTreeMap::new();
+        for h in self.hypervisors_all().await? {
+            let service = compute_service(&h);
+            let zone = zones
+                .entry(service.zone.clone())
+                .or_insert_with(|| AvailabilityZone {
+                    name: service.zone.clone(),
+                    available: false,
+                    hosts: detail.then(BTreeMap::new),
+                });
+            zone.available |= service.up;
+            if let Some(hosts) = &mut zone.hosts {
+                hosts.entry(service.host.clone()).or_default().push(service);
+            }
+        }
+        let mut out: Vec<AvailabilityZone> = zones.into_values().collect();
+        if detail {
+            let mut hosts: BTreeMap<String, Vec<ComputeService>> = BTreeMap::new();
+            for s in control_services() {
+                hosts.entry(s.host.clone()).or_default().push(s);
+            }
+            out.push(AvailabilityZone {
+                name: INTERNAL_ZONE.into(),
+                available: true,
+                hosts: Some(hosts),
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,15 @@
+//! Compute (Nova): flavors, key pairs, quotas and limits, hosts and zones, servers and
+//! their placement on nodes.
+
+mod flavors;
+mod hosts;
+mod keypairs;
+mod quotas;
+pub mod servers;
+
+pub use flavors::{FlavorCreate, FlavorPage, FlavorQuery, MAX_PAGE, PublicFilter};
+pub use hosts::{
+    AvailabilityZone, ComputeService, HostAggregate, Hypervisor, HypervisorStatistics,
+};
+pub use keypairs::{KeyPairCreate, KeyPairCreated};
+pub use quotas::{Limits, QuotaDetail, QuotaSet};

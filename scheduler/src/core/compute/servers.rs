@@ -1,0 +1,1215 @@
+//! Servers (clause B.2.1): create, show, list, update, delete, and the actions of their
+//! lifecycle. An operation is accepted in one transaction — policy, state check, quota,
+//! the new desired state — and answered at once (202); a background task then drives the
+//! node's agent, one operation per server at a time, and records what the node observed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::Value;
+use uuid::Uuid;
+use yunji_common::agent_api::{FlavorSpec, ImageSpec, PowerState, ServerAction, ServerSpec};
+
+use crate::core::Core;
+use crate::core::error::{Error, Result};
+use crate::core::error_chain;
+use crate::core::policy::{Access, authorize, require_admin, require_project};
+use crate::model::{
+    Caller, ComputeQuota, ComputeUsage, Fault, Flavor, Node, NodeState, Server, ServerFilter,
+    TaskState, VmState, power,
+};
+use crate::store::Tx;
+
+/// What a create request asks for, after the HTTP layer parsed it.
+#[derive(Debug, Clone, Default)]
+pub struct ServerCreate {
+    pub name: String,
+    pub flavor_ref: String,
+    pub image_ref: Option<String>,
+    pub networks: Value,
+    pub block_devices: Value,
+    pub metadata: BTreeMap<String, String>,
+    pub user_data: Option<String>,
+    pub security_groups: Vec<String>,
+    pub availability_zone: Option<String>,
+    pub key_name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// An action on a server (`POST /servers/{id}/action`).
+#[derive(Debug, Clone)]
+pub enum Action {
+    Start,
+    Stop,
+    Reboot { hard: bool },
+    LiveMigrate { host: Option<String> },
+    Resize { flavor_ref: String },
+    ConfirmResize,
+    RevertResize,
+}
+
+impl Action {
+    /// The action's name as the API spells it, for messages.
+    fn api_name(&self) -> &'static str {
+        match self {
+            Action::Start => "os-start",
+            Action::Stop => "os-stop",
+            Action::Reboot { .. } => "reboot",
+            Action::LiveMigrate { .. } => "os-migrateLive",
+            Action::Resize { .. } => "resize",
+            Action::ConfirmResize => "confirmResize",
+            Action::RevertResize => "revertResize",
+        }
+    }
+}
+
+fn spec_of(flavor: &Flavor) -> FlavorSpec {
+    FlavorSpec {
+        vcpus: flavor.vcpus,
+        memory_mb: flavor.ram_mb,
+        disk_gb: flavor.disk_gb,
+    }
+}
+
+/// The statuses (as the API shows them) an action may start from.
+fn allowed(action: &Action) -> (&'static [VmState], &'static str) {
+    match action {
+        Action::Start => (&[VmState::Stopped], "SHUTOFF"),
+        Action::Stop => (&[VmState::Active, VmState::Error], "ACTIVE or ERROR"),
+        Action::Reboot { hard: false } => (&[VmState::Active], "ACTIVE"),
+        Action::Reboot { hard: true } => (
+            &[VmState::Active, VmState::Stopped, VmState::Error],
+            "ACTIVE, SHUTOFF or ERROR",
+        ),
+        Action::LiveMigrate { .. } => (&[VmState::Active], "ACTIVE"),
+        Action::Resize { .. } => (&[VmState::Active, VmState::Stopped], "ACTIVE or SHUTOFF"),
+        Action::ConfirmResize | Action::RevertResize => (&[VmState::Resized], "VERIFY_RESIZE"),
+    }
+}
+
+/// A 409 that says what state the server is in and which one the action needs.
+fn wrong_state(server: &Server, action: &str, needs: &str) -> Error {
+    let task = server
+        .task_state
+        .map(|t| format!(" (task {})", t.as_str()))
+        .unwrap_or_default();
+    Error::Conflict(format!(
+        "Cannot '{action}' server {} while it is {}{task}; it must be {needs} with no task in progress.",
+        server.id,
+        server.status()
+    ))
+}
+
+/// Checks `usage + extra` against `quota`, naming the first resource that would be over.
+fn check_quota(quota: &ComputeQuota, usage: &ComputeUsage, extra: &ComputeUsage) -> Result<()> {
+    for (name, limit, used, want) in [
+        (
+            "instances",
+            quota.instances,
+            usage.instances,
+            extra.instances,
+        ),
+        ("cores", quota.cores, usage.cores, extra.cores),
+        ("ram", quota.ram_mb, usage.ram_mb, extra.ram_mb),
+    ] {
+        if want > 0 && limit >= 0 && used + want > limit {
+            return Err(Error::OverQuota(format!(
+                "Quota exceeded for {name}: Requested {want}, but already used {used} of {limit} {name}. \
+                 Delete servers or ask an administrator to raise the quota."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Free capacity of a node after what its servers hold.
+fn free_on(node: &Node, held: &crate::model::Allocation) -> Option<(i64, i64, i64)> {
+    let cap = node.status.as_ref()?.capacity;
+    Some((
+        i64::from(cap.vcpus) - held.vcpus,
+        cap.memory_mb as i64 - held.ram_mb,
+        cap.disk_gb as i64 - held.disk_gb,
+    ))
+}
+
+/// Chooses the up node (in `zone`, not `except`) with the most free memory that fits
+/// `flavor`; placement is decided inside the caller's transaction, so two builds never
+/// both take the last room on a node.
+fn choose_node(
+    tx: &Tx,
+    flavor: &Flavor,
+    zone: Option<&str>,
+    except: Option<&str>,
+) -> Result<Option<Node>> {
+    let held = tx.allocations_by_node()?;
+    let mut best: Option<(i64, Node)> = None;
+    for node in tx.nodes_list()? {
+        if node.state != NodeState::Up || Some(node.name.as_str()) == except {
+            continue;
+        }
+        let node_zone = node.status.as_ref().map(|s| s.availability_zone.as_str());
+        if zone.is_some() && node_zone != zone {
+            continue;
+        }
+        let Some((cpu, ram, disk)) =
+            free_on(&node, &held.get(&node.name).copied().unwrap_or_default())
+        else {
+            continue;
+        };
+        let fits = cpu >= i64::from(flavor.vcpus)
+            && ram >= flavor.ram_mb as i64
+            && disk >= flavor.disk_gb as i64;
+        if fits && best.as_ref().is_none_or(|(r, _)| ram > *r) {
+            best = Some((ram, node));
+        }
+    }
+    Ok(best.map(|(_, n)| n))
+}
+
+fn fault(code: u16, message: impl Into<String>) -> Option<Fault> {
+    Some(Fault {
+        code,
+        message: message.into(),
+        created: Utc::now(),
+    })
+}
+
+fn power_of(p: PowerState) -> i64 {
+    match p {
+        PowerState::Running => power::RUNNING,
+        PowerState::Paused => power::PAUSED,
+        PowerState::Shutdown => power::SHUTDOWN,
+        PowerState::Crashed => power::CRASHED,
+    }
+}
+
+/// The id from a reference that may be a URL (`…/flavors/42` → `42`).
+pub fn id_from_ref(reference: &str) -> &str {
+    reference
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(reference)
+}
+
+impl Core {
+    fn arc(&self) -> Result<Arc<Core>> {
+        self.me
+            .upgrade()
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("the scheduler is shutting down")))
+    }
+
+    fn server_lock(&self, id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        self.server_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id)
+            .or_default()
+            .clone()
+    }
+
+    /// What a project's servers use against its quota.
+    pub async fn compute_usage(&self, project_id: &str) -> Result<ComputeUsage> {
+        let project = project_id.to_string();
+        Ok(self.store.read(move |db| db.server_usage(&project)).await?)
+    }
+
+    /// A server the caller may see (404 otherwise, also for another project's).
+    pub async fn server_get(&self, caller: &Caller, id: &str, access: Access) -> Result<Server> {
+        let missing = || Error::NotFound(format!("Instance {id} could not be found."));
+        let uuid = Uuid::parse_str(id).map_err(|_| missing())?;
+        let server = self
+            .store
+            .read(move |db| db.server_get(uuid))
+            .await?
+            .ok_or_else(missing)?;
+        authorize(
+            caller,
+            &server.project_id,
+            access,
+            &format!("Instance {id}"),
+        )?;
+        if access == Access::Write && server.locked && !caller.is_admin() {
+            return Err(Error::Conflict(format!(
+                "Instance {id} is locked; unlock it (POST action {{\"unlock\": null}}) first"
+            )));
+        }
+        Ok(server)
+    }
+
+    /// `lock` / `unlock`: a locked server accepts changes from admins only.
+    pub async fn server_set_locked(&self, caller: &Caller, id: &str, locked: bool) -> Result<()> {
+        let server = self.server_get(caller, id, Access::Read).await?;
+        authorize(
+            caller,
+            &server.project_id,
+            Access::Write,
+            &format!("Instance {id}"),
+        )?;
+        self.server_record(server.id, move |s| s.locked = locked)
+            .await?;
+        Ok(())
+    }
+
+    /// The state of each node, for `host_status`.
+    pub async fn node_states(&self) -> Result<std::collections::HashMap<String, NodeState>> {
+        Ok(self
+            .nodes()
+            .await?
+            .into_iter()
+            .map(|n| (n.name, n.state))
+            .collect())
+    }
+
+    /// Lists servers: the caller's project, or every project for an admin asking for
+    /// `all_tenants`.
+    pub async fn servers_list(
+        &self,
+        caller: &Caller,
+        mut filter: ServerFilter,
+        all_tenants: bool,
+    ) -> Result<Vec<Server>> {
+        if all_tenants {
+            require_admin(caller, "listing the servers of all projects")?;
+        } else {
+            filter.project_id = Some(require_project(caller)?.to_string());
+        }
+        if filter.host.is_some() {
+            require_admin(caller, "filtering servers by host")?;
+        }
+        Ok(self.store.read(move |db| db.servers_list(&filter)).await?)
+    }
+
+    /// Accepts a create; the build runs in the background.
+    pub async fn server_create(&self, caller: &Caller, input: ServerCreate) -> Result<Server> {
+        let project_id = require_project(caller)?.to_string();
+        authorize(
+            caller,
+            &project_id,
+            Access::Write,
+            "servers of this project",
+        )?;
+        let name = input.name.trim();
+        if name.is_empty() || name.len() > 255 || name != input.name {
+            return Err(Error::BadRequest(
+                "Invalid input: the server name must be 1 to 255 characters without leading or trailing spaces".into(),
+            ));
+        }
+        let flavor = self
+            .flavor_for_server(caller, id_from_ref(&input.flavor_ref))
+            .await?;
+        let image_id = match &input.image_ref {
+            Some(r) if !r.is_empty() => {
+                let image = self.image_for_boot(caller, id_from_ref(r)).await?;
+                let min_disk = image.min_disk as u64;
+                if flavor.disk_gb > 0 && flavor.disk_gb < min_disk {
+                    return Err(Error::BadRequest(format!(
+                        "Flavor's disk is too small for requested image: the image needs {min_disk} GB, flavor {} has {} GB.",
+                        flavor.name, flavor.disk_gb
+                    )));
+                }
+                Some(image.id)
+            }
+            _ => None,
+        };
+        if image_id.is_none() {
+            return Err(Error::BadRequest(
+                "imageRef is required: booting from a volume needs the block-storage service, which this cloud does not offer yet".into(),
+            ));
+        }
+        if let Some(key) = &input.key_name {
+            self.keypair_for_server(caller, key).await?;
+        }
+        if let Some(data) = &input.user_data {
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .map_err(|_| Error::BadRequest("user_data must be base64".into()))?;
+            if decoded.len() > 65_535 {
+                return Err(Error::BadRequest("user_data is larger than 64 KiB".into()));
+            }
+        }
+        for (k, v) in &input.metadata {
+            if k.is_empty() || k.len() > 255 || v.len() > 255 {
+                return Err(Error::BadRequest(
+                    "metadata keys must be 1 to 255 characters and values at most 255".into(),
+                ));
+            }
+        }
+        if let Some(zone) = &input.availability_zone {
+            let known = self.nodes().await?.iter().any(|n| {
+                n.status
+                    .as_ref()
+                    .is_some_and(|s| &s.availability_zone == zone)
+            });
+            if !known {
+                return Err(Error::BadRequest(format!(
+                    "The requested availability zone {zone} is not available; GET /os-availability-zone lists them."
+                )));
+            }
+        }
+        let now = Utc::now();
+        let server = Server {
+            id: Uuid::new_v4(),
+            name: input.name,
+            project_id: project_id.clone(),
+            user_id: caller.user_id.clone(),
+            flavor,
+            old_flavor: None,
+            image_id,
+            vm_state: VmState::Building,
+            task_state: Some(TaskState::Scheduling),
+            power_state: power::NOSTATE,
+            host: None,
+            availability_zone: input.availability_zone,
+            key_name: input.key_name,
+            user_data: input.user_data,
+            metadata: input.metadata,
+            description: input.description,
+            networks: input.networks,
+            block_devices: input.block_devices,
+            security_groups: if input.security_groups.is_empty() {
+                vec!["default".into()]
+            } else {
+                input.security_groups
+            },
+            fault: None,
+            counted: true,
+            locked: false,
+            created_at: now,
+            updated_at: now,
+            launched_at: None,
+            deleted_at: None,
+        };
+        let defaults = self.config.compute.default_quota;
+        let row = server.clone();
+        self.store
+            .write(move |tx| {
+                let quota = tx.compute_quota(&row.project_id, &defaults)?;
+                if quota.metadata_items >= 0 && row.metadata.len() as i64 > quota.metadata_items {
+                    return Err(Error::OverQuota(format!(
+                        "Quota exceeded for metadata_items: {} requested, {} allowed.",
+                        row.metadata.len(),
+                        quota.metadata_items
+                    )));
+                }
+                let usage = tx.server_usage(&row.project_id)?;
+                let extra = ComputeUsage {
+                    instances: 1,
+                    cores: i64::from(row.flavor.vcpus),
+                    ram_mb: row.flavor.ram_mb as i64,
+                };
+                check_quota(&quota, &usage, &extra)?;
+                tx.server_insert(&row)?;
+                Ok(())
+            })
+            .await?;
+        let core = self.arc()?;
+        let id = server.id;
+        tokio::spawn(async move { core.server_build(id).await });
+        Ok(server)
+    }
+
+    /// Places and boots a server; on failure it turns ERROR with a fault and gives its
+    /// quota back, and nothing is left on the node.
+    async fn server_build(self: Arc<Self>, id: Uuid) {
+        let lock = self.server_lock(id);
+        let _guard = lock.lock().await;
+        let placed = self
+            .store
+            .write(move |tx| {
+                let Some(mut server) = tx.server_get(id)? else {
+                    return Ok::<_, Error>(None);
+                };
+                if server.task_state == Some(TaskState::Deleting) {
+                    return Ok(None);
+                }
+                let node = choose_node(
+                    tx,
+                    &server.flavor,
+                    server.availability_zone.as_deref(),
+                    None,
+                )?;
+                match &node {
+                    Some(n) => {
+                        server.host = Some(n.name.clone());
+                        server.availability_zone =
+                            n.status.as_ref().map(|s| s.availability_zone.clone());
+                        server.task_state = Some(TaskState::Spawning);
+                    }
+                    None => {
+                        server.vm_state = VmState::Error;
+                        server.task_state = None;
+                        server.counted = false;
+                        server.fault = fault(
+                            500,
+                            "No valid host was found. There are not enough hosts available.",
+                        );
+                    }
+                }
+                tx.server_update(&server)?;
+                Ok(node.map(|n| (server, n)))
+            })
+            .await;
+        let (server, node) = match placed {
+            Ok(Some(placed)) => placed,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(%id, error = %error_chain(&error), "placing a server failed");
+                return;
+            }
+        };
+        let spec = self.server_spec(&server).await;
+        let result = match spec {
+            Ok(spec) => self
+                .agents
+                .server_create(&node, &spec)
+                .await
+                .map_err(|e| error_chain(&e)),
+            Err(e) => Err(error_chain(&e)),
+        };
+        let outcome = match result {
+            Ok(reply) => {
+                tracing::info!(%id, node = %node.name, "server built");
+                self.server_record(id, move |s| {
+                    s.vm_state = VmState::Active;
+                    s.task_state = None;
+                    s.power_state = power_of(reply.power_state);
+                    s.launched_at = Some(Utc::now());
+                })
+                .await
+            }
+            Err(message) => {
+                tracing::warn!(%id, node = %node.name, %message, "building a server failed");
+                // Leave nothing behind on the node, whatever step failed.
+                let _ = self.agents.server_delete(&node, id).await;
+                self.server_record(id, move |s| {
+                    s.vm_state = VmState::Error;
+                    s.task_state = None;
+                    s.host = None;
+                    s.counted = false;
+                    s.fault = fault(
+                        500,
+                        format!("Build of instance {id} failed on {}: {message}", node.name),
+                    );
+                })
+                .await
+            }
+        };
+        if let Err(error) = outcome {
+            tracing::error!(%id, error = %error_chain(&error), "recording a build failed");
+        }
+    }
+
+    /// What the node needs to run `server`.
+    async fn server_spec(&self, server: &Server) -> Result<ServerSpec> {
+        let image = match &server.image_id {
+            Some(id) => {
+                let image = self.image_get_any(id).await?;
+                image.map(|i| ImageSpec {
+                    id: i.id,
+                    disk_format: i.disk_format.unwrap_or_default(),
+                    size: i.size.unwrap_or_default() as u64,
+                    os_hash_value: i.os_hash_value,
+                })
+            }
+            None => None,
+        };
+        let public_key = match &server.key_name {
+            Some(name) => self
+                .keypair_of_user(&server.user_id, name)
+                .await?
+                .map(|k| k.public_key),
+            None => None,
+        };
+        Ok(ServerSpec {
+            id: server.id,
+            name: server.name.clone(),
+            hostname: hostname_of(&server.name),
+            project_id: server.project_id.clone(),
+            flavor: spec_of(&server.flavor),
+            image,
+            user_data: server.user_data.clone(),
+            metadata: server.metadata.clone(),
+            public_key,
+        })
+    }
+
+    /// Applies `change` to the stored server in one transaction.
+    async fn server_record(
+        &self,
+        id: Uuid,
+        change: impl FnOnce(&mut Server) + Send + 'static,
+    ) -> Result<Option<Server>> {
+        self.store
+            .write(move |tx| {
+                let Some(mut server) = tx.server_get(id)? else {
+                    return Ok::<_, Error>(None);
+                };
+                change(&mut server);
+                tx.server_update(&server)?;
+                Ok(Some(server))
+            })
+            .await
+    }
+
+    async fn node_named(&self, name: &str) -> Result<Node> {
+        let key = name.to_string();
+        self.store
+            .read(move |db| db.node_get(&key))
+            .await?
+            .ok_or_else(|| Error::Conflict(format!("host {name} is not known to the scheduler")))
+    }
+
+    /// `PUT /servers/{id}`: name and description.
+    pub async fn server_update(
+        &self,
+        caller: &Caller,
+        id: &str,
+        name: Option<String>,
+        description: Option<Option<String>>,
+    ) -> Result<Server> {
+        let server = self.server_get(caller, id, Access::Write).await?;
+        if let Some(n) = &name
+            && (n.trim().is_empty() || n.len() > 255 || n.trim() != n)
+        {
+            return Err(Error::BadRequest(
+                "Invalid input: the server name must be 1 to 255 characters without leading or trailing spaces".into(),
+            ));
+        }
+        let updated = self
+            .server_record(server.id, move |s| {
+                if let Some(n) = name {
+                    s.name = n;
+                }
+                if let Some(d) = description {
+                    s.description = d;
+                }
+            })
+            .await?;
+        updated.ok_or_else(|| Error::NotFound(format!("Instance {id} could not be found.")))
+    }
+
+    /// `PUT`/`POST` of server metadata: replace all, or merge.
+    pub async fn server_metadata_set(
+        &self,
+        caller: &Caller,
+        id: &str,
+        items: BTreeMap<String, String>,
+        replace: bool,
+    ) -> Result<BTreeMap<String, String>> {
+        let server = self.server_get(caller, id, Access::Write).await?;
+        for (k, v) in &items {
+            if k.is_empty() || k.len() > 255 || v.len() > 255 {
+                return Err(Error::BadRequest(
+                    "metadata keys must be 1 to 255 characters and values at most 255".into(),
+                ));
+            }
+        }
+        let defaults = self.config.compute.default_quota;
+        let id = server.id;
+        self.store
+            .write(move |tx| {
+                let mut server = tx
+                    .server_get(id)?
+                    .ok_or_else(|| Error::NotFound(format!("Instance {id} could not be found.")))?;
+                if replace {
+                    server.metadata = items;
+                } else {
+                    server.metadata.extend(items);
+                }
+                let quota = tx.compute_quota(&server.project_id, &defaults)?;
+                if quota.metadata_items >= 0 && server.metadata.len() as i64 > quota.metadata_items
+                {
+                    return Err(Error::OverQuota(format!(
+                        "Quota exceeded for metadata_items: {} requested, {} allowed.",
+                        server.metadata.len(),
+                        quota.metadata_items
+                    )));
+                }
+                tx.server_update(&server)?;
+                Ok(server.metadata)
+            })
+            .await
+    }
+
+    pub async fn server_metadata_delete(&self, caller: &Caller, id: &str, key: &str) -> Result<()> {
+        let server = self.server_get(caller, id, Access::Write).await?;
+        if !server.metadata.contains_key(key) {
+            return Err(Error::NotFound(format!(
+                "Metadata item {key} was not found"
+            )));
+        }
+        let key = key.to_string();
+        self.server_record(server.id, move |s| {
+            s.metadata.remove(&key);
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Accepts a delete; the node forgets the server in the background.
+    pub async fn server_delete(&self, caller: &Caller, id: &str) -> Result<()> {
+        let server = self.server_get(caller, id, Access::Write).await?;
+        if server.task_state == Some(TaskState::Deleting) {
+            return Ok(());
+        }
+        self.server_record(server.id, |s| s.task_state = Some(TaskState::Deleting))
+            .await?;
+        let core = self.arc()?;
+        tokio::spawn(async move { core.server_destroy(server.id).await });
+        Ok(())
+    }
+
+    async fn server_destroy(self: Arc<Self>, id: Uuid) {
+        let lock = self.server_lock(id);
+        let guard = lock.lock().await;
+        let host = match self.store.read(move |db| db.server_get(id)).await {
+            Ok(Some(s)) => s.host,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(%id, error = %error_chain(&error), "deleting a server failed");
+                return;
+            }
+        };
+        if let Some(host) = host {
+            let result = match self.node_named(&host).await {
+                Ok(node) => self
+                    .agents
+                    .server_delete(&node, id)
+                    .await
+                    .map_err(|e| error_chain(&e)),
+                Err(e) => Err(error_chain(&e)),
+            };
+            if let Err(message) = result {
+                // The node is unreachable: the server is gone for the user; the node's
+                // reconciliation removes what it still runs once it is back.
+                tracing::warn!(%id, %host, %message, "the node did not confirm the delete");
+            }
+        }
+        let outcome = self
+            .server_record(id, |s| {
+                s.vm_state = VmState::Deleted;
+                s.task_state = None;
+                s.power_state = power::NOSTATE;
+                s.deleted_at = Some(Utc::now());
+            })
+            .await;
+        if let Err(error) = outcome {
+            tracing::error!(%id, error = %error_chain(&error), "recording a delete failed");
+        }
+        drop(guard);
+        self.server_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    /// `os-getConsoleOutput`: the last `length` lines (all when `None`).
+    pub async fn server_console(
+        &self,
+        caller: &Caller,
+        id: &str,
+        length: Option<usize>,
+    ) -> Result<String> {
+        let server = self.server_get(caller, id, Access::Read).await?;
+        let host = server.host.clone().ok_or_else(|| {
+            Error::Conflict(format!(
+                "Instance {id} has no console yet: it is {}",
+                server.status()
+            ))
+        })?;
+        let node = self.node_named(&host).await?;
+        self.agents
+            .server_console(&node, server.id, length)
+            .await
+            .map_err(|e| {
+                Error::Conflict(format!(
+                    "the console of instance {id} is not available: {}",
+                    error_chain(&e)
+                ))
+            })
+    }
+
+    /// Accepts an action: checks policy, state and quota, records the task, and runs it
+    /// in the background.
+    pub async fn server_action(&self, caller: &Caller, id: &str, action: Action) -> Result<()> {
+        if let Action::LiveMigrate { .. } = action {
+            require_admin(caller, "live-migrating a server")?;
+        }
+        let server = self.server_get(caller, id, Access::Write).await?;
+        let (states, needs) = allowed(&action);
+        if server.task_state.is_some() || !states.contains(&server.vm_state) {
+            return Err(wrong_state(&server, action.api_name(), needs));
+        }
+        let new_flavor = match &action {
+            Action::Resize { flavor_ref } => {
+                let flavor = self
+                    .flavor_for_server(caller, id_from_ref(flavor_ref))
+                    .await?;
+                if flavor.id == server.flavor.id {
+                    return Err(Error::BadRequest(
+                        "When resizing, instances must change flavor!".into(),
+                    ));
+                }
+                if flavor.disk_gb < server.flavor.disk_gb {
+                    return Err(Error::BadRequest(format!(
+                        "Resizing to a smaller disk is not possible: flavor {} has {} GB, the server has {} GB.",
+                        flavor.name, flavor.disk_gb, server.flavor.disk_gb
+                    )));
+                }
+                Some(flavor)
+            }
+            _ => None,
+        };
+        let target = match &action {
+            Action::LiveMigrate { host } => {
+                Some(self.migration_target(&server, host.as_deref()).await?)
+            }
+            _ => None,
+        };
+        let task = match &action {
+            Action::Start => TaskState::PoweringOn,
+            Action::Stop => TaskState::PoweringOff,
+            Action::Reboot { hard: false } => TaskState::Rebooting,
+            Action::Reboot { hard: true } => TaskState::RebootingHard,
+            Action::LiveMigrate { .. } => TaskState::Migrating,
+            Action::Resize { .. } => TaskState::ResizePrep,
+            Action::ConfirmResize => TaskState::ResizeConfirming,
+            Action::RevertResize => TaskState::ResizeReverting,
+        };
+        let defaults = self.config.compute.default_quota;
+        let expected = server.updated_at;
+        let sid = server.id;
+        let api_name = action.api_name();
+        let host = server.host.clone();
+        self.store
+            .write(move |tx| {
+                let mut current = tx.server_get(sid)?.ok_or_else(|| {
+                    Error::NotFound(format!("Instance {sid} could not be found."))
+                })?;
+                // Another request changed it since we looked: check again under the lock.
+                if current.updated_at != expected
+                    && (current.task_state.is_some() || !states.contains(&current.vm_state))
+                {
+                    return Err(wrong_state(&current, api_name, needs));
+                }
+                if let Some(flavor) = &new_flavor {
+                    let quota = tx.compute_quota(&current.project_id, &defaults)?;
+                    let usage = tx.server_usage(&current.project_id)?;
+                    let extra = ComputeUsage {
+                        instances: 0,
+                        cores: i64::from(flavor.vcpus) - i64::from(current.flavor.vcpus),
+                        ram_mb: flavor.ram_mb as i64 - current.flavor.ram_mb as i64,
+                    };
+                    check_quota(&quota, &usage, &extra)?;
+                    // The host must hold the larger flavor until the resize is confirmed.
+                    let held = tx.allocations_by_node()?;
+                    let node = host
+                        .as_deref()
+                        .and_then(|h| tx.node_get(h).transpose())
+                        .transpose()?;
+                    let room = node
+                        .as_ref()
+                        .and_then(|n| free_on(n, &held.get(&n.name).copied().unwrap_or_default()));
+                    let (cpu, ram, disk) = room.unwrap_or((0, 0, 0));
+                    let grow = (
+                        i64::from(flavor.vcpus.saturating_sub(current.flavor.vcpus)),
+                        flavor.ram_mb.saturating_sub(current.flavor.ram_mb) as i64,
+                        flavor.disk_gb.saturating_sub(current.flavor.disk_gb) as i64,
+                    );
+                    if grow.0 > cpu || grow.1 > ram || grow.2 > disk {
+                        return Err(Error::Conflict(format!(
+                            "No valid host was found: {} cannot hold flavor {}.",
+                            host.as_deref().unwrap_or("the server's host"),
+                            flavor.name
+                        )));
+                    }
+                    current.old_flavor = Some(current.flavor.clone());
+                    current.flavor = flavor.clone();
+                }
+                current.task_state = Some(task);
+                tx.server_update(&current)?;
+                Ok(())
+            })
+            .await?;
+        let core = self.arc()?;
+        tokio::spawn(async move { core.server_run_action(sid, action, target).await });
+        Ok(())
+    }
+
+    /// Where a live migration goes: the named host, or the best other up node.
+    async fn migration_target(&self, server: &Server, host: Option<&str>) -> Result<Node> {
+        let source = server.host.clone();
+        match host {
+            Some(name) => {
+                let node = self
+                    .store
+                    .read({
+                        let name = name.to_string();
+                        move |db| db.node_get(&name)
+                    })
+                    .await?
+                    .ok_or_else(|| {
+                        Error::BadRequest(format!("Compute host {name} could not be found."))
+                    })?;
+                if node.state != NodeState::Up {
+                    return Err(Error::BadRequest(format!("Compute host {name} is not up.")));
+                }
+                if Some(name) == source.as_deref() {
+                    return Err(Error::BadRequest(format!(
+                        "The server already runs on {name}; name another host or none."
+                    )));
+                }
+                let held = self.store.read(|db| db.allocations_by_node()).await?;
+                let (cpu, ram, disk) = free_on(&node, &held.get(name).copied().unwrap_or_default())
+                    .unwrap_or((0, 0, 0));
+                let f = &server.flavor;
+                if cpu < i64::from(f.vcpus) || ram < f.ram_mb as i64 || disk < f.disk_gb as i64 {
+                    return Err(Error::Conflict(format!(
+                        "Compute host {name} does not have room for flavor {}.",
+                        f.name
+                    )));
+                }
+                Ok(node)
+            }
+            None => {
+                let flavor = server.flavor.clone();
+                self.store
+                    .write(move |tx| choose_node(tx, &flavor, None, source.as_deref()))
+                    .await?
+                    .ok_or_else(|| {
+                        Error::Conflict(
+                            "No valid host was found: no other up node has room for this server."
+                                .into(),
+                        )
+                    })
+            }
+        }
+    }
+
+    async fn server_run_action(self: Arc<Self>, id: Uuid, action: Action, target: Option<Node>) {
+        let lock = self.server_lock(id);
+        let _guard = lock.lock().await;
+        let server = match self.store.read(move |db| db.server_get(id)).await {
+            Ok(Some(s)) => s,
+            _ => return,
+        };
+        let Some(host) = server.host.clone() else {
+            return;
+        };
+        let node = match self.node_named(&host).await {
+            Ok(node) => node,
+            Err(error) => {
+                tracing::error!(%id, error = %error_chain(&error), "the server's node is unknown");
+                return;
+            }
+        };
+        let outcome = match action {
+            Action::LiveMigrate { .. } => match target {
+                Some(target) => self.live_migrate(&server, &node, &target).await,
+                None => Ok(()),
+            },
+            other => self.act_on_node(&server, &node, other).await,
+        };
+        if let Err(error) = outcome {
+            tracing::error!(%id, error = %error_chain(&error), "recording an action failed");
+        }
+    }
+
+    /// Runs one action on the server's node and records what it observed. A failure
+    /// leaves the server as it was (the node said so), with no task, and is logged.
+    async fn act_on_node(&self, server: &Server, node: &Node, action: Action) -> Result<()> {
+        let id = server.id;
+        let node_action = match &action {
+            Action::Start => ServerAction::Start,
+            Action::Stop => ServerAction::Stop {
+                timeout_secs: self.config.compute.shutdown_timeout_secs,
+            },
+            Action::Reboot { hard } => ServerAction::Reboot { hard: *hard },
+            Action::Resize { .. } => ServerAction::Resize {
+                flavor: spec_of(&server.flavor),
+            },
+            Action::ConfirmResize => ServerAction::ConfirmResize,
+            Action::RevertResize => ServerAction::RevertResize,
+            Action::LiveMigrate { .. } => return Ok(()),
+        };
+        let result = self.agents.server_act(node, id, &node_action).await;
+        let window = self.config.compute.resize_confirm_window_secs;
+        let resized = matches!(action, Action::Resize { .. }) && result.is_ok();
+        match result {
+            Ok(reply) => {
+                let observed = power_of(reply.power_state);
+                self.server_record(id, move |s| {
+                    s.task_state = None;
+                    s.power_state = observed;
+                    match action {
+                        Action::Start | Action::Reboot { .. } => s.vm_state = VmState::Active,
+                        Action::Stop => s.vm_state = VmState::Stopped,
+                        Action::Resize { .. } => s.vm_state = VmState::Resized,
+                        Action::ConfirmResize => {
+                            s.old_flavor = None;
+                            s.vm_state = if observed == power::RUNNING {
+                                VmState::Active
+                            } else {
+                                VmState::Stopped
+                            };
+                        }
+                        Action::RevertResize => {
+                            if let Some(old) = s.old_flavor.take() {
+                                s.flavor = old;
+                            }
+                            s.vm_state = if observed == power::RUNNING {
+                                VmState::Active
+                            } else {
+                                VmState::Stopped
+                            };
+                        }
+                        Action::LiveMigrate { .. } => {}
+                    }
+                })
+                .await?;
+            }
+            Err(e) => {
+                let message = error_chain(&e);
+                tracing::warn!(%id, node = %node.name, action = node_action.name(), %message, "action failed on the node");
+                self.server_record(id, move |s| {
+                    s.task_state = None;
+                    if let Action::Resize { .. } = action
+                        && let Some(old) = s.old_flavor.take()
+                    {
+                        s.flavor = old;
+                    }
+                    s.fault = fault(500, format!("{} failed: {message}", node_action.name()));
+                })
+                .await?;
+            }
+        }
+        if resized && window > 0 {
+            let core = self.arc()?;
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(window)).await;
+                core.auto_confirm(id).await;
+            });
+        }
+        Ok(())
+    }
+
+    /// Confirms a resize nobody confirmed within the window.
+    /// (Boxed: it runs an action, which may start another confirm window.)
+    fn auto_confirm(self: Arc<Self>, id: Uuid) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let accepted = self
+                .store
+                .write(move |tx| {
+                    let Some(mut s) = tx.server_get(id)? else {
+                        return Ok::<_, Error>(false);
+                    };
+                    if s.vm_state != VmState::Resized || s.task_state.is_some() {
+                        return Ok(false);
+                    }
+                    s.task_state = Some(TaskState::ResizeConfirming);
+                    tx.server_update(&s)?;
+                    Ok(true)
+                })
+                .await;
+            if let Ok(true) = accepted {
+                tracing::info!(%id, "resize confirmed automatically after the confirm window");
+                self.server_run_action(id, Action::ConfirmResize, None)
+                    .await;
+            }
+        })
+    }
+
+    /// Live migration: the target prepares, the source sends, the target takes over.
+    /// The host changes only when the migration completed; on failure the server keeps
+    /// running on the source.
+    async fn live_migrate(&self, server: &Server, source: &Node, target: &Node) -> Result<()> {
+        let id = server.id;
+        let spec = self.server_spec(server).await?;
+        let prepared = self
+            .agents
+            .server_act(
+                target,
+                id,
+                &ServerAction::PrepareIncoming {
+                    spec: Box::new(spec),
+                },
+            )
+            .await;
+        let sent = match prepared {
+            Ok(reply) => match reply.migration_uri {
+                Some(uri) => {
+                    self.agents
+                        .server_act(source, id, &ServerAction::MigrateOut { uri })
+                        .await
+                }
+                None => Err(yunji_common::client::CallError::Url(
+                    "the target gave no migration address".into(),
+                )),
+            },
+            Err(e) => Err(e),
+        };
+        let finished = match sent {
+            Ok(_) => {
+                self.agents
+                    .server_act(target, id, &ServerAction::FinishIncoming)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match finished {
+            Ok(reply) => {
+                let (name, zone) = (
+                    target.name.clone(),
+                    target.status.as_ref().map(|s| s.availability_zone.clone()),
+                );
+                tracing::info!(%id, from = %source.name, to = %name, "live migration completed");
+                self.server_record(id, move |s| {
+                    s.host = Some(name);
+                    s.availability_zone = zone.or(s.availability_zone.take());
+                    s.task_state = None;
+                    s.power_state = power_of(reply.power_state);
+                })
+                .await?;
+            }
+            Err(e) => {
+                let message = error_chain(&e);
+                tracing::warn!(%id, from = %source.name, to = %target.name, %message, "live migration failed; the server stays on its source");
+                let _ = self
+                    .agents
+                    .server_act(target, id, &ServerAction::AbortIncoming)
+                    .await;
+                self.server_record(id, |s| s.task_state = None).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Core {
+    /// An image by id, whoever may see it (for what a node needs to boot).
+    async fn image_get_any(&self, id: &str) -> Result<Option<crate::model::Image>> {
+        let key = id.to_string();
+        Ok(self.store.read(move |db| db.image_get(&key)).await?)
+    }
+
+    /// `createImage` (B.2.3.1): a new image of the server's project from the server's
+    /// disk. With the sim driver set the disk is the image it booted from.
+    pub async fn server_create_image(
+        &self,
+        caller: &Caller,
+        id: &str,
+        name: String,
+        metadata: serde_json::Map<String, Value>,
+    ) -> Result<String> {
+        let server = self.server_get(caller, id, Access::Write).await?;
+        let states = [VmState::Active, VmState::Stopped];
+        if server.task_state.is_some() || !states.contains(&server.vm_state) {
+            return Err(wrong_state(&server, "createImage", "ACTIVE or SHUTOFF"));
+        }
+        let source_id = server.image_id.clone().ok_or_else(|| {
+            Error::Conflict(format!(
+                "server {id} booted from a volume; snapshot the volume instead"
+            ))
+        })?;
+        let source = self.image_get_any(&source_id).await?.ok_or_else(|| {
+            Error::Conflict(format!("the image server {id} booted from ({source_id}) was deleted; its disk cannot be copied"))
+        })?;
+        self.server_record(server.id, |s| s.task_state = Some(TaskState::ImageSnapshot))
+            .await?;
+        let mut properties = metadata;
+        properties.insert("instance_uuid".into(), Value::String(server.id.to_string()));
+        properties.insert("image_type".into(), Value::String("snapshot".into()));
+        properties.insert("base_image_ref".into(), Value::String(source_id));
+        let created = self
+            .image_create_from(caller, &source, &server.project_id, name, properties)
+            .await;
+        self.server_record(server.id, |s| s.task_state = None)
+            .await?;
+        Ok(created?.id)
+    }
+}
+
+/// A host name from a server name: lower-case letters, digits and '-', at most 63.
+pub fn hostname_of(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .trim_matches('-')
+        .chars()
+        .take(63)
+        .collect();
+    if out.is_empty() {
+        out = "server".into();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_are_derived_safely() {
+        assert_eq!(hostname_of("My Server_1"), "my-server-1");
+        assert_eq!(hostname_of("!!!"), "server");
+        assert_eq!(hostname_of(&"a".repeat(100)).len(), 63);
+    }
+
+    #[test]
+    fn references_may_be_urls() {
+        assert_eq!(id_from_ref("http://x/compute/v2.1/flavors/42"), "42");
+        assert_eq!(id_from_ref("42"), "42");
+    }
+
+    #[test]
+    fn quota_names_the_resource_over_its_limit() {
+        let quota = ComputeQuota {
+            instances: 10,
+            cores: 4,
+            ram_mb: -1,
+            key_pairs: 1,
+            metadata_items: 1,
+        };
+        let used = ComputeUsage {
+            instances: 1,
+            cores: 3,
+            ram_mb: 1 << 30,
+        };
+        let err = check_quota(
+            &quota,
+            &used,
+            &ComputeUsage {
+                instances: 1,
+                cores: 2,
+                ram_mb: 512,
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("cores: Requested 2, but already used 3 of 4")
+        );
+        assert!(
+            check_quota(
+                &quota,
+                &used,
+                &ComputeUsage {
+                    instances: 1,
+                    cores: 1,
+                    ram_mb: 512
+                }
+            )
+            .is_ok()
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! Nova 2.1 (clauses B.1.2, B.1.3.1, B.2.1, B.2.2): servers, flavors, key pairs, quotas
+//! and limits, hypervisors, services and availability zones. Every response echoes the
+//! negotiated microversion.
+
+mod flavors;
+mod hosts;
+mod keypairs;
+mod quotas;
+mod servers;
+
+use super::discovery::{COMPUTE_MAX, COMPUTE_MIN};
+use super::microversion::{Microversion, Range};
+use super::{ApiError, ApiRequest, ApiResult, Response};
+use crate::core::Core;
+
+fn parse(v: &str) -> Microversion {
+    let (a, b) = v.split_once('.').unwrap_or(("2", "1"));
+    Microversion::new(a.parse().unwrap_or(2), b.parse().unwrap_or(1))
+}
+
+/// The compute microversion range.
+pub fn range() -> Range {
+    Range {
+        service: "compute",
+        legacy_header: Some("x-openstack-nova-api-version"),
+        min: parse(COMPUTE_MIN),
+        max: parse(COMPUTE_MAX),
+    }
+}
+
+const COLLECTIONS: &[&str] = &[
+    "servers",
+    "flavors",
+    "os-keypairs",
+    "limits",
+    "os-quota-sets",
+    "os-hypervisors",
+    "os-services",
+    "os-availability-zone",
+    "os-aggregates",
+];
+
+/// A compute request past discovery: its microversion and the path after `/v2.1`
+/// (without a legacy `/{project_id}`).
+pub struct ComputeRequest {
+    pub req: ApiRequest,
+    pub mv: Microversion,
+    pub path: Vec<String>,
+}
+
+/// Routes `/compute/v2.1/...`; the caller has handled discovery.
+pub async fn route(
+    core: &Core,
+    req: ApiRequest,
+) -> Result<Response, (ApiError, Option<Microversion>)> {
+    let range = range();
+    let mv = range.negotiate(&req).map_err(|e| (e, None))?;
+    let mut path: Vec<String> = req.segments[2..].to_vec();
+    // Nova 2.1 also serves every path under /v2.1/{project_id}/.
+    if path.len() > 1
+        && !COLLECTIONS.contains(&path[0].as_str())
+        && COLLECTIONS.contains(&path[1].as_str())
+    {
+        path.remove(0);
+    }
+    let first = path.first().cloned().unwrap_or_default();
+    let creq = ComputeRequest { req, mv, path };
+    let result: ApiResult = match first.as_str() {
+        "servers" => servers::route(core, creq).await,
+        "flavors" => flavors::route(core, creq).await,
+        "os-keypairs" => keypairs::route(core, creq).await,
+        "limits" | "os-quota-sets" => quotas::route(core, creq).await,
+        "os-hypervisors" | "os-services" | "os-availability-zone" | "os-aggregates" => {
+            hosts::route(core, creq).await
+        }
+        _ => Err(ApiError::not_found(format!(
+            "{} is not a compute endpoint of this cloud",
+            creq.req.path
+        ))),
+    };
+    match result {
+        Ok(mut response) => {
+            range.echo(mv, &mut response);
+            Ok(response)
+        }
+        Err(e) => Err((e, Some(mv))),
+    }
+}

@@ -1,0 +1,143 @@
+//! Nova 2.1 quotas and limits (clause B.1.3.1): `GET /limits` and `os-quota-sets`.
+
+use http::{Method, StatusCode};
+use serde_json::{Map, Value, json};
+
+use super::ComputeRequest;
+use crate::core::Core;
+use crate::core::compute::{Limits, QuotaSet};
+use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
+use crate::model::Caller;
+
+pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
+    use Method as M;
+    let ComputeRequest { mut req, path, .. } = creq;
+    let caller = req.caller(core).await?;
+    let p: Vec<&str> = path.iter().map(String::as_str).collect();
+    let method = req.method.clone();
+    match (&method, p.as_slice()) {
+        (&M::GET, ["limits"]) => {
+            let tenant = req.query_param("tenant_id");
+            let limits = core.limits(&caller, tenant.as_deref()).await?;
+            Ok(json_response(StatusCode::OK, &limits_view(&limits)))
+        }
+        (&M::GET, ["os-quota-sets", project]) => {
+            let quota = core.quota_show(&caller, project).await?;
+            Ok(quota_view(Some(project), &quota))
+        }
+        (&M::GET, ["os-quota-sets", project, "defaults"]) => {
+            let quota = core.quota_defaults(&caller).await?;
+            Ok(quota_view(Some(project), &quota))
+        }
+        (&M::GET, ["os-quota-sets", project, "detail"]) => {
+            let detail = core.quota_detail(&caller, project).await?;
+            let mut set = Map::new();
+            set.insert("id".into(), json!(project));
+            for (name, d) in detail {
+                set.insert(
+                    name,
+                    json!({"limit": d.limit, "in_use": d.in_use, "reserved": d.reserved}),
+                );
+            }
+            Ok(json_response(StatusCode::OK, &json!({"quota_set": set})))
+        }
+        (&M::PUT, ["os-quota-sets", project]) => update(core, &mut req, &caller, project).await,
+        (&M::DELETE, ["os-quota-sets", project]) => {
+            no_user_quotas(&req)?;
+            core.quota_delete(&caller, project).await?;
+            Ok(empty(StatusCode::ACCEPTED))
+        }
+        (_, ["limits"])
+        | (_, ["os-quota-sets", _])
+        | (_, ["os-quota-sets", _, "defaults" | "detail"]) => {
+            Err(ApiError::method_not_allowed(&req.method, &req.path))
+        }
+        _ => Err(ApiError::not_found(format!(
+            "{} is not a quota endpoint; see Nova's limits and os-quota-sets APIs",
+            req.path
+        ))),
+    }
+}
+
+/// Nova 2.1's absolute limits: exactly these keys.
+fn limits_view(l: &Limits) -> Value {
+    let q = |name: &str| l.quota.get(name).copied().unwrap_or(-1);
+    json!({"limits": {
+        "rate": [],
+        "absolute": {
+            "maxTotalInstances": q("instances"),
+            "maxTotalCores": q("cores"),
+            "maxTotalRAMSize": q("ram"),
+            "maxTotalKeypairs": q("key_pairs"),
+            "maxServerMeta": q("metadata_items"),
+            "maxImageMeta": q("metadata_items"),
+            "maxPersonality": q("injected_files"),
+            "maxPersonalitySize": q("injected_file_content_bytes"),
+            "maxSecurityGroups": q("security_groups"),
+            "maxSecurityGroupRules": q("security_group_rules"),
+            "maxTotalFloatingIps": q("floating_ips"),
+            "maxServerGroups": q("server_groups"),
+            "maxServerGroupMembers": q("server_group_members"),
+            "totalInstancesUsed": l.usage.instances,
+            "totalCoresUsed": l.usage.cores,
+            "totalRAMUsed": l.usage.ram_mb,
+            "totalFloatingIpsUsed": 0,
+            "totalSecurityGroupsUsed": 0,
+            "totalServerGroupsUsed": 0,
+        },
+    }})
+}
+
+/// `{"quota_set": {…}}`, with the project's `id` except in an update's answer.
+fn quota_view(id: Option<&str>, quota: &QuotaSet) -> crate::http::Response {
+    let mut set: Map<String, Value> = quota.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    if let Some(id) = id {
+        set.insert("id".into(), json!(id));
+    }
+    json_response(StatusCode::OK, &json!({"quota_set": set}))
+}
+
+fn no_user_quotas(req: &ApiRequest) -> Result<(), ApiError> {
+    if req.query_param("user_id").is_some() {
+        return Err(ApiError::bad_request(
+            "per-user quotas are not offered: set the project's quotas without user_id",
+        ));
+    }
+    Ok(())
+}
+
+async fn update(core: &Core, req: &mut ApiRequest, caller: &Caller, project: &str) -> ApiResult {
+    no_user_quotas(req)?;
+    let body: Value = req.json().await?;
+    let Some(obj) = body.get("quota_set").and_then(Value::as_object) else {
+        return Err(ApiError::bad_request(
+            "the body must be {\"quota_set\": {\"instances\": N, …}}",
+        ));
+    };
+    let mut changes = QuotaSet::new();
+    let mut force = false;
+    for (name, value) in obj {
+        if name == "force" {
+            force = match value {
+                Value::Bool(b) => *b,
+                Value::String(s) if s.eq_ignore_ascii_case("true") => true,
+                Value::String(s) if s.eq_ignore_ascii_case("false") => false,
+                _ => return Err(ApiError::bad_request("force must be true or false")),
+            };
+            continue;
+        }
+        let bad = || {
+            ApiError::bad_request(format!(
+                "Invalid input for field/attribute {name}: give an integer, -1 for unlimited"
+            ))
+        };
+        let limit = match value {
+            Value::Number(n) => n.as_i64().ok_or_else(bad)?,
+            Value::String(s) => s.trim().parse::<i64>().map_err(|_| bad())?,
+            _ => return Err(bad()),
+        };
+        changes.insert(name.clone(), limit);
+    }
+    let quota = core.quota_update(caller, project, changes, force).await?;
+    Ok(quota_view(None, &quota))
+}

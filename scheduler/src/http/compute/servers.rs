@@ -1,0 +1,736 @@
+//! Compute: servers (clause B.2.1) — create, show, list, update, delete, actions,
+//! metadata and the console, in Nova 2.1's shapes.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use http::{HeaderValue, Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha224};
+
+use super::ComputeRequest;
+use crate::core::Core;
+use crate::core::compute::servers::{Action, ServerCreate};
+use crate::core::policy::Access;
+use crate::http::microversion::Microversion;
+use crate::http::{ApiError, ApiResult, empty, json_response};
+use std::collections::HashMap;
+
+use crate::core::compute::servers::hostname_of;
+use crate::model::{Caller, NodeState, Server, ServerFilter, VmState};
+
+pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
+    use Method as M;
+    let path: Vec<String> = creq.path.clone();
+    let p: Vec<&str> = path.iter().map(String::as_str).collect();
+    let caller = creq.req.caller(core).await?;
+    let method = creq.req.method.clone();
+    match (&method, p.as_slice()) {
+        (&M::GET, ["servers"]) => list(core, &creq, &caller, false).await,
+        (&M::GET, ["servers", "detail"]) => list(core, &creq, &caller, true).await,
+        (&M::POST, ["servers"]) => create(core, &mut creq, &caller).await,
+        (&M::GET, ["servers", id]) => {
+            let server = core.server_get(&caller, id, Access::Read).await?;
+            let view = View::new(core, &caller, creq.mv).await?;
+            ok(json!({"server": detail_value(core, &server, &view)}))
+        }
+        (&M::PUT, ["servers", id]) => update(core, &mut creq, &caller, id).await,
+        (&M::DELETE, ["servers", id]) => {
+            core.server_delete(&caller, id).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (&M::POST, ["servers", id, "action"]) => action(core, &mut creq, &caller, id).await,
+        (&M::GET, ["servers", id, "metadata"]) => {
+            let server = core.server_get(&caller, id, Access::Read).await?;
+            ok(json!({"metadata": server.metadata}))
+        }
+        (&M::PUT | &M::POST, ["servers", id, "metadata"]) => {
+            #[derive(Deserialize)]
+            struct Body {
+                metadata: BTreeMap<String, String>,
+            }
+            let body: Body = creq.req.json().await?;
+            let replace = method == M::PUT;
+            let metadata = core
+                .server_metadata_set(&caller, id, body.metadata, replace)
+                .await?;
+            ok(json!({"metadata": metadata}))
+        }
+        (&M::GET, ["servers", id, "metadata", key]) => {
+            let server = core.server_get(&caller, id, Access::Read).await?;
+            let value = server
+                .metadata
+                .get(*key)
+                .ok_or_else(|| ApiError::not_found(format!("Metadata item {key} was not found")))?;
+            ok(json!({"meta": {*key: value}}))
+        }
+        (&M::PUT, ["servers", id, "metadata", key]) => {
+            #[derive(Deserialize)]
+            struct Body {
+                meta: BTreeMap<String, String>,
+            }
+            let body: Body = creq.req.json().await?;
+            if body.meta.len() != 1 || !body.meta.contains_key(*key) {
+                return Err(ApiError::bad_request(
+                    "the body must be {\"meta\": {KEY: VALUE}} with the KEY of the URL",
+                ));
+            }
+            core.server_metadata_set(&caller, id, body.meta.clone(), false)
+                .await?;
+            ok(json!({"meta": body.meta}))
+        }
+        (&M::DELETE, ["servers", id, "metadata", key]) => {
+            core.server_metadata_delete(&caller, id, key).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (
+            _,
+            ["servers"]
+            | ["servers", _]
+            | ["servers", _, "action" | "metadata"]
+            | ["servers", _, "metadata", _],
+        ) => Err(ApiError::method_not_allowed(&method, &creq.req.path)),
+        _ => Err(ApiError::not_found(format!(
+            "{} is not a compute endpoint",
+            creq.req.path
+        ))),
+    }
+}
+
+fn ok(body: Value) -> ApiResult {
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+fn ok_typed(body: &impl Serialize) -> ApiResult {
+    Ok(json_response(StatusCode::OK, body))
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn links(core: &Core, kind: &str, id: &str) -> Value {
+    let base = core.public_url();
+    json!([
+        {"rel": "self", "href": format!("{base}/compute/v2.1/{kind}/{id}")},
+        {"rel": "bookmark", "href": format!("{base}/compute/{kind}/{id}")},
+    ])
+}
+
+/// The list view: id, name, links.
+fn summary(core: &Core, s: &Server) -> Value {
+    json!({"id": s.id, "name": s.name, "links": links(core, "servers", &s.id.to_string())})
+}
+
+/// Context a detailed view needs beyond the server: who asks, at which microversion,
+/// and (for admins at 2.16+) the state of the hosts.
+struct View<'a> {
+    caller: &'a Caller,
+    mv: Microversion,
+    hosts: Option<HashMap<String, NodeState>>,
+}
+
+impl<'a> View<'a> {
+    async fn new(core: &Core, caller: &'a Caller, mv: Microversion) -> Result<View<'a>, ApiError> {
+        let hosts = if caller.is_admin() && mv.at_least(2, 16) {
+            Some(core.node_states().await?)
+        } else {
+            None
+        };
+        Ok(View { caller, mv, hosts })
+    }
+}
+
+/// A `{rel, href}` link.
+#[derive(Serialize)]
+struct Link {
+    rel: &'static str,
+    href: String,
+}
+
+/// An image or flavor reference: `{id, links}`.
+#[derive(Serialize)]
+struct Ref<'a> {
+    id: &'a str,
+    links: [Link; 1],
+}
+
+#[derive(Serialize)]
+struct Named<'a> {
+    name: &'a str,
+}
+
+/// The detailed view of Nova (2.1 to 2.25), serialised straight from the server:
+/// optional members appear only where the microversion and the caller's role say so.
+#[derive(Serialize)]
+struct Detail<'a> {
+    id: &'a str,
+    name: &'a str,
+    status: &'static str,
+    tenant_id: &'a str,
+    user_id: &'a str,
+    metadata: &'a BTreeMap<String, String>,
+    #[serde(rename = "hostId")]
+    host_id: String,
+    /// `""` for a server booted from a volume, as Nova shows it.
+    image: Value,
+    flavor: Ref<'a>,
+    created: String,
+    updated: String,
+    addresses: Map<String, Value>,
+    #[serde(rename = "accessIPv4")]
+    access_ipv4: &'static str,
+    #[serde(rename = "accessIPv6")]
+    access_ipv6: &'static str,
+    links: [Link; 2],
+    #[serde(rename = "OS-DCF:diskConfig")]
+    disk_config: &'static str,
+    #[serde(rename = "OS-EXT-AZ:availability_zone")]
+    availability_zone: &'a str,
+    config_drive: &'static str,
+    key_name: Option<&'a str>,
+    #[serde(rename = "OS-SRV-USG:launched_at")]
+    launched_at: Option<String>,
+    #[serde(rename = "OS-SRV-USG:terminated_at")]
+    terminated_at: Option<String>,
+    #[serde(rename = "OS-EXT-STS:task_state")]
+    task_state: Option<&'static str>,
+    #[serde(rename = "OS-EXT-STS:vm_state")]
+    vm_state: &'static str,
+    #[serde(rename = "OS-EXT-STS:power_state")]
+    power_state: i64,
+    #[serde(rename = "os-extended-volumes:volumes_attached")]
+    volumes_attached: [(); 0],
+    security_groups: Vec<Named<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    progress: Option<u8>,
+    #[serde(flatten)]
+    admin: Option<AdminAttrs<'a>>,
+    #[serde(flatten)]
+    admin_2_3: Option<AdminAttrs23<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    locked: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fault: Option<Value>,
+}
+
+/// What only admins see.
+#[derive(Serialize)]
+struct AdminAttrs<'a> {
+    #[serde(rename = "OS-EXT-SRV-ATTR:host")]
+    host: Option<&'a str>,
+    #[serde(rename = "OS-EXT-SRV-ATTR:hypervisor_hostname")]
+    hypervisor_hostname: Option<&'a str>,
+    #[serde(rename = "OS-EXT-SRV-ATTR:instance_name")]
+    instance_name: String,
+}
+
+/// What admins see from 2.3 on.
+#[derive(Serialize)]
+struct AdminAttrs23<'a> {
+    #[serde(rename = "OS-EXT-SRV-ATTR:reservation_id")]
+    reservation_id: String,
+    #[serde(rename = "OS-EXT-SRV-ATTR:launch_index")]
+    launch_index: u32,
+    #[serde(rename = "OS-EXT-SRV-ATTR:hostname")]
+    hostname: String,
+    #[serde(rename = "OS-EXT-SRV-ATTR:kernel_id")]
+    kernel_id: &'static str,
+    #[serde(rename = "OS-EXT-SRV-ATTR:ramdisk_id")]
+    ramdisk_id: &'static str,
+    #[serde(rename = "OS-EXT-SRV-ATTR:root_device_name")]
+    root_device_name: &'static str,
+    #[serde(rename = "OS-EXT-SRV-ATTR:user_data")]
+    user_data: Option<&'a str>,
+}
+
+fn usage_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+fn detail<'a>(core: &Core, s: &'a Server, id: &'a str, view: &View) -> Detail<'a> {
+    let (caller, mv) = (view.caller, view.mv);
+    let base = core.public_url();
+    let host_id = s
+        .host
+        .as_ref()
+        .map(|h| {
+            let mut hasher = Sha224::new();
+            hasher.update(s.project_id.as_bytes());
+            hasher.update(h.as_bytes());
+            hasher
+                .finalize()
+                .iter()
+                .fold(String::with_capacity(56), |mut out, b| {
+                    use std::fmt::Write;
+                    let _ = write!(out, "{b:02x}");
+                    out
+                })
+        })
+        .unwrap_or_default();
+    let image = match &s.image_id {
+        Some(i) => {
+            json!({"id": i, "links": [{"rel": "bookmark", "href": format!("{base}/compute/images/{i}")}]})
+        }
+        None => json!(""),
+    };
+    let status = s.status();
+    let admin = caller.is_admin();
+    Detail {
+        id,
+        name: &s.name,
+        status,
+        tenant_id: &s.project_id,
+        user_id: &s.user_id,
+        metadata: &s.metadata,
+        host_id,
+        image,
+        flavor: Ref {
+            id: &s.flavor.id,
+            links: [Link {
+                rel: "bookmark",
+                href: format!("{base}/compute/flavors/{}", s.flavor.id),
+            }],
+        },
+        created: time(s.created_at),
+        updated: time(s.updated_at),
+        addresses: Map::new(),
+        access_ipv4: "",
+        access_ipv6: "",
+        links: [
+            Link {
+                rel: "self",
+                href: format!("{base}/compute/v2.1/servers/{id}"),
+            },
+            Link {
+                rel: "bookmark",
+                href: format!("{base}/compute/servers/{id}"),
+            },
+        ],
+        disk_config: "MANUAL",
+        availability_zone: s.availability_zone.as_deref().unwrap_or_default(),
+        config_drive: "",
+        key_name: s.key_name.as_deref(),
+        launched_at: s.launched_at.map(usage_time),
+        terminated_at: s.deleted_at.map(usage_time),
+        task_state: s.task_state.map(|t| t.as_str()),
+        vm_state: s.vm_state.as_str(),
+        power_state: s.power_state,
+        volumes_attached: [],
+        security_groups: s
+            .security_groups
+            .iter()
+            .map(|n| Named { name: n })
+            .collect(),
+        progress: match status {
+            "BUILD" => Some(0),
+            "ACTIVE" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING" => Some(100),
+            _ => None,
+        },
+        admin: admin.then(|| AdminAttrs {
+            host: s.host.as_deref(),
+            hypervisor_hostname: s.host.as_deref(),
+            instance_name: format!("instance-{}", &id[..8]),
+        }),
+        admin_2_3: (admin && mv.at_least(2, 3)).then(|| AdminAttrs23 {
+            reservation_id: format!("r-{}", &id[..8]),
+            launch_index: 0,
+            hostname: hostname_of(&s.name),
+            kernel_id: "",
+            ramdisk_id: "",
+            root_device_name: "/dev/vda",
+            user_data: s.user_data.as_deref(),
+        }),
+        locked: mv.at_least(2, 9).then_some(s.locked),
+        host_status: view.hosts.as_ref().map(|hosts| {
+            match s.host.as_ref().and_then(|h| hosts.get(h)) {
+                Some(NodeState::Up) => "UP",
+                Some(NodeState::Down) => "DOWN",
+                Some(NodeState::Joining) => "UNKNOWN",
+                None => "",
+            }
+        }),
+        description: mv.at_least(2, 19).then_some(s.description.as_deref()),
+        fault: s
+            .fault
+            .as_ref()
+            .filter(|_| s.vm_state == VmState::Error)
+            .map(|f| json!({"code": f.code, "message": f.message, "created": time(f.created)})),
+    }
+}
+
+/// A server's detailed view as JSON (single-server responses).
+fn detail_value(core: &Core, s: &Server, view: &View) -> Value {
+    let id = s.id.to_string();
+    serde_json::to_value(detail(core, s, &id, view)).unwrap_or(Value::Null)
+}
+
+async fn list(core: &Core, creq: &ComputeRequest, caller: &Caller, detailed: bool) -> ApiResult {
+    let req = &creq.req;
+    let limit = match req.query_param("limit") {
+        Some(l) => l.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!("limit {l:?} must be a non-negative integer"))
+        })?,
+        None => 1000,
+    }
+    .min(1000);
+    let mut filter = ServerFilter {
+        name: req.query_param("name"),
+        flavor_id: req.query_param("flavor"),
+        image_id: req.query_param("image"),
+        host: req.query_param("host"),
+        limit,
+        ..ServerFilter::default()
+    };
+    if let Some(status) = req.query_param("status") {
+        filter.vm_states = Some(Server::vm_states_for_status(&status));
+    }
+    if let Some(since) = req.query_param("changes-since") {
+        let t = DateTime::parse_from_rfc3339(&since)
+            .map(|t| t.with_timezone(&Utc))
+            .or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(&since, "%Y-%m-%dT%H:%M:%S%.f")
+                    .map(|t| t.and_utc())
+            })
+            .map_err(|_| ApiError::bad_request(format!("changes-since {since:?} is not a time")))?;
+        filter.changes_since = Some(t);
+    }
+    if let Some(marker) = req.query_param("marker") {
+        let m = core
+            .server_get(caller, &marker, Access::Read)
+            .await
+            .map_err(|_| ApiError::bad_request(format!("marker [{marker}] not found")))?;
+        filter.marker = Some((m.created_at, m.id));
+    }
+    let all_tenants = req.query_flag("all_tenants");
+    let servers = core.servers_list(caller, filter, all_tenants).await?;
+    let view = View::new(core, caller, creq.mv).await?;
+    let next = (servers.len() == limit)
+        .then(|| servers.last())
+        .flatten()
+        .map(|last| {
+            let mut query: Vec<(String, String)> = req
+                .query_pairs()
+                .into_iter()
+                .filter(|(k, _)| k != "marker")
+                .collect();
+            query.push(("marker".into(), last.id.to_string()));
+            let encoded = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(query)
+                .finish();
+            let kind = if detailed {
+                "servers/detail"
+            } else {
+                "servers"
+            };
+            [Link {
+                rel: "next",
+                href: format!("{}/compute/v2.1/{kind}?{encoded}", core.public_url()),
+            }]
+        });
+    /// The list body, serialised straight from the servers.
+    #[derive(Serialize)]
+    struct Page<T> {
+        servers: Vec<T>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        servers_links: Option<[Link; 1]>,
+    }
+    let ids: Vec<String> = servers.iter().map(|s| s.id.to_string()).collect();
+    if detailed {
+        let items = servers
+            .iter()
+            .zip(&ids)
+            .map(|(s, id)| detail(core, s, id, &view))
+            .collect();
+        ok_typed(&Page {
+            servers: items,
+            servers_links: next,
+        })
+    } else {
+        let items = servers.iter().map(|s| summary(core, s)).collect::<Vec<_>>();
+        ok_typed(&Page {
+            servers: items,
+            servers_links: next,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    server: CreateServer,
+}
+
+#[derive(Deserialize)]
+struct CreateServer {
+    name: String,
+    #[serde(rename = "flavorRef")]
+    flavor_ref: FlexId,
+    #[serde(rename = "imageRef", default)]
+    image_ref: Option<String>,
+    #[serde(default)]
+    networks: Option<Value>,
+    #[serde(default)]
+    block_device_mapping_v2: Option<Vec<Value>>,
+    #[serde(default)]
+    metadata: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    user_data: Option<String>,
+    #[serde(default)]
+    security_groups: Option<Vec<NamedGroup>>,
+    #[serde(default)]
+    availability_zone: Option<String>,
+    #[serde(default)]
+    key_name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    min_count: Option<u32>,
+    #[serde(default)]
+    max_count: Option<u32>,
+}
+
+/// Flavor references come as strings or, from some clients, numbers.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FlexId {
+    Text(String),
+    Number(u64),
+}
+
+#[derive(Deserialize)]
+struct NamedGroup {
+    name: String,
+}
+
+async fn create(core: &Core, creq: &mut ComputeRequest, caller: &Caller) -> ApiResult {
+    let body: CreateBody = creq.req.json().await?;
+    let s = body.server;
+    if s.description.is_some() && !creq.mv.at_least(2, 19) {
+        return Err(ApiError::bad_request(
+            "description needs microversion 2.19 or later",
+        ));
+    }
+    if s.min_count.unwrap_or(1) != 1 || s.max_count.unwrap_or(1) != 1 {
+        return Err(ApiError::bad_request(
+            "create one server per request (min_count and max_count 1)",
+        ));
+    }
+    if let Some(bdm) = &s.block_device_mapping_v2 {
+        for d in bdm {
+            let source = d.get("source_type").and_then(Value::as_str).unwrap_or("");
+            if !matches!(source, "image" | "volume" | "snapshot" | "blank") {
+                return Err(ApiError::bad_request(format!(
+                    "block_device_mapping_v2 source_type {source:?} must be image, volume, snapshot or blank"
+                )));
+            }
+        }
+    }
+    if let Some(n) = &s.networks
+        && !(n.is_array() || n == "auto" || n == "none")
+    {
+        return Err(ApiError::bad_request(
+            "networks must be a list, \"auto\" or \"none\"",
+        ));
+    }
+    let input = ServerCreate {
+        name: s.name,
+        flavor_ref: match s.flavor_ref {
+            FlexId::Text(t) => t,
+            FlexId::Number(n) => n.to_string(),
+        },
+        image_ref: s.image_ref,
+        networks: s.networks.unwrap_or(Value::Null),
+        block_devices: Value::Array(s.block_device_mapping_v2.unwrap_or_default()),
+        metadata: s.metadata.unwrap_or_default(),
+        user_data: s.user_data,
+        security_groups: s
+            .security_groups
+            .unwrap_or_default()
+            .into_iter()
+            .map(|g| g.name)
+            .collect(),
+        availability_zone: s.availability_zone.filter(|z| !z.is_empty()),
+        key_name: s.key_name,
+        description: s.description,
+    };
+    let server = core.server_create(caller, input).await?;
+    let id = server.id.to_string();
+    let mut response = json_response(
+        StatusCode::ACCEPTED,
+        &json!({"server": {
+            "id": id,
+            "links": links(core, "servers", &id),
+            "OS-DCF:diskConfig": "MANUAL",
+            "security_groups": server.security_groups.iter().map(|n| json!({"name": n})).collect::<Vec<_>>(),
+        }}),
+    );
+    if let Ok(location) =
+        HeaderValue::from_str(&format!("{}/compute/v2.1/servers/{id}", core.public_url()))
+    {
+        response
+            .headers_mut()
+            .insert(http::header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn update(core: &Core, creq: &mut ComputeRequest, caller: &Caller, id: &str) -> ApiResult {
+    #[derive(Deserialize)]
+    struct Body {
+        server: Fields,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Fields {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        description: Option<Option<String>>,
+        #[serde(default, rename = "accessIPv4")]
+        _v4: Option<String>,
+        #[serde(default, rename = "accessIPv6")]
+        _v6: Option<String>,
+    }
+    let body: Body = creq.req.json().await?;
+    if body.server.description.is_some() && !creq.mv.at_least(2, 19) {
+        return Err(ApiError::bad_request(
+            "description needs microversion 2.19 or later",
+        ));
+    }
+    let server = core
+        .server_update(caller, id, body.server.name, body.server.description)
+        .await?;
+    let view = View::new(core, caller, creq.mv).await?;
+    ok(json!({"server": detail_value(core, &server, &view)}))
+}
+
+async fn action(core: &Core, creq: &mut ComputeRequest, caller: &Caller, id: &str) -> ApiResult {
+    let body: Map<String, Value> = match creq.req.json::<Value>().await? {
+        Value::Object(m) => m,
+        _ => {
+            return Err(ApiError::bad_request(
+                "the action body must be an object like {\"os-start\": null}",
+            ));
+        }
+    };
+    if body.len() != 1 {
+        return Err(ApiError::bad_request(
+            "name exactly one action, e.g. {\"reboot\": {\"type\": \"SOFT\"}}",
+        ));
+    }
+    let Some((name, args)) = body.into_iter().next() else {
+        return Err(ApiError::bad_request("the action body is empty"));
+    };
+    let field = |key: &str| args.get(key).cloned().unwrap_or(Value::Null);
+    let action = match name.as_str() {
+        "os-start" => Action::Start,
+        "os-stop" => Action::Stop,
+        "reboot" => match field("type")
+            .as_str()
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            Some("SOFT") => Action::Reboot { hard: false },
+            Some("HARD") => Action::Reboot { hard: true },
+            _ => {
+                return Err(ApiError::bad_request(
+                    "reboot needs {\"type\": \"SOFT\"} or {\"type\": \"HARD\"}",
+                ));
+            }
+        },
+        "os-migrateLive" => {
+            // 2.25 made block_migration "auto" and dropped disk_over_commit.
+            let block = field("block_migration");
+            let valid = if creq.mv.at_least(2, 25) {
+                args.get("disk_over_commit").is_none() && (block == "auto" || block.is_boolean())
+            } else {
+                block.is_boolean() && field("disk_over_commit").is_boolean()
+            };
+            if !valid {
+                return Err(ApiError::bad_request(if creq.mv.at_least(2, 25) {
+                    "os-migrateLive needs {\"host\": HOST or null, \"block_migration\": \"auto\" or a boolean}"
+                } else {
+                    "os-migrateLive needs {\"host\": HOST or null, \"block_migration\": BOOL, \"disk_over_commit\": BOOL}"
+                }));
+            }
+            Action::LiveMigrate {
+                host: field("host")
+                    .as_str()
+                    .map(str::to_string)
+                    .filter(|h| !h.is_empty()),
+            }
+        }
+        "lock" | "unlock" => {
+            core.server_set_locked(caller, id, name == "lock").await?;
+            return Ok(empty(StatusCode::ACCEPTED));
+        }
+        "resize" => Action::Resize {
+            flavor_ref: match field("flavorRef") {
+                Value::String(s) => s,
+                Value::Number(n) => n.to_string(),
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "resize needs {\"flavorRef\": FLAVOR_ID}",
+                    ));
+                }
+            },
+        },
+        "confirmResize" => Action::ConfirmResize,
+        "revertResize" => Action::RevertResize,
+        "os-getConsoleOutput" => {
+            let length = match field("length") {
+                Value::Null => None,
+                Value::Number(n) if n.as_i64() == Some(-1) => None,
+                Value::Number(n) => Some(n.as_u64().ok_or_else(|| {
+                    ApiError::bad_request("length must be -1 or a positive integer")
+                })? as usize),
+                Value::String(s) => Some(
+                    s.parse::<usize>()
+                        .map_err(|_| ApiError::bad_request("length must be an integer"))?,
+                ),
+                _ => return Err(ApiError::bad_request("length must be an integer")),
+            };
+            let output = core.server_console(caller, id, length).await?;
+            return ok(json!({"output": output}));
+        }
+        "createImage" => {
+            let image_name = field("name")
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| ApiError::bad_request("createImage needs {\"name\": …}"))?;
+            let metadata = match field("metadata") {
+                Value::Object(m) => m,
+                Value::Null => Map::new(),
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "createImage metadata must be an object",
+                    ));
+                }
+            };
+            let image_id = core
+                .server_create_image(caller, id, image_name, metadata)
+                .await?;
+            let mut response = empty(StatusCode::ACCEPTED);
+            if let Ok(location) =
+                HeaderValue::from_str(&format!("{}/image/v2/images/{image_id}", core.public_url()))
+            {
+                response
+                    .headers_mut()
+                    .insert(http::header::LOCATION, location);
+            }
+            return Ok(response);
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "action {other:?} is not offered; see the compute API reference for server actions"
+            )));
+        }
+    };
+    core.server_action(caller, id, action).await?;
+    Ok(empty(StatusCode::ACCEPTED))
+}

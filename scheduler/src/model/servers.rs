@@ -1,0 +1,178 @@
+//! Servers: their desired and observed state, as Nova shows it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::Flavor;
+
+/// Nova's vm_state: where the server is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VmState {
+    Building,
+    Active,
+    Stopped,
+    Resized,
+    Error,
+    Deleted,
+}
+
+/// Nova's task_state: what is being done to the server right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Scheduling,
+    Spawning,
+    PoweringOff,
+    PoweringOn,
+    Rebooting,
+    RebootingHard,
+    ResizePrep,
+    ResizeReverting,
+    ResizeConfirming,
+    Migrating,
+    ImageSnapshot,
+    Deleting,
+}
+
+macro_rules! names {
+    ($ty:ty { $($v:ident = $s:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$ty>::$v => $s),* }
+            }
+            pub fn parse(s: &str) -> Option<$ty> {
+                match s { $($s => Some(<$ty>::$v),)* _ => None }
+            }
+        }
+    };
+}
+
+names!(VmState {
+    Building = "building",
+    Active = "active",
+    Stopped = "stopped",
+    Resized = "resized",
+    Error = "error",
+    Deleted = "deleted",
+});
+
+names!(TaskState {
+    Scheduling = "scheduling",
+    Spawning = "spawning",
+    PoweringOff = "powering-off",
+    PoweringOn = "powering-on",
+    Rebooting = "rebooting",
+    RebootingHard = "rebooting_hard",
+    ResizePrep = "resize_prep",
+    ResizeReverting = "resize_reverting",
+    ResizeConfirming = "resize_confirming",
+    Migrating = "migrating",
+    ImageSnapshot = "image_snapshot",
+    Deleting = "deleting",
+});
+
+/// Nova's power_state numbers.
+pub mod power {
+    pub const NOSTATE: i64 = 0;
+    pub const RUNNING: i64 = 1;
+    pub const PAUSED: i64 = 3;
+    pub const SHUTDOWN: i64 = 4;
+    pub const CRASHED: i64 = 6;
+}
+
+/// Why a server is in ERROR.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fault {
+    pub code: u16,
+    pub message: String,
+    pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    pub id: Uuid,
+    pub name: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub flavor: Flavor,
+    /// The flavor before an unconfirmed resize.
+    pub old_flavor: Option<Flavor>,
+    pub image_id: Option<String>,
+    pub vm_state: VmState,
+    pub task_state: Option<TaskState>,
+    pub power_state: i64,
+    /// The node it runs on.
+    pub host: Option<String>,
+    pub availability_zone: Option<String>,
+    pub key_name: Option<String>,
+    pub user_data: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub description: Option<String>,
+    /// `networks` as requested (the network service acts on it).
+    pub networks: Value,
+    pub block_devices: Value,
+    pub security_groups: Vec<String>,
+    pub fault: Option<Fault>,
+    /// Holds quota (a failed build gives it back).
+    pub counted: bool,
+    /// Locked by an administrator: only admins may act on it.
+    pub locked: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub launched_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl Server {
+    /// The status the API shows, derived as Nova derives it.
+    pub fn status(&self) -> &'static str {
+        match (self.vm_state, self.task_state) {
+            (VmState::Building, _) => "BUILD",
+            (VmState::Deleted, _) => "DELETED",
+            (VmState::Error, _) => "ERROR",
+            (VmState::Resized, Some(TaskState::ResizeReverting)) => "REVERT_RESIZE",
+            (VmState::Resized, _) => "VERIFY_RESIZE",
+            (_, Some(TaskState::Rebooting)) => "REBOOT",
+            (_, Some(TaskState::RebootingHard)) => "HARD_REBOOT",
+            (_, Some(TaskState::ResizePrep)) => "RESIZE",
+            (_, Some(TaskState::Migrating)) => "MIGRATING",
+            (VmState::Active, _) => "ACTIVE",
+            (VmState::Stopped, _) => "SHUTOFF",
+        }
+    }
+
+    /// The vm_states a status filter matches.
+    pub fn vm_states_for_status(status: &str) -> Vec<VmState> {
+        match status.to_ascii_uppercase().as_str() {
+            "BUILD" => vec![VmState::Building],
+            "ACTIVE" | "REBOOT" | "HARD_REBOOT" | "MIGRATING" | "RESIZE" => vec![VmState::Active],
+            "SHUTOFF" => vec![VmState::Stopped],
+            "VERIFY_RESIZE" | "REVERT_RESIZE" => vec![VmState::Resized],
+            "ERROR" => vec![VmState::Error],
+            "DELETED" => vec![VmState::Deleted],
+            _ => vec![],
+        }
+    }
+}
+
+/// Which servers to list.
+#[derive(Debug, Clone, Default)]
+pub struct ServerFilter {
+    /// `None`: every project (admins with `all_tenants`).
+    pub project_id: Option<String>,
+    pub name: Option<String>,
+    pub vm_states: Option<Vec<VmState>>,
+    pub flavor_id: Option<String>,
+    pub image_id: Option<String>,
+    pub host: Option<String>,
+    /// Also deleted servers changed since then.
+    pub changes_since: Option<DateTime<Utc>>,
+    /// Start after this server (its `created_at`, `id`).
+    pub marker: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: usize,
+}

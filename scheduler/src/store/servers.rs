@@ -1,0 +1,276 @@
+//! Server queries: the servers, what they hold per project (quota usage) and per node
+//! (placement).
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use rusqlite::{OptionalExtension, Row, params};
+use uuid::Uuid;
+
+use super::{Db, Result, StoreError, Tx, flag};
+use crate::model::{
+    Allocation, ComputeUsage, Fault, Flavor, Server, ServerFilter, TaskState, VmState,
+};
+
+fn json<T: serde::de::DeserializeOwned>(r: &Row, col: &str) -> rusqlite::Result<T> {
+    let text: String = r.get(col)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+fn json_opt<T: serde::de::DeserializeOwned>(r: &Row, col: &str) -> rusqlite::Result<Option<T>> {
+    let text: Option<String> = r.get(col)?;
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+        })
+    })
+    .transpose()
+}
+
+fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("unknown {what} {value:?}").into(),
+    )
+}
+
+fn server(r: &Row) -> rusqlite::Result<Server> {
+    let id: String = r.get("id")?;
+    let vm_state: String = r.get("vm_state")?;
+    let task_state: Option<String> = r.get("task_state")?;
+    Ok(Server {
+        id: Uuid::parse_str(&id).map_err(|_| corrupt("server id", &id))?,
+        name: r.get("name")?,
+        project_id: r.get("project_id")?,
+        user_id: r.get("user_id")?,
+        flavor: json::<Flavor>(r, "flavor")?,
+        old_flavor: json_opt(r, "old_flavor")?,
+        image_id: r.get("image_id")?,
+        vm_state: VmState::parse(&vm_state).ok_or_else(|| corrupt("vm_state", &vm_state))?,
+        task_state: match task_state {
+            Some(t) => Some(TaskState::parse(&t).ok_or_else(|| corrupt("task_state", &t))?),
+            None => None,
+        },
+        power_state: r.get("power_state")?,
+        host: r.get("host")?,
+        availability_zone: r.get("availability_zone")?,
+        key_name: r.get("key_name")?,
+        user_data: r.get("user_data")?,
+        metadata: json(r, "metadata")?,
+        description: r.get("description")?,
+        networks: json(r, "networks")?,
+        block_devices: json(r, "block_devices")?,
+        security_groups: json(r, "security_groups")?,
+        fault: json_opt::<Fault>(r, "fault")?,
+        counted: r.get("counted")?,
+        locked: r.get("locked")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+        launched_at: r.get("launched_at")?,
+        deleted_at: r.get("deleted_at")?,
+    })
+}
+
+/// What a server occupies on its host: during an unconfirmed resize, the larger of the
+/// two flavors, so the host never over-commits while a revert is still possible.
+fn footprint(s: &Server) -> (i64, i64, i64) {
+    let max = |f: fn(&Flavor) -> u64| {
+        let now = f(&s.flavor);
+        s.old_flavor.as_ref().map_or(now, |old| now.max(f(old))) as i64
+    };
+    (
+        max(|f| u64::from(f.vcpus)),
+        max(|f| f.ram_mb),
+        max(|f| f.disk_gb),
+    )
+}
+
+impl Db<'_> {
+    /// A server that is not deleted.
+    pub fn server_get(&self, id: Uuid) -> Result<Option<Server>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT * FROM servers WHERE id = ?1 AND deleted = 0",
+                [id.to_string()],
+                server,
+            )
+            .optional()?)
+    }
+
+    /// Servers matching `f`, newest first.
+    pub fn servers_list(&self, f: &ServerFilter) -> Result<Vec<Server>> {
+        let states = f
+            .vm_states
+            .as_ref()
+            .map(|s| serde_json::to_string(&s.iter().map(|v| v.as_str()).collect::<Vec<_>>()))
+            .transpose()?;
+        let (marker_time, marker_id) = match &f.marker {
+            Some((t, id)) => (Some(*t), Some(id.to_string())),
+            None => (None, None),
+        };
+        let mut stmt = self.conn.prepare(
+            "SELECT * FROM servers
+              WHERE (?1 IS NULL OR project_id = ?1)
+                AND (deleted = 0 OR (?2 IS NOT NULL AND updated_at >= ?2))
+                AND (?2 IS NULL OR updated_at >= ?2)
+                AND (?3 IS NULL OR instr(name, ?3) > 0)
+                AND (?4 IS NULL OR vm_state IN (SELECT value FROM json_each(?4)))
+                AND (?5 IS NULL OR json_extract(flavor, '$.id') = ?5)
+                AND (?6 IS NULL OR image_id = ?6)
+                AND (?7 IS NULL OR host = ?7)
+                AND (?8 IS NULL OR created_at < ?8 OR (created_at = ?8 AND id < ?9))
+              ORDER BY created_at DESC, id DESC
+              LIMIT ?10",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                f.project_id,
+                f.changes_since,
+                f.name,
+                states,
+                f.flavor_id,
+                f.image_id,
+                f.host,
+                marker_time,
+                marker_id,
+                f.limit as i64
+            ],
+            server,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// What a project's servers hold against its quota.
+    pub fn server_usage(&self, project_id: &str) -> Result<ComputeUsage> {
+        Ok(self.conn.query_row(
+            "SELECT count(*), coalesce(sum(vcpus), 0), coalesce(sum(ram_mb), 0) FROM servers
+              WHERE project_id = ?1 AND deleted = 0 AND counted = 1",
+            [project_id],
+            |r| {
+                Ok(ComputeUsage {
+                    instances: r.get(0)?,
+                    cores: r.get(1)?,
+                    ram_mb: r.get(2)?,
+                })
+            },
+        )?)
+    }
+
+    /// What the servers on each node hold.
+    pub fn allocations_by_node(&self) -> Result<HashMap<String, Allocation>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT host, count(*), sum(vcpus), sum(ram_mb), sum(disk_gb) FROM servers
+              WHERE host IS NOT NULL AND deleted = 0 GROUP BY host",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Allocation {
+                    servers: r.get(1)?,
+                    vcpus: r.get(2)?,
+                    ram_mb: r.get(3)?,
+                    disk_gb: r.get(4)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+impl Tx<'_> {
+    pub fn server_insert(&self, s: &Server) -> Result<()> {
+        let (vcpus, ram, disk) = footprint(s);
+        self.conn.execute(
+            "INSERT INTO servers (id, name, project_id, user_id, flavor, old_flavor, image_id,
+                 vm_state, task_state, power_state, host, availability_zone, key_name,
+                 user_data, metadata, description, networks, block_devices, security_groups,
+                 fault, counted, vcpus, ram_mb, disk_gb, created_at, updated_at, launched_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+            params![
+                s.id.to_string(),
+                s.name,
+                s.project_id,
+                s.user_id,
+                serde_json::to_string(&s.flavor)?,
+                s.old_flavor
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()?,
+                s.image_id,
+                s.vm_state.as_str(),
+                s.task_state.map(TaskState::as_str),
+                s.power_state,
+                s.host,
+                s.availability_zone,
+                s.key_name,
+                s.user_data,
+                serde_json::to_string(&s.metadata)?,
+                s.description,
+                serde_json::to_string(&s.networks)?,
+                serde_json::to_string(&s.block_devices)?,
+                serde_json::to_string(&s.security_groups)?,
+                s.fault.as_ref().map(serde_json::to_string).transpose()?,
+                flag(s.counted),
+                vcpus,
+                ram,
+                disk,
+                s.created_at,
+                s.updated_at,
+                s.launched_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Writes every field of a server back (and stamps `updated_at`); `false` if it is
+    /// gone.
+    pub fn server_update(&self, s: &Server) -> Result<bool> {
+        let (vcpus, ram, disk) = footprint(s);
+        let deleted = s.vm_state == VmState::Deleted;
+        let n = self.conn.execute(
+            "UPDATE servers SET name = ?2, flavor = ?3, old_flavor = ?4, vm_state = ?5,
+                 task_state = ?6, power_state = ?7, host = ?8, availability_zone = ?9,
+                 metadata = ?10, description = ?11, security_groups = ?12, fault = ?13,
+                 counted = ?14, vcpus = ?15, ram_mb = ?16, disk_gb = ?17, updated_at = ?18,
+                 launched_at = ?19, deleted_at = ?20, deleted = ?21, locked = ?22
+             WHERE id = ?1 AND deleted = 0",
+            params![
+                s.id.to_string(),
+                s.name,
+                serde_json::to_string(&s.flavor)?,
+                s.old_flavor
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()?,
+                s.vm_state.as_str(),
+                s.task_state.map(TaskState::as_str),
+                s.power_state,
+                s.host,
+                s.availability_zone,
+                serde_json::to_string(&s.metadata)?,
+                s.description,
+                serde_json::to_string(&s.security_groups)?,
+                s.fault.as_ref().map(serde_json::to_string).transpose()?,
+                flag(s.counted && !deleted),
+                vcpus,
+                ram,
+                disk,
+                Utc::now(),
+                s.launched_at,
+                s.deleted_at,
+                flag(deleted),
+                flag(s.locked)
+            ],
+        )?;
+        match n {
+            0 => Ok(false),
+            1 => Ok(true),
+            n => Err(StoreError::Corrupt(format!("{n} servers with one id"))),
+        }
+    }
+}
