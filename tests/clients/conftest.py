@@ -72,6 +72,8 @@ class Cloud:
     data_dir: Path
     port: int
     admin_password: str = field(repr=False)
+    # Sim agents the scheduler starts on this machine (nodes node-1, node-2, …).
+    local_agents: int = 0
     proc: subprocess.Popen | None = field(default=None, repr=False)
     log_path: Path | None = None
     _log_file: object = field(default=None, repr=False)
@@ -109,7 +111,7 @@ class Cloud:
             str(SCHEDULER),
             "--data-dir", str(self.data_dir),
             "--listen", f"{HOST}:{self.port}",
-            "--local-agents", "0",
+            "--local-agents", str(self.local_agents),
             "--driver", "sim",
         ]  # fmt: skip
         if config is not None:
@@ -170,7 +172,7 @@ class Cloud:
             self._log_file = None
 
 
-def _start_cloud(tmp_path_factory, name: str, config_text: str | None = None):
+def _start_cloud(tmp_path_factory, name: str, config_text: str | None = None, local_agents: int = 0):
     """Starts a scheduler; retries on another port if the chosen one was taken."""
     base = tmp_path_factory.mktemp(name)
     config = None
@@ -183,6 +185,7 @@ def _start_cloud(tmp_path_factory, name: str, config_text: str | None = None):
             data_dir=base / f"data{attempt}",
             port=free_port(),
             admin_password="pw-" + secrets.token_urlsafe(12),
+            local_agents=local_agents,
         )
         cloud.data_dir.mkdir()
         cloud.start(config)
@@ -199,10 +202,10 @@ def _start_cloud(tmp_path_factory, name: str, config_text: str | None = None):
 
 @pytest.fixture(scope="session")
 def cloud(tmp_path_factory):
-    """One HTTPS (self-signed) scheduler for the whole session."""
+    """One HTTPS (self-signed) scheduler with two sim nodes for the whole session."""
     if not SCHEDULER.exists():
         pytest.fail(f"{SCHEDULER} missing: run `cargo build --bins`")
-    c = _start_cloud(tmp_path_factory, "yunji")
+    c = _start_cloud(tmp_path_factory, "yunji", local_agents=2)
     try:
         yield c
     finally:

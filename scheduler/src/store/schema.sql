@@ -256,6 +256,8 @@ CREATE INDEX servers_host ON servers(host, deleted);
 
 CREATE INDEX servers_project ON servers(project_id, deleted, created_at);
 
+CREATE INDEX servers_usage ON servers(project_id, deleted, counted, vcpus, ram_mb);
+
 CREATE INDEX tokens_expires ON tokens(expires_at);
 
 CREATE INDEX tokens_user ON tokens(user_id);
