@@ -1840,30 +1840,9 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ProjectRef, RoleRef};
 
     fn caller(project: &str, role: &str) -> Caller {
-        Caller {
-            user_id: "u".into(),
-            user_name: "u".into(),
-            user_domain_id: "default".into(),
-            user_domain_name: "Default".into(),
-            project: Some(ProjectRef {
-                id: project.into(),
-                name: project.into(),
-                domain_id: "default".into(),
-                domain_name: "Default".into(),
-            }),
-            roles: vec![RoleRef {
-                id: role.into(),
-                name: role.into(),
-            }],
-            methods: vec!["password".into()],
-            app_cred_id: None,
-            audit_id: "a".into(),
-            issued_at: Utc::now(),
-            expires_at: Utc::now(),
-        }
+        crate::model::test_caller(project, &[role])
     }
 
     /// The strict dialect (v2.0), where `add` is only for absent attributes.

@@ -72,33 +72,9 @@ pub fn require_project(caller: &Caller) -> Result<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ProjectRef, RoleRef};
 
     fn caller(project: &str, roles: &[&str]) -> Caller {
-        Caller {
-            user_id: "u".into(),
-            user_name: "u".into(),
-            user_domain_id: "default".into(),
-            user_domain_name: "Default".into(),
-            project: Some(ProjectRef {
-                id: project.into(),
-                name: project.into(),
-                domain_id: "default".into(),
-                domain_name: "Default".into(),
-            }),
-            roles: roles
-                .iter()
-                .map(|r| RoleRef {
-                    id: (*r).into(),
-                    name: (*r).into(),
-                })
-                .collect(),
-            methods: vec!["password".into()],
-            app_cred_id: None,
-            audit_id: "a".into(),
-            issued_at: chrono::Utc::now(),
-            expires_at: chrono::Utc::now(),
-        }
+        crate::model::test_caller(project, roles)
     }
 
     #[test]
