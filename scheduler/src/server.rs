@@ -118,6 +118,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     // Uploads and imports a restart cut short go back to `queued`, their files removed.
     core.images_recover().await?;
+    // So do server operations: deletes resume, interrupted builds fail cleanly.
+    core.servers_recover().await?;
     match core.bootstrap(config.admin_password.clone()).await? {
         Bootstrapped::Created { admin_password } => {
             if config.admin_password.is_none() {

@@ -144,6 +144,16 @@ impl Db<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Servers with an operation in flight (a task state, or still building).
+    pub fn servers_in_flight(&self) -> Result<Vec<Server>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT * FROM servers WHERE deleted = 0
+               AND (task_state IS NOT NULL OR vm_state = 'building')",
+        )?;
+        let rows = stmt.query_map([], server)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// What a project's servers hold against its quota.
     pub fn server_usage(&self, project_id: &str) -> Result<ComputeUsage> {
         Ok(self.conn.query_row(

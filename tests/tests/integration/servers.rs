@@ -839,3 +839,41 @@ async fn deleting_gives_the_quota_back_and_a_resize_confirms_itself_after_the_wi
     );
     ctx.shutdown().await;
 }
+
+#[tokio::test]
+async fn after_a_restart_an_interrupted_build_fails_cleanly_and_gives_its_quota_back() {
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
+    let admin = ctx.admin_token().await;
+    ctx.wait_nodes_up(1).await;
+    let image = ctx.test_image(&admin).await;
+    // The node takes its time; meanwhile the scheduler "restarts" and recovers.
+    ctx.inject(0, "create", json!({"fail_times": 0, "delay_ms": 3_000}))
+        .await;
+    let id = boot(&ctx, &admin, &image, "interrupted", "1").await;
+    ctx.eventually(WAIT, "spawning", || async {
+        show(&ctx, &admin, &id).await["OS-EXT-STS:task_state"] == "spawning"
+    })
+    .await;
+    ctx.scheduler.core.servers_recover().await.unwrap();
+    let s = show(&ctx, &admin, &id).await;
+    assert_eq!(s["status"], "ERROR");
+    assert!(
+        s["fault"]["message"].as_str().unwrap().contains("restart"),
+        "{s}"
+    );
+    let project = s["tenant_id"].as_str().unwrap();
+    assert_eq!(
+        ctx.scheduler
+            .core
+            .compute_usage(project)
+            .await
+            .unwrap()
+            .instances,
+        0
+    );
+    ctx.shutdown().await;
+}

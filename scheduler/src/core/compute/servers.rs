@@ -209,6 +209,37 @@ impl Core {
             .clone()
     }
 
+    /// After a scheduler restart: the operations that were in flight died with the old
+    /// process. Deletes are taken up again; a build that had no node yet fails with a
+    /// fault (its quota given back); any other task is cleared, so the server accepts
+    /// actions again — what the node runs is what its inventory reports.
+    pub async fn servers_recover(&self) -> Result<()> {
+        let stuck = self.store.read(|db| db.servers_in_flight()).await?;
+        for server in stuck {
+            let id = server.id;
+            if server.task_state == Some(TaskState::Deleting) {
+                let core = self.arc()?;
+                tokio::spawn(async move { core.server_destroy(id).await });
+                continue;
+            }
+            let building = server.vm_state == VmState::Building;
+            tracing::warn!(%id, status = server.status(), "operation interrupted by a scheduler restart");
+            self.server_record(id, move |s| {
+                s.task_state = None;
+                if building {
+                    s.vm_state = VmState::Error;
+                    s.counted = false;
+                    s.fault = fault(500, "The build was interrupted by a restart of the scheduler; delete the server and create it again.");
+                } else if let Some(old) = s.old_flavor.take().filter(|_| s.vm_state != VmState::Resized) {
+                    // A resize that never reached VERIFY_RESIZE keeps its old flavor.
+                    s.flavor = old;
+                }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     /// What a project's servers use against its quota.
     pub async fn compute_usage(&self, project_id: &str) -> Result<ComputeUsage> {
         let project = project_id.to_string();
