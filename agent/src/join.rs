@@ -21,13 +21,19 @@ pub struct Credentials {
     pub ca_pem: String,
 }
 
-pub async fn join(config: &AgentConfig, agent_url: &str) -> anyhow::Result<Credentials> {
-    let dir = config.data_dir.clone();
-    let (cert_path, key_path, ca_path) = (
+/// Where a joined node keeps its certificate, key and the node CA.
+fn credential_paths(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    (
         dir.join("node.crt"),
         dir.join("node.key"),
         dir.join("ca.crt"),
-    );
+    )
+}
+
+pub async fn join(config: &AgentConfig, agent_url: &str) -> anyhow::Result<Credentials> {
+    let (cert_path, key_path, ca_path) = credential_paths(&config.data_dir);
     let operator = config.tls_cert.is_some();
 
     // A node keeps its key; it asks for a certificate only when it has none.
@@ -48,6 +54,18 @@ pub async fn join(config: &AgentConfig, agent_url: &str) -> anyhow::Result<Crede
     };
     let reply = join_with_retry(&transport, &config.scheduler, &request).await?;
 
+    // Files on the blocking pool: the agent's async threads never wait on the disk.
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || store_credentials(&config, reply, key_pem)).await?
+}
+
+/// Keeps a newly issued certificate, then loads the credentials the agent serves with.
+fn store_credentials(
+    config: &AgentConfig,
+    reply: JoinReply,
+    key_pem: Option<String>,
+) -> anyhow::Result<Credentials> {
+    let (cert_path, key_path, ca_path) = credential_paths(&config.data_dir);
     if let (Some(cert), Some(key)) = (reply.certificate_pem, key_pem) {
         let identity = Identity {
             cert_pem: cert,

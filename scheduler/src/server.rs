@@ -11,7 +11,7 @@ use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use yunji_common::fsutil::{write_atomic, write_private};
+use yunji_common::fsutil::write_private;
 use yunji_common::pki::{self, CertificateAuthority, Identity, SCHEDULER_CLIENT_NAME};
 
 use crate::agents::AgentClient;
@@ -120,38 +120,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     core.images_recover().await?;
     // So do server operations: deletes resume, interrupted builds fail cleanly.
     core.servers_recover().await?;
-    match core.bootstrap(config.admin_password.clone()).await? {
-        Bootstrapped::Created { admin_password } => {
-            if config.admin_password.is_none() {
-                write_private(&paths.admin_password(), admin_password.as_bytes())?;
-                tracing::info!(file = %paths.admin_password().display(),
-                    "new cloud: the admin password was generated into this file");
-            } else {
-                tracing::info!("new cloud: the admin password is YUNJI_ADMIN_PASSWORD's");
-            }
+    let generated = match core.bootstrap(config.admin_password.clone()).await? {
+        Bootstrapped::Created { admin_password } if config.admin_password.is_none() => {
+            tracing::info!(file = %paths.admin_password().display(),
+                "new cloud: the admin password was generated into this file");
+            Some(admin_password)
         }
-        Bootstrapped::Existing => {}
-    }
-    let password = config
-        .admin_password
-        .clone()
-        .or_else(|| std::fs::read_to_string(paths.admin_password()).ok());
-    if let Some(password) = password {
-        let ca = config
-            .https()
-            .then(|| paths.api_ca())
-            .filter(|_| config.tls.cert.is_none());
-        write_private(
-            &paths.clouds_yaml(),
-            clouds_yaml(
-                &public_url,
-                password.trim(),
-                &config.identity.region,
-                ca.as_deref(),
-            )
-            .as_bytes(),
-        )?;
-        tracing::info!(file = %paths.clouds_yaml().display(), "clouds.yaml written (cloud name: yunji)");
+        Bootstrapped::Created { .. } => {
+            tracing::info!("new cloud: the admin password is YUNJI_ADMIN_PASSWORD's");
+            None
+        }
+        Bootstrapped::Existing => None,
+    };
+    {
+        let (config, paths, public_url) = (config.clone(), paths.clone(), public_url.clone());
+        tokio::task::spawn_blocking(move || {
+            write_admin_files(&config, &paths, &public_url, generated)
+        })
+        .await??;
     }
 
     let (stop, stop_rx) = watch::channel(false);
@@ -342,7 +328,34 @@ pub fn clouds_yaml(
     out
 }
 
-/// Writes a file readable by everyone (certificates).
-pub fn write_public(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    write_atomic(path, contents, 0o644)
+/// Writes the generated admin password (first start only) and, whenever the password
+/// is known, a ready `clouds.yaml` beside it.
+fn write_admin_files(
+    config: &Config,
+    paths: &DataPaths,
+    public_url: &str,
+    generated: Option<String>,
+) -> anyhow::Result<()> {
+    if let Some(password) = &generated {
+        write_private(&paths.admin_password(), password.as_bytes())?;
+    }
+    let password = config
+        .admin_password
+        .clone()
+        .or_else(|| std::fs::read_to_string(paths.admin_password()).ok());
+    if let Some(password) = password {
+        let ca = config
+            .https()
+            .then(|| paths.api_ca())
+            .filter(|_| config.tls.cert.is_none());
+        let yaml = clouds_yaml(
+            public_url,
+            password.trim(),
+            &config.identity.region,
+            ca.as_deref(),
+        );
+        write_private(&paths.clouds_yaml(), yaml.as_bytes())?;
+        tracing::info!(file = %paths.clouds_yaml().display(), "clouds.yaml written (cloud name: yunji)");
+    }
+    Ok(())
 }
