@@ -327,31 +327,40 @@ impl Core {
                 "Invalid input: the server name must be 1 to 255 characters without leading or trailing spaces".into(),
             ));
         }
-        let flavor = self
-            .flavor_for_server(caller, id_from_ref(&input.flavor_ref))
-            .await?;
-        let image_id = match &input.image_ref {
-            Some(r) if !r.is_empty() => {
-                let image = self.image_for_boot(caller, id_from_ref(r)).await?;
-                let min_disk = image.min_disk as u64;
-                if flavor.disk_gb > 0 && flavor.disk_gb < min_disk {
-                    return Err(Error::BadRequest(format!(
-                        "Flavor's disk is too small for requested image: the image needs {min_disk} GB, flavor {} has {} GB.",
-                        flavor.name, flavor.disk_gb
-                    )));
+        // Flavor, image and key pair are independent look-ups: made at the same time.
+        let image_ref = input
+            .image_ref
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .map(id_from_ref);
+        let (flavor, image, _) = tokio::try_join!(
+            self.flavor_for_server(caller, id_from_ref(&input.flavor_ref)),
+            async {
+                match image_ref {
+                    Some(id) => self.image_for_boot(caller, id).await.map(Some),
+                    None => Ok(None),
                 }
-                Some(image.id)
-            }
-            _ => None,
-        };
-        if image_id.is_none() {
+            },
+            async {
+                match &input.key_name {
+                    Some(key) => self.keypair_for_server(caller, key).await.map(Some),
+                    None => Ok(None),
+                }
+            },
+        )?;
+        let Some(image) = image else {
             return Err(Error::BadRequest(
                 "imageRef is required: booting from a volume needs the block-storage service, which this cloud does not offer yet".into(),
             ));
+        };
+        let min_disk = image.min_disk as u64;
+        if flavor.disk_gb > 0 && flavor.disk_gb < min_disk {
+            return Err(Error::BadRequest(format!(
+                "Flavor's disk is too small for requested image: the image needs {min_disk} GB, flavor {} has {} GB.",
+                flavor.name, flavor.disk_gb
+            )));
         }
-        if let Some(key) = &input.key_name {
-            self.keypair_for_server(caller, key).await?;
-        }
+        let image_id = Some(image.id);
         if let Some(data) = &input.user_data {
             use base64::Engine;
             let decoded = base64::engine::general_purpose::STANDARD
