@@ -254,7 +254,7 @@ CREATE INDEX project_role_assignments_project ON project_role_assignments(projec
 
 CREATE INDEX servers_host ON servers(host, deleted);
 
-CREATE INDEX servers_project ON servers(project_id, deleted, created_at);
+CREATE INDEX servers_project ON servers(project_id, deleted, created_at, id);
 
 CREATE INDEX servers_usage ON servers(project_id, deleted, counted, vcpus, ram_mb);
 

@@ -74,6 +74,16 @@ fn server(r: &Row) -> rusqlite::Result<Server> {
     })
 }
 
+/// A time as rusqlite stores `DateTime<Utc>`, so comparisons in SQL order correctly.
+fn sql_time(t: chrono::DateTime<Utc>) -> String {
+    use rusqlite::types::{ToSqlOutput, ValueRef};
+    match rusqlite::ToSql::to_sql(&t) {
+        Ok(ToSqlOutput::Owned(rusqlite::types::Value::Text(s))) => s,
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(s))) => String::from_utf8_lossy(s).into_owned(),
+        _ => t.to_rfc3339(),
+    }
+}
+
 /// What a server occupies on its host: during an unconfirmed resize, the larger of the
 /// two flavors, so the host never over-commits while a revert is still possible.
 fn footprint(s: &Server) -> (i64, i64, i64) {
@@ -101,46 +111,62 @@ impl Db<'_> {
             .optional()?)
     }
 
-    /// Servers matching `f`, newest first.
+    /// Servers matching `f`, newest first. The project and deletion predicates are
+    /// written out only when they apply, so SQLite walks `servers_project` in order
+    /// and stops after `limit` rows instead of sorting every server.
     pub fn servers_list(&self, f: &ServerFilter) -> Result<Vec<Server>> {
-        let states = f
-            .vm_states
-            .as_ref()
-            .map(|s| serde_json::to_string(&s.iter().map(|v| v.as_str()).collect::<Vec<_>>()))
-            .transpose()?;
-        let (marker_time, marker_id) = match &f.marker {
-            Some((t, id)) => (Some(*t), Some(id.to_string())),
-            None => (None, None),
+        use rusqlite::types::Value as Sql;
+        let mut clauses: Vec<&str> = Vec::new();
+        let mut args: Vec<Sql> = Vec::new();
+        let mut arg = |clause: &'static str, value: Sql, clauses: &mut Vec<&str>| {
+            clauses.push(clause);
+            args.push(value);
         };
-        let mut stmt = self.conn.prepare(
-            "SELECT * FROM servers
-              WHERE (?1 IS NULL OR project_id = ?1)
-                AND (deleted = 0 OR (?2 IS NOT NULL AND updated_at >= ?2))
-                AND (?2 IS NULL OR updated_at >= ?2)
-                AND (?3 IS NULL OR instr(name, ?3) > 0)
-                AND (?4 IS NULL OR vm_state IN (SELECT value FROM json_each(?4)))
-                AND (?5 IS NULL OR json_extract(flavor, '$.id') = ?5)
-                AND (?6 IS NULL OR image_id = ?6)
-                AND (?7 IS NULL OR host = ?7)
-                AND (?8 IS NULL OR created_at < ?8 OR (created_at = ?8 AND id < ?9))
-              ORDER BY created_at DESC, id DESC
-              LIMIT ?10",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                f.project_id,
-                f.changes_since,
-                f.name,
-                states,
-                f.flavor_id,
-                f.image_id,
-                f.host,
-                marker_time,
-                marker_id,
-                f.limit as i64
-            ],
-            server,
-        )?;
+        if let Some(project) = &f.project_id {
+            arg("project_id = ?", Sql::Text(project.clone()), &mut clauses);
+        }
+        match f.changes_since {
+            None => clauses.push("deleted = 0"),
+            Some(t) => arg("updated_at >= ?", Sql::Text(sql_time(t)), &mut clauses),
+        }
+        if let Some(name) = &f.name {
+            arg("instr(name, ?) > 0", Sql::Text(name.clone()), &mut clauses);
+        }
+        if let Some(states) = &f.vm_states {
+            let list =
+                serde_json::to_string(&states.iter().map(|v| v.as_str()).collect::<Vec<_>>())?;
+            arg(
+                "vm_state IN (SELECT value FROM json_each(?))",
+                Sql::Text(list),
+                &mut clauses,
+            );
+        }
+        if let Some(flavor) = &f.flavor_id {
+            arg(
+                "json_extract(flavor, '$.id') = ?",
+                Sql::Text(flavor.clone()),
+                &mut clauses,
+            );
+        }
+        if let Some(image) = &f.image_id {
+            arg("image_id = ?", Sql::Text(image.clone()), &mut clauses);
+        }
+        if let Some(host) = &f.host {
+            arg("host = ?", Sql::Text(host.clone()), &mut clauses);
+        }
+        if let Some((t, id)) = &f.marker {
+            clauses.push("(created_at < ? OR (created_at = ? AND id < ?))");
+            args.push(Sql::Text(sql_time(*t)));
+            args.push(Sql::Text(sql_time(*t)));
+            args.push(Sql::Text(id.to_string()));
+        }
+        args.push(Sql::Integer(f.limit as i64));
+        let sql = format!(
+            "SELECT * FROM servers WHERE {} ORDER BY created_at DESC, id DESC LIMIT ?",
+            clauses.join(" AND ")
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), server)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

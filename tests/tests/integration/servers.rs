@@ -877,3 +877,57 @@ async fn after_a_restart_an_interrupted_build_fails_cleanly_and_gives_its_quota_
     );
     ctx.shutdown().await;
 }
+
+#[tokio::test]
+async fn changes_since_lists_deleted_servers_too() {
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
+    let admin = ctx.admin_token().await;
+    ctx.wait_nodes_up(1).await;
+    let image = ctx.test_image(&admin).await;
+    let since = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let id = boot(&ctx, &admin, &image, "ephemeral", "1").await;
+    ctx.wait_server(&admin, &id, "ACTIVE", WAIT).await;
+    ctx.call(
+        Method::DELETE,
+        &format!("/compute/v2.1/servers/{id}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    ctx.eventually(WAIT, "deleted", || async {
+        ctx.call(
+            Method::GET,
+            &format!("/compute/v2.1/servers/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .status
+            == StatusCode::NOT_FOUND
+    })
+    .await;
+    let plain = ctx
+        .call(
+            Method::GET,
+            "/compute/v2.1/servers/detail",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert!(plain.body["servers"].as_array().unwrap().is_empty());
+    let changed = ctx
+        .call(
+            Method::GET,
+            &format!("/compute/v2.1/servers/detail?changes-since={since}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(changed.body["servers"][0]["id"], id);
+    assert_eq!(changed.body["servers"][0]["status"], "DELETED");
+    ctx.shutdown().await;
+}

@@ -35,7 +35,7 @@ CREATE TABLE servers (
     deleted_at        TEXT,
     deleted           INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX servers_project ON servers(project_id, deleted, created_at);
+CREATE INDEX servers_project ON servers(project_id, deleted, created_at, id);
 -- Covers the quota usage sum, which runs in every create's transaction.
 CREATE INDEX servers_usage ON servers(project_id, deleted, counted, vcpus, ram_mb);
 CREATE INDEX servers_host ON servers(host, deleted);
