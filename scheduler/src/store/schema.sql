@@ -252,7 +252,7 @@ CREATE INDEX images_owner ON images(owner);
 
 CREATE INDEX project_role_assignments_project ON project_role_assignments(project_id);
 
-CREATE INDEX servers_host ON servers(host, deleted);
+CREATE INDEX servers_host ON servers(deleted, host, vcpus, ram_mb, disk_gb);
 
 CREATE INDEX servers_project ON servers(project_id, deleted, created_at, id);
 

@@ -142,16 +142,20 @@ fn choose_node(
     zone: Option<&str>,
     except: Option<&str>,
 ) -> Result<Option<Node>> {
+    let candidates: Vec<Node> = tx
+        .nodes_list()?
+        .into_iter()
+        .filter(|node| node.state == NodeState::Up && Some(node.name.as_str()) != except)
+        .filter(|node| {
+            zone.is_none() || node.status.as_ref().map(|s| s.availability_zone.as_str()) == zone
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Ok(None);
+    }
     let held = tx.allocations_by_node()?;
     let mut best: Option<(i64, Node)> = None;
-    for node in tx.nodes_list()? {
-        if node.state != NodeState::Up || Some(node.name.as_str()) == except {
-            continue;
-        }
-        let node_zone = node.status.as_ref().map(|s| s.availability_zone.as_str());
-        if zone.is_some() && node_zone != zone {
-            continue;
-        }
+    for node in candidates {
         let Some((cpu, ram, disk)) =
             free_on(&node, &held.get(&node.name).copied().unwrap_or_default())
         else {

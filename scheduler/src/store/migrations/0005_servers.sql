@@ -38,4 +38,5 @@ CREATE TABLE servers (
 CREATE INDEX servers_project ON servers(project_id, deleted, created_at, id);
 -- Covers the quota usage sum, which runs in every create's transaction.
 CREATE INDEX servers_usage ON servers(project_id, deleted, counted, vcpus, ram_mb);
-CREATE INDEX servers_host ON servers(host, deleted);
+-- Covers the per-node allocation sums placement reads.
+CREATE INDEX servers_host ON servers(deleted, host, vcpus, ram_mb, disk_gb);
