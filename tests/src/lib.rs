@@ -371,7 +371,7 @@ impl TestContext {
     }
 
     /// A client with the scheduler's identity towards agent `index`.
-    fn agent_transport(&self, index: usize) -> (yunji_common::client::Transport, String) {
+    pub fn agent_transport(&self, index: usize) -> (yunji_common::client::Transport, String) {
         use yunji_common::pki;
         let ca = pki::CertificateAuthority::load_or_create(
             &self.scheduler.paths.pki_dir(),

@@ -42,6 +42,19 @@ struct Vm {
 }
 
 impl Vm {
+    /// A VM defined on this node, not yet running.
+    fn new(name: String, flavor: FlavorSpec, power: PowerState, incoming: bool) -> Vm {
+        Vm {
+            name,
+            flavor,
+            old_flavor: None,
+            power,
+            incoming,
+            console: Vec::new(),
+            boots: 0,
+        }
+    }
+
     fn log(&mut self, line: impl Into<String>) {
         self.console.push(line.into());
     }
@@ -171,15 +184,7 @@ impl Sim {
 
     pub async fn create(&self, spec: ServerSpec) -> Result<ServerReply, DriverError> {
         self.step("create", 2).await?;
-        let mut vm = Vm {
-            name: spec.name.clone(),
-            flavor: spec.flavor,
-            old_flavor: None,
-            power: PowerState::Shutdown,
-            incoming: false,
-            console: Vec::new(),
-            boots: 0,
-        };
+        let mut vm = Vm::new(spec.name.clone(), spec.flavor, PowerState::Shutdown, false);
         vm.log(format!("SeaBIOS (sim) on {}", self.node_name));
         vm.boot();
         if let Some(data) = &spec.user_data {
@@ -290,15 +295,7 @@ impl Sim {
             }
             ServerAction::PrepareIncoming { spec } => {
                 self.step(op, 1).await?;
-                let vm = Vm {
-                    name: spec.name,
-                    flavor: spec.flavor,
-                    old_flavor: None,
-                    power: PowerState::Paused,
-                    incoming: true,
-                    console: Vec::new(),
-                    boots: 0,
-                };
+                let vm = Vm::new(spec.name, spec.flavor, PowerState::Paused, true);
                 self.vms
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())

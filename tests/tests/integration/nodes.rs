@@ -22,18 +22,6 @@ async fn node_state(ctx: &TestContext, name: &str) -> Option<NodeState> {
         .map(|n| n.state)
 }
 
-/// A client with the scheduler's own identity towards agents.
-fn scheduler_transport(ctx: &TestContext, node: &str) -> Transport {
-    let ca =
-        CertificateAuthority::load_or_create(&ctx.scheduler.paths.pki_dir(), "node-ca", "unused")
-            .unwrap();
-    let client = ca.issue_client(pki::SCHEDULER_CLIENT_NAME).unwrap();
-    Transport::Tls {
-        config: pki::mutual_client_config(&client, ca.cert_pem()).unwrap(),
-        server_name: ServerName::try_from(node.to_string()).unwrap(),
-    }
-}
-
 fn agent_url(ctx: &TestContext, i: usize) -> String {
     format!("https://{}", ctx.agents[i].addr)
 }
@@ -57,9 +45,10 @@ async fn agents_join_and_report_capacity_over_mutual_tls() {
     assert_eq!(status.capacity.vcpus, 16);
     assert_eq!(status.capacity.memory_mb, 65_536);
     // The scheduler's identity is accepted by the agent directly too.
+    let (transport, url) = ctx.agent_transport(1);
     let direct: NodeStatus = call_json::<(), _>(
-        &scheduler_transport(&ctx, "node-2"),
-        &agent_url(&ctx, 1),
+        &transport,
+        &url,
         Method::GET,
         STATUS_PATH,
         None,
@@ -259,28 +248,13 @@ async fn a_node_that_stops_answering_is_marked_down_and_comes_back() {
         node_state(&ctx, "node-1").await == Some(NodeState::Up)
     })
     .await;
-    let inject = |fault: serde_json::Value| {
-        let transport = scheduler_transport(&ctx, "node-1");
-        let url = agent_url(&ctx, 0);
-        async move {
-            call_json::<_, serde_json::Value>(
-                &transport,
-                &url,
-                Method::PUT,
-                "/v1/sim/faults/status",
-                Some(&fault),
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap()
-        }
-    };
-    inject(serde_json::json!({"fail_times": null})).await;
+    ctx.inject(0, "status", serde_json::json!({"fail_times": null}))
+        .await;
     ctx.eventually(Duration::from_secs(10), "node down", || async {
         node_state(&ctx, "node-1").await == Some(NodeState::Down)
     })
     .await;
-    inject(serde_json::Value::Null).await;
+    ctx.inject(0, "status", serde_json::Value::Null).await;
     ctx.eventually(Duration::from_secs(10), "node up again", || async {
         node_state(&ctx, "node-1").await == Some(NodeState::Up)
     })
