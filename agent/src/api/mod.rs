@@ -5,14 +5,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use http::StatusCode;
-use uuid::Uuid;
 use warp::Filter;
-use yunji_common::agent_api::{AgentError, ConsoleReply, NodeStatus, ServerAction, ServerSpec};
+use yunji_common::agent_api::{AgentError, NodeStatus};
 
-#[derive(Debug, serde::Deserialize)]
-struct ConsoleQuery {
-    length: Option<usize>,
-}
+mod servers;
 
 use crate::drivers::sim::Fault;
 use crate::drivers::{DriverError, DriverSet};
@@ -21,7 +17,7 @@ pub struct AgentState {
     node_name: String,
     availability_zone: String,
     started_at: DateTime<Utc>,
-    drivers: DriverSet,
+    pub(crate) drivers: DriverSet,
 }
 
 impl AgentState {
@@ -48,7 +44,7 @@ impl AgentState {
     }
 }
 
-fn reply<T: serde::Serialize>(result: Result<T, DriverError>) -> warp::reply::Response {
+pub(crate) fn reply<T: serde::Serialize>(result: Result<T, DriverError>) -> warp::reply::Response {
     use warp::Reply;
     match result {
         Ok(body) => warp::reply::json(&body).into_response(),
@@ -84,58 +80,12 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .then(|state: Arc<AgentState>| async move { reply(state.status().await) });
-    let create = warp::path!("v1" / "servers")
-        .and(warp::post())
-        .and(warp::body::content_length_limit(1024 * 1024))
-        .and(warp::body::json::<ServerSpec>())
-        .and(with_state.clone())
-        .then(|spec: ServerSpec, state: Arc<AgentState>| async move {
-            reply(state.drivers.create(spec).await)
-        });
-    let act = warp::path!("v1" / "servers" / Uuid / "action")
-        .and(warp::post())
-        .and(warp::body::content_length_limit(1024 * 1024))
-        .and(warp::body::json::<ServerAction>())
-        .and(with_state.clone())
-        .then(
-            |id: Uuid, action: ServerAction, state: Arc<AgentState>| async move {
-                tracing::info!(%id, action = action.name(), "server action");
-                reply(state.drivers.act(id, action).await)
-            },
-        );
-    let console = warp::path!("v1" / "servers" / Uuid / "console")
-        .and(warp::get())
-        .and(warp::query::<ConsoleQuery>())
-        .and(with_state.clone())
-        .then(
-            |id: Uuid, q: ConsoleQuery, state: Arc<AgentState>| async move {
-                reply(
-                    state
-                        .drivers
-                        .console(id, q.length)
-                        .await
-                        .map(|output| ConsoleReply { output }),
-                )
-            },
-        );
-    let delete = warp::path!("v1" / "servers" / Uuid)
-        .and(warp::delete())
-        .and(with_state.clone())
-        .then(|id: Uuid, state: Arc<AgentState>| async move {
-            reply(
-                state
-                    .drivers
-                    .delete(id)
-                    .await
-                    .map(|()| serde_json::json!({"deleted": id})),
-            )
-        });
     // Sim only: inject or clear a failure of one operation.
     let fault = warp::path!("v1" / "sim" / "faults" / String)
         .and(warp::put())
         .and(warp::body::content_length_limit(64 * 1024))
         .and(warp::body::json::<Option<Fault>>())
-        .and(with_state)
+        .and(with_state.clone())
         .map(
             |operation: String, fault: Option<Fault>, state: Arc<AgentState>| match state
                 .drivers
@@ -153,13 +103,7 @@ pub fn routes(
             },
         );
     status
-        .or(create)
-        .unify()
-        .or(act)
-        .unify()
-        .or(console)
-        .unify()
-        .or(delete)
+        .or(servers::routes(with_state.clone()))
         .unify()
         .or(fault)
         .unify()
