@@ -58,7 +58,6 @@ impl Db<'_> {
     /// A flavor by id, with its extra specs.
     pub fn flavor_get(&self, id: &str) -> Result<Option<Flavor>> {
         let found = self
-            .conn
             .query_row("SELECT * FROM flavors WHERE id = ?1", [id], flavor)
             .optional()?;
         match found {
@@ -72,7 +71,6 @@ impl Db<'_> {
 
     pub fn flavor_name_taken(&self, name: &str) -> Result<bool> {
         Ok(self
-            .conn
             .query_row("SELECT 1 FROM flavors WHERE name = ?1", [name], |_| Ok(()))
             .optional()?
             .is_some())
@@ -90,7 +88,7 @@ impl Db<'_> {
               ORDER BY f.{col} {dir}, f.seq {dir}",
             col = sort_column(f.sort)
         );
-        let mut stmt = self.conn.prepare(&sql)?;
+        let mut stmt = self.prepare(&sql)?;
         let rows = stmt.query_map(
             params![
                 f.min_ram_mb.map(to_sql),
@@ -102,9 +100,7 @@ impl Db<'_> {
         )?;
         let mut flavors = rows.collect::<rusqlite::Result<Vec<_>>>()?;
         let mut specs: HashMap<String, BTreeMap<String, String>> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT flavor_id, key, value FROM flavor_extra_specs")?;
+        let mut stmt = self.prepare("SELECT flavor_id, key, value FROM flavor_extra_specs")?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -126,7 +122,6 @@ impl Db<'_> {
     /// on its access list.
     pub fn flavor_usable_by(&self, flavor_id: &str, project_id: &str) -> Result<bool> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT 1 FROM flavors f WHERE f.id = ?1 AND (f.is_public = 1 OR EXISTS
                    (SELECT 1 FROM flavor_access a WHERE a.flavor_id = f.id AND a.project_id = ?2))",
@@ -139,7 +134,7 @@ impl Db<'_> {
 
     /// The projects on a flavor's access list.
     pub fn flavor_access_list(&self, flavor_id: &str) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT project_id FROM flavor_access WHERE flavor_id = ?1 ORDER BY project_id",
         )?;
         let rows = stmt.query_map([flavor_id], |r| r.get(0))?;
@@ -147,9 +142,8 @@ impl Db<'_> {
     }
 
     pub fn flavor_extra_specs(&self, flavor_id: &str) -> Result<BTreeMap<String, String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT key, value FROM flavor_extra_specs WHERE flavor_id = ?1")?;
+        let mut stmt =
+            self.prepare("SELECT key, value FROM flavor_extra_specs WHERE flavor_id = ?1")?;
         let rows = stmt.query_map([flavor_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -158,7 +152,7 @@ impl Db<'_> {
 impl Tx<'_> {
     /// Adds a flavor and its extra specs; a taken id or name is a duplicate.
     pub fn flavor_insert(&self, f: &Flavor) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO flavors (id, name, vcpus, ram_mb, disk_gb, ephemeral_gb, swap_mb,
                                   rxtx_factor, is_public, description, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -181,15 +175,12 @@ impl Tx<'_> {
 
     /// Deletes a flavor with its access list and extra specs; false when there is none.
     pub fn flavor_delete(&self, id: &str) -> Result<bool> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM flavors WHERE id = ?1", [id])?
-            == 1)
+        Ok(self.execute("DELETE FROM flavors WHERE id = ?1", [id])? == 1)
     }
 
     /// Lets a project use a private flavor; a duplicate when it already may.
     pub fn flavor_access_add(&self, flavor_id: &str, project_id: &str) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO flavor_access (flavor_id, project_id) VALUES (?1, ?2)",
             [flavor_id, project_id],
         )?;
@@ -198,7 +189,7 @@ impl Tx<'_> {
 
     /// False when the project was not on the list.
     pub fn flavor_access_remove(&self, flavor_id: &str, project_id: &str) -> Result<bool> {
-        Ok(self.conn.execute(
+        Ok(self.execute(
             "DELETE FROM flavor_access WHERE flavor_id = ?1 AND project_id = ?2",
             [flavor_id, project_id],
         )? == 1)
@@ -210,7 +201,7 @@ impl Tx<'_> {
         flavor_id: &str,
         specs: &BTreeMap<String, String>,
     ) -> Result<()> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "INSERT INTO flavor_extra_specs (flavor_id, key, value) VALUES (?1, ?2, ?3)
              ON CONFLICT (flavor_id, key) DO UPDATE SET value = excluded.value",
         )?;
@@ -222,7 +213,7 @@ impl Tx<'_> {
 
     /// False when the flavor had no such key.
     pub fn flavor_extra_spec_delete(&self, flavor_id: &str, key: &str) -> Result<bool> {
-        Ok(self.conn.execute(
+        Ok(self.execute(
             "DELETE FROM flavor_extra_specs WHERE flavor_id = ?1 AND key = ?2",
             [flavor_id, key],
         )? == 1)

@@ -92,36 +92,31 @@ pub struct StoredToken {
 impl Db<'_> {
     pub fn domain_get(&self, id: &str) -> Result<Option<Domain>> {
         Ok(self
-            .conn
             .query_row("SELECT * FROM domains WHERE id = ?1", [id], domain)
             .optional()?)
     }
 
     pub fn domain_by_name(&self, name: &str) -> Result<Option<Domain>> {
         Ok(self
-            .conn
             .query_row("SELECT * FROM domains WHERE name = ?1", [name], domain)
             .optional()?)
     }
 
     pub fn domains_list(&self, name: Option<&str>) -> Result<Vec<Domain>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT * FROM domains WHERE ?1 IS NULL OR name = ?1 ORDER BY name")?;
+        let mut stmt =
+            self.prepare("SELECT * FROM domains WHERE ?1 IS NULL OR name = ?1 ORDER BY name")?;
         let rows = stmt.query_map([name], domain)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn project_get(&self, id: &str) -> Result<Option<Project>> {
         Ok(self
-            .conn
             .query_row("SELECT * FROM projects WHERE id = ?1", [id], project)
             .optional()?)
     }
 
     pub fn project_by_name(&self, domain_id: &str, name: &str) -> Result<Option<Project>> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT * FROM projects WHERE domain_id = ?1 AND name = ?2",
                 [domain_id, name],
@@ -131,7 +126,7 @@ impl Db<'_> {
     }
 
     pub fn projects_list(&self, filter: &NameFilter) -> Result<Vec<Project>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT * FROM projects WHERE (?1 IS NULL OR name = ?1)
              AND (?2 IS NULL OR domain_id = ?2) ORDER BY name",
         )?;
@@ -141,7 +136,7 @@ impl Db<'_> {
 
     /// Projects on which the user holds any role.
     pub fn projects_of_user(&self, user_id: &str) -> Result<Vec<Project>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT DISTINCT p.* FROM projects p
              JOIN project_role_assignments a ON a.project_id = p.id
              WHERE a.user_id = ?1 ORDER BY p.name",
@@ -152,14 +147,12 @@ impl Db<'_> {
 
     pub fn user_get(&self, id: &str) -> Result<Option<User>> {
         Ok(self
-            .conn
             .query_row("SELECT * FROM users WHERE id = ?1", [id], user)
             .optional()?)
     }
 
     pub fn user_by_name(&self, domain_id: &str, name: &str) -> Result<Option<User>> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT * FROM users WHERE domain_id = ?1 AND name = ?2",
                 [domain_id, name],
@@ -169,7 +162,7 @@ impl Db<'_> {
     }
 
     pub fn users_list(&self, filter: &NameFilter) -> Result<Vec<User>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT * FROM users WHERE (?1 IS NULL OR name = ?1)
              AND (?2 IS NULL OR domain_id = ?2) ORDER BY name",
         )?;
@@ -179,22 +172,19 @@ impl Db<'_> {
 
     pub fn role_get(&self, id: &str) -> Result<Option<Role>> {
         Ok(self
-            .conn
             .query_row("SELECT * FROM roles WHERE id = ?1", [id], role)
             .optional()?)
     }
 
     pub fn role_by_name(&self, name: &str) -> Result<Option<Role>> {
         Ok(self
-            .conn
             .query_row("SELECT * FROM roles WHERE name = ?1", [name], role)
             .optional()?)
     }
 
     pub fn roles_list(&self, name: Option<&str>) -> Result<Vec<Role>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT * FROM roles WHERE ?1 IS NULL OR name = ?1 ORDER BY name")?;
+        let mut stmt =
+            self.prepare("SELECT * FROM roles WHERE ?1 IS NULL OR name = ?1 ORDER BY name")?;
         let rows = stmt.query_map([name], role)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -220,13 +210,13 @@ impl Db<'_> {
                  ON i.prior_role_id = h.id)
              SELECT r.* FROM roles r JOIN held h ON h.id = r.id ORDER BY r.name"
         );
-        let mut stmt = self.conn.prepare(&sql)?;
+        let mut stmt = self.prepare(&sql)?;
         let rows = stmt.query_map(params, role)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn assignments_list(&self, f: &AssignmentFilter) -> Result<Vec<RoleAssignment>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT user_id, role_id, project_id AS target, 'project' AS kind
                FROM project_role_assignments
               WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR role_id = ?2)
@@ -258,20 +248,18 @@ impl Db<'_> {
 
     pub fn region_get(&self, id: &str) -> Result<Option<Region>> {
         Ok(self
-            .conn
             .query_row("SELECT * FROM regions WHERE id = ?1", [id], region)
             .optional()?)
     }
 
     pub fn regions_list(&self) -> Result<Vec<Region>> {
-        let mut stmt = self.conn.prepare("SELECT * FROM regions ORDER BY id")?;
+        let mut stmt = self.prepare("SELECT * FROM regions ORDER BY id")?;
         let rows = stmt.query_map([], region)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn app_cred_get(&self, id: &str) -> Result<Option<AppCredential>> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT * FROM application_credentials WHERE id = ?1",
                 [id],
@@ -282,7 +270,6 @@ impl Db<'_> {
 
     pub fn app_cred_by_name(&self, user_id: &str, name: &str) -> Result<Option<AppCredential>> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT * FROM application_credentials WHERE user_id = ?1 AND name = ?2",
                 [user_id, name],
@@ -296,7 +283,7 @@ impl Db<'_> {
         user_id: &str,
         name: Option<&str>,
     ) -> Result<Vec<AppCredential>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT * FROM application_credentials WHERE user_id = ?1
              AND (?2 IS NULL OR name = ?2) ORDER BY name",
         )?;
@@ -307,7 +294,6 @@ impl Db<'_> {
     /// A token that exists and has not expired at `now`.
     pub fn token_get(&self, hash: &[u8], now: DateTime<Utc>) -> Result<Option<StoredToken>> {
         let row = self
-            .conn
             .query_row(
                 "SELECT caller, body FROM tokens WHERE hash = ?1 AND expires_at > ?2",
                 params![hash, now],
@@ -336,7 +322,7 @@ fn one_row(changed: usize, what: &str) -> Result<bool> {
 
 impl Tx<'_> {
     pub fn domain_insert(&self, d: &Domain) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO domains (id, name, description, enabled, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![d.id, d.name, d.description, flag(d.enabled), Utc::now()],
@@ -345,7 +331,7 @@ impl Tx<'_> {
     }
 
     pub fn domain_update(&self, d: &Domain) -> Result<bool> {
-        let n = self.conn.execute(
+        let n = self.execute(
             "UPDATE domains SET name = ?2, description = ?3, enabled = ?4 WHERE id = ?1",
             params![d.id, d.name, d.description, flag(d.enabled)],
         )?;
@@ -353,14 +339,12 @@ impl Tx<'_> {
     }
 
     pub fn domain_delete(&self, id: &str) -> Result<bool> {
-        let n = self
-            .conn
-            .execute("DELETE FROM domains WHERE id = ?1", [id])?;
+        let n = self.execute("DELETE FROM domains WHERE id = ?1", [id])?;
         one_row(n, "domain")
     }
 
     pub fn project_insert(&self, p: &Project) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO projects (id, name, domain_id, description, enabled, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -376,7 +360,7 @@ impl Tx<'_> {
     }
 
     pub fn project_update(&self, p: &Project) -> Result<bool> {
-        let n = self.conn.execute(
+        let n = self.execute(
             "UPDATE projects SET name = ?2, description = ?3, enabled = ?4 WHERE id = ?1",
             params![p.id, p.name, p.description, flag(p.enabled)],
         )?;
@@ -384,14 +368,12 @@ impl Tx<'_> {
     }
 
     pub fn project_delete(&self, id: &str) -> Result<bool> {
-        let n = self
-            .conn
-            .execute("DELETE FROM projects WHERE id = ?1", [id])?;
+        let n = self.execute("DELETE FROM projects WHERE id = ?1", [id])?;
         one_row(n, "project")
     }
 
     pub fn user_insert(&self, u: &User) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO users (id, name, domain_id, password_hash, enabled, description,
                                 email, default_project_id, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -411,7 +393,7 @@ impl Tx<'_> {
     }
 
     pub fn user_update(&self, u: &User) -> Result<bool> {
-        let n = self.conn.execute(
+        let n = self.execute(
             "UPDATE users SET name = ?2, password_hash = ?3, enabled = ?4, description = ?5,
                               email = ?6, default_project_id = ?7 WHERE id = ?1",
             params![
@@ -428,12 +410,12 @@ impl Tx<'_> {
     }
 
     pub fn user_delete(&self, id: &str) -> Result<bool> {
-        let n = self.conn.execute("DELETE FROM users WHERE id = ?1", [id])?;
+        let n = self.execute("DELETE FROM users WHERE id = ?1", [id])?;
         one_row(n, "user")
     }
 
     pub fn role_insert(&self, r: &Role) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO roles (id, name, description) VALUES (?1, ?2, ?3)",
             params![r.id, r.name, r.description],
         )?;
@@ -441,7 +423,7 @@ impl Tx<'_> {
     }
 
     pub fn role_update(&self, r: &Role) -> Result<bool> {
-        let n = self.conn.execute(
+        let n = self.execute(
             "UPDATE roles SET name = ?2, description = ?3 WHERE id = ?1",
             params![r.id, r.name, r.description],
         )?;
@@ -449,12 +431,12 @@ impl Tx<'_> {
     }
 
     pub fn role_delete(&self, id: &str) -> Result<bool> {
-        let n = self.conn.execute("DELETE FROM roles WHERE id = ?1", [id])?;
+        let n = self.execute("DELETE FROM roles WHERE id = ?1", [id])?;
         one_row(n, "role")
     }
 
     pub fn role_imply(&self, prior: &str, implied: &str) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT OR IGNORE INTO role_implications (prior_role_id, implied_role_id)
              VALUES (?1, ?2)",
             [prior, implied],
@@ -465,12 +447,12 @@ impl Tx<'_> {
     /// Grants a role; granting one already held changes nothing.
     pub fn assignment_grant(&self, a: &RoleAssignment) -> Result<()> {
         match &a.scope {
-            Scope::Project(p) => self.conn.execute(
+            Scope::Project(p) => self.execute(
                 "INSERT OR IGNORE INTO project_role_assignments (user_id, project_id, role_id)
                  VALUES (?1, ?2, ?3)",
                 [&a.user_id, p, &a.role_id],
             )?,
-            Scope::Domain(d) => self.conn.execute(
+            Scope::Domain(d) => self.execute(
                 "INSERT OR IGNORE INTO domain_role_assignments (user_id, domain_id, role_id)
                  VALUES (?1, ?2, ?3)",
                 [&a.user_id, d, &a.role_id],
@@ -482,12 +464,12 @@ impl Tx<'_> {
     /// Revokes a role; `false` if it was not held.
     pub fn assignment_revoke(&self, a: &RoleAssignment) -> Result<bool> {
         let n = match &a.scope {
-            Scope::Project(p) => self.conn.execute(
+            Scope::Project(p) => self.execute(
                 "DELETE FROM project_role_assignments
                  WHERE user_id = ?1 AND project_id = ?2 AND role_id = ?3",
                 [&a.user_id, p, &a.role_id],
             )?,
-            Scope::Domain(d) => self.conn.execute(
+            Scope::Domain(d) => self.execute(
                 "DELETE FROM domain_role_assignments
                  WHERE user_id = ?1 AND domain_id = ?2 AND role_id = ?3",
                 [&a.user_id, d, &a.role_id],
@@ -497,7 +479,7 @@ impl Tx<'_> {
     }
 
     pub fn region_insert(&self, r: &Region) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO regions (id, description, parent_region_id) VALUES (?1, ?2, ?3)",
             params![r.id, r.description, r.parent_region_id],
         )?;
@@ -505,7 +487,7 @@ impl Tx<'_> {
     }
 
     pub fn region_update(&self, r: &Region) -> Result<bool> {
-        let n = self.conn.execute(
+        let n = self.execute(
             "UPDATE regions SET description = ?2, parent_region_id = ?3 WHERE id = ?1",
             params![r.id, r.description, r.parent_region_id],
         )?;
@@ -513,14 +495,12 @@ impl Tx<'_> {
     }
 
     pub fn region_delete(&self, id: &str) -> Result<bool> {
-        let n = self
-            .conn
-            .execute("DELETE FROM regions WHERE id = ?1", [id])?;
+        let n = self.execute("DELETE FROM regions WHERE id = ?1", [id])?;
         one_row(n, "region")
     }
 
     pub fn app_cred_insert(&self, c: &AppCredential) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO application_credentials (id, user_id, project_id, name, description,
                  secret_hash, role_ids, unrestricted, expires_at, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -541,14 +521,12 @@ impl Tx<'_> {
     }
 
     pub fn app_cred_delete(&self, id: &str) -> Result<bool> {
-        let n = self
-            .conn
-            .execute("DELETE FROM application_credentials WHERE id = ?1", [id])?;
+        let n = self.execute("DELETE FROM application_credentials WHERE id = ?1", [id])?;
         one_row(n, "application credential")
     }
 
     pub fn token_insert(&self, hash: &[u8], caller: &Caller, body: &[u8]) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO tokens (hash, user_id, project_id, app_cred_id, expires_at, caller, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
@@ -573,16 +551,14 @@ impl Tx<'_> {
             TokenSelector::AppCred(c) => ("app_cred_id = ?1", Box::new(c)),
             TokenSelector::ExpiredBy(t) => ("expires_at <= ?1", Box::new(t)),
             TokenSelector::UserOnProject(u, p) => {
-                let mut stmt = self.conn.prepare(
+                let mut stmt = self.prepare(
                     "DELETE FROM tokens WHERE user_id = ?1 AND project_id = ?2 RETURNING hash",
                 )?;
                 let rows = stmt.query_map([u, p], |r| r.get(0))?;
                 return Ok(rows.collect::<rusqlite::Result<_>>()?);
             }
         };
-        let mut stmt = self
-            .conn
-            .prepare(&format!("DELETE FROM tokens WHERE {sql} RETURNING hash"))?;
+        let mut stmt = self.prepare(&format!("DELETE FROM tokens WHERE {sql} RETURNING hash"))?;
         let rows = stmt.query_map([arg.as_ref()], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

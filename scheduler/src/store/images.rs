@@ -191,14 +191,12 @@ fn visibility_conditions(q: &ImageQuery, c: &mut Conditions) {
 impl Db<'_> {
     pub fn image_get(&self, id: &str) -> Result<Option<Image>> {
         Ok(self
-            .conn
             .query_row("SELECT * FROM images WHERE id = ?1", [id], image)
             .optional()?)
     }
 
     pub fn image_member_get(&self, image_id: &str, member_id: &str) -> Result<Option<ImageMember>> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT * FROM image_members WHERE image_id = ?1 AND member_id = ?2",
                 [image_id, member_id],
@@ -208,7 +206,7 @@ impl Db<'_> {
     }
 
     pub fn image_members_list(&self, image_id: &str) -> Result<Vec<ImageMember>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT * FROM image_members WHERE image_id = ?1 ORDER BY created_at, member_id",
         )?;
         let rows = stmt.query_map([image_id], member)?;
@@ -216,16 +214,15 @@ impl Db<'_> {
     }
 
     pub fn image_tasks_list(&self, image_id: &str) -> Result<Vec<ImageTask>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT * FROM image_tasks WHERE image_id = ?1 ORDER BY created_at, id")?;
+        let mut stmt =
+            self.prepare("SELECT * FROM image_tasks WHERE image_id = ?1 ORDER BY created_at, id")?;
         let rows = stmt.query_map([image_id], task)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Import tasks, newest first: a project's, or everyone's for `None`.
     pub fn image_tasks_of(&self, owner: Option<&str>) -> Result<Vec<ImageTask>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT * FROM image_tasks WHERE ?1 IS NULL OR owner = ?1
              ORDER BY created_at DESC, id DESC",
         )?;
@@ -235,7 +232,6 @@ impl Db<'_> {
 
     pub fn image_task_get(&self, id: &str) -> Result<Option<ImageTask>> {
         Ok(self
-            .conn
             .query_row("SELECT * FROM image_tasks WHERE id = ?1", [id], task)
             .optional()?)
     }
@@ -293,7 +289,6 @@ impl Db<'_> {
         if let Some(marker) = &q.marker {
             let exprs: Vec<&str> = sort.iter().map(|(k, _)| sort_expr(*k)).collect();
             let found: Option<Vec<SqlValue>> = self
-                .conn
                 .query_row(
                     &format!("SELECT {} FROM images i WHERE i.id = ?1", exprs.join(", ")),
                     [marker],
@@ -330,7 +325,7 @@ impl Db<'_> {
             order.join(", "),
             q.limit
         );
-        let mut stmt = self.conn.prepare(&sql)?;
+        let mut stmt = self.prepare(&sql)?;
         let rows = stmt.query_map(params_from_iter(c.values.iter()), image)?;
         Ok(Some(rows.collect::<rusqlite::Result<_>>()?))
     }
@@ -338,7 +333,7 @@ impl Db<'_> {
 
 impl Tx<'_> {
     pub fn image_insert(&self, i: &Image) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO images (id, name, owner, status, visibility, protected, os_hidden,
                  disk_format, container_format, min_ram, min_disk, size, virtual_size,
                  checksum, os_hash_algo, os_hash_value, architecture, tags, properties,
@@ -375,7 +370,7 @@ impl Tx<'_> {
     /// Saves the attributes a user may change (status and data fields have their own
     /// calls, so a concurrent upload is never undone by an update).
     pub fn image_save_attributes(&self, i: &Image) -> Result<bool> {
-        let n = self.conn.execute(
+        let n = self.execute(
             "UPDATE images SET name = ?2, owner = ?3, visibility = ?4, protected = ?5,
                  os_hidden = ?6, disk_format = ?7, container_format = ?8, min_ram = ?9,
                  min_disk = ?10, architecture = ?11, tags = ?12, properties = ?13,
@@ -409,7 +404,7 @@ impl Tx<'_> {
         to: ImageStatus,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        let n = self.conn.execute(
+        let n = self.execute(
             "UPDATE images SET status = ?3, updated_at = ?4 WHERE id = ?1 AND status = ?2",
             params![id, from.as_str(), to.as_str(), at],
         )?;
@@ -419,7 +414,7 @@ impl Tx<'_> {
     /// Records stored data and makes the image active; false when it is no longer in
     /// `from` (deleted meanwhile).
     pub fn image_set_data(&self, from: ImageStatus, data: &Image) -> Result<bool> {
-        let n = self.conn.execute(
+        let n = self.execute(
             "UPDATE images SET status = 'active', size = ?3, virtual_size = ?4,
                  checksum = ?5, os_hash_algo = ?6, os_hash_value = ?7, updated_at = ?8
              WHERE id = ?1 AND status = ?2",
@@ -438,14 +433,11 @@ impl Tx<'_> {
     }
 
     pub fn image_delete(&self, id: &str) -> Result<bool> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM images WHERE id = ?1", [id])?
-            == 1)
+        Ok(self.execute("DELETE FROM images WHERE id = ?1", [id])? == 1)
     }
 
     pub fn image_member_insert(&self, m: &ImageMember) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO image_members (image_id, member_id, status, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
@@ -460,7 +452,7 @@ impl Tx<'_> {
     }
 
     pub fn image_members_count(&self, image_id: &str) -> Result<usize> {
-        let n: i64 = self.conn.query_row(
+        let n: i64 = self.query_row(
             "SELECT count(*) FROM image_members WHERE image_id = ?1",
             [image_id],
             |r| r.get(0),
@@ -475,7 +467,7 @@ impl Tx<'_> {
         status: MemberStatus,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        let n = self.conn.execute(
+        let n = self.execute(
             "UPDATE image_members SET status = ?3, updated_at = ?4
              WHERE image_id = ?1 AND member_id = ?2",
             params![image_id, member_id, status.as_str(), at],
@@ -484,7 +476,7 @@ impl Tx<'_> {
     }
 
     pub fn image_member_delete(&self, image_id: &str, member_id: &str) -> Result<bool> {
-        let n = self.conn.execute(
+        let n = self.execute(
             "DELETE FROM image_members WHERE image_id = ?1 AND member_id = ?2",
             [image_id, member_id],
         )?;
@@ -492,7 +484,7 @@ impl Tx<'_> {
     }
 
     pub fn image_task_insert(&self, t: &ImageTask) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO image_tasks (id, image_id, owner, user_id, status, method, uri,
                  message, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -519,7 +511,7 @@ impl Tx<'_> {
         message: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "UPDATE image_tasks SET status = ?2, message = ?3, updated_at = ?4 WHERE id = ?1",
             params![id, status.as_str(), message, at],
         )?;
@@ -529,14 +521,14 @@ impl Tx<'_> {
     /// After a restart: uploads and imports that were under way did not finish. Their
     /// images go back to `queued` and their tasks fail; returns the images' ids.
     pub fn images_recover(&self, message: &str, at: DateTime<Utc>) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "UPDATE images SET status = 'queued', updated_at = ?1
              WHERE status IN ('saving', 'importing') RETURNING id",
         )?;
         let ids = stmt
             .query_map([at], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        self.conn.execute(
+        self.execute(
             "UPDATE image_tasks SET status = 'failure', message = ?1, updated_at = ?2
              WHERE status = 'processing'",
             params![message, at],

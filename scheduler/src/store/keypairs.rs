@@ -20,7 +20,6 @@ fn keypair(r: &Row) -> rusqlite::Result<KeyPair> {
 impl Db<'_> {
     pub fn keypair_get(&self, user_id: &str, name: &str) -> Result<Option<KeyPair>> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT * FROM keypairs WHERE user_id = ?1 AND name = ?2",
                 [user_id, name],
@@ -31,16 +30,14 @@ impl Db<'_> {
 
     /// A user's key pairs, by name.
     pub fn keypairs_list(&self, user_id: &str) -> Result<Vec<KeyPair>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT * FROM keypairs WHERE user_id = ?1 ORDER BY name")?;
+        let mut stmt = self.prepare("SELECT * FROM keypairs WHERE user_id = ?1 ORDER BY name")?;
         let rows = stmt.query_map([user_id], keypair)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// How many key pairs a user holds (what the key_pairs quota counts).
     pub fn keypair_count(&self, user_id: &str) -> Result<i64> {
-        Ok(self.conn.query_row(
+        Ok(self.query_row(
             "SELECT count(*) FROM keypairs WHERE user_id = ?1",
             [user_id],
             |r| r.get(0),
@@ -51,7 +48,7 @@ impl Db<'_> {
 impl Tx<'_> {
     /// Stores a key pair and returns its integer id; a taken name is a duplicate.
     pub fn keypair_insert(&self, k: &KeyPair) -> Result<i64> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO keypairs (user_id, name, public_key, fingerprint, kind, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -68,7 +65,7 @@ impl Tx<'_> {
 
     /// False when the user has no key pair of that name.
     pub fn keypair_delete(&self, user_id: &str, name: &str) -> Result<bool> {
-        Ok(self.conn.execute(
+        Ok(self.execute(
             "DELETE FROM keypairs WHERE user_id = ?1 AND name = ?2",
             [user_id, name],
         )? == 1)

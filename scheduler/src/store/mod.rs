@@ -24,6 +24,9 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use migrations::schema;
 
 const READERS: usize = 4;
+/// Prepared statements kept per connection: more than the store has distinct queries
+/// on any hot path.
+const STATEMENT_CACHE: usize = 128;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -99,9 +102,31 @@ impl<'a> std::ops::Deref for Tx<'a> {
     }
 }
 
+impl<'a> Db<'a> {
+    // Statements are cached per connection (parsing SQL costs more than running most of
+    // it); every query in the store goes through these three.
+    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.conn.prepare_cached(sql)?.execute(params)
+    }
+
+    fn query_row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    fn prepare(&self, sql: &str) -> rusqlite::Result<rusqlite::CachedStatement<'a>> {
+        self.conn.prepare_cached(sql)
+    }
+}
+
 fn open(path: &Path, flags: OpenFlags) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(conn)
@@ -145,6 +170,17 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
+        self.read_as(f).await
+    }
+
+    /// Like [`Store::read`], for closures that fail with the caller's own error type
+    /// (a look-up that applies a rule as it reads).
+    pub async fn read_as<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T, E> + Send + 'static,
+    {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let conn = inner.take_reader()?;
@@ -152,7 +188,8 @@ impl Store {
             inner.give_back(conn);
             out
         })
-        .await?
+        .await
+        .map_err(|e| E::from(StoreError::Task(e)))?
     }
 
     /// Runs `f` in one write transaction on the blocking pool; commits if it returns

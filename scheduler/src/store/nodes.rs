@@ -33,15 +33,14 @@ fn decode((mut node, status): (Node, Option<String>)) -> Result<Node> {
 
 impl Db<'_> {
     pub fn node_get(&self, name: &str) -> Result<Option<Node>> {
-        self.conn
-            .query_row("SELECT * FROM nodes WHERE name = ?1", [name], node)
+        self.query_row("SELECT * FROM nodes WHERE name = ?1", [name], node)
             .optional()?
             .map(decode)
             .transpose()
     }
 
     pub fn nodes_list(&self) -> Result<Vec<Node>> {
-        let mut stmt = self.conn.prepare("SELECT * FROM nodes ORDER BY name")?;
+        let mut stmt = self.prepare("SELECT * FROM nodes ORDER BY name")?;
         let rows = stmt.query_map([], node)?;
         rows.map(|r| decode(r?)).collect()
     }
@@ -50,7 +49,7 @@ impl Db<'_> {
 impl Tx<'_> {
     /// Records a join; a node that joins again keeps its name and gets the new address.
     pub fn node_join(&self, name: &str, url: &str) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO nodes (name, url, state, joined_at) VALUES (?1, ?2, 'joining', ?3)
              ON CONFLICT (name) DO UPDATE SET url = excluded.url, state = 'joining',
                                               error = NULL",
@@ -61,7 +60,7 @@ impl Tx<'_> {
 
     /// Records a successful heartbeat.
     pub fn node_seen(&self, name: &str, status: &NodeStatus, at: DateTime<Utc>) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "UPDATE nodes SET state = 'up', status = ?2, error = NULL, last_seen = ?3
              WHERE name = ?1",
             params![name, serde_json::to_string(status)?, at],
@@ -72,11 +71,11 @@ impl Tx<'_> {
     /// Records a failed heartbeat, and marks the node down once it has been silent since
     /// `down_before`. Returns whether the node went down with this call.
     pub fn node_missed(&self, name: &str, error: &str, down_before: DateTime<Utc>) -> Result<bool> {
-        self.conn.execute(
+        self.execute(
             "UPDATE nodes SET error = ?2 WHERE name = ?1",
             params![name, error],
         )?;
-        let n = self.conn.execute(
+        let n = self.execute(
             "UPDATE nodes SET state = 'down' WHERE name = ?1 AND state != 'down'
              AND coalesce(last_seen, joined_at) < ?2",
             params![name, down_before],

@@ -11,9 +11,8 @@ use crate::model::ComputeQuota;
 impl Db<'_> {
     /// The limits set for a project, by Nova resource name (`instances`, `ram`, …).
     pub fn compute_quota_limits(&self, project_id: &str) -> Result<BTreeMap<String, i64>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT resource, hard_limit FROM compute_quotas WHERE project_id = ?1")?;
+        let mut stmt =
+            self.prepare("SELECT resource, hard_limit FROM compute_quotas WHERE project_id = ?1")?;
         let rows = stmt.query_map([project_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -35,7 +34,7 @@ impl Db<'_> {
 
     /// Nova's integer id of every node (never reused), by node name.
     pub fn hypervisor_ids(&self) -> Result<HashMap<String, i64>> {
-        let mut stmt = self.conn.prepare("SELECT node_name, id FROM hypervisors")?;
+        let mut stmt = self.prepare("SELECT node_name, id FROM hypervisors")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -48,7 +47,7 @@ impl Tx<'_> {
         project_id: &str,
         limits: &BTreeMap<String, i64>,
     ) -> Result<()> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "INSERT INTO compute_quotas (project_id, resource, hard_limit) VALUES (?1, ?2, ?3)
              ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
         )?;
@@ -60,7 +59,7 @@ impl Tx<'_> {
 
     /// Forgets every limit set for a project: it has the defaults again.
     pub fn compute_quota_delete(&self, project_id: &str) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "DELETE FROM compute_quotas WHERE project_id = ?1",
             [project_id],
         )?;

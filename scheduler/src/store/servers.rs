@@ -102,7 +102,6 @@ impl Db<'_> {
     /// A server that is not deleted.
     pub fn server_get(&self, id: Uuid) -> Result<Option<Server>> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT * FROM servers WHERE id = ?1 AND deleted = 0",
                 [id.to_string()],
@@ -165,14 +164,14 @@ impl Db<'_> {
             "SELECT * FROM servers WHERE {} ORDER BY created_at DESC, id DESC LIMIT ?",
             clauses.join(" AND ")
         );
-        let mut stmt = self.conn.prepare(&sql)?;
+        let mut stmt = self.prepare(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), server)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Servers with an operation in flight (a task state, or still building).
     pub fn servers_in_flight(&self) -> Result<Vec<Server>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT * FROM servers WHERE deleted = 0
                AND (task_state IS NOT NULL OR vm_state = 'building')",
         )?;
@@ -182,7 +181,7 @@ impl Db<'_> {
 
     /// What a project's servers hold against its quota.
     pub fn server_usage(&self, project_id: &str) -> Result<ComputeUsage> {
-        Ok(self.conn.query_row(
+        Ok(self.query_row(
             "SELECT count(*), coalesce(sum(vcpus), 0), coalesce(sum(ram_mb), 0) FROM servers
               WHERE project_id = ?1 AND deleted = 0 AND counted = 1",
             [project_id],
@@ -198,7 +197,7 @@ impl Db<'_> {
 
     /// What the servers on each node hold.
     pub fn allocations_by_node(&self) -> Result<HashMap<String, Allocation>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT host, count(*), sum(vcpus), sum(ram_mb), sum(disk_gb) FROM servers
               WHERE host IS NOT NULL AND deleted = 0 GROUP BY host",
         )?;
@@ -220,7 +219,7 @@ impl Db<'_> {
 impl Tx<'_> {
     pub fn server_insert(&self, s: &Server) -> Result<()> {
         let (vcpus, ram, disk) = footprint(s);
-        self.conn.execute(
+        self.execute(
             "INSERT INTO servers (id, name, project_id, user_id, flavor, old_flavor, image_id,
                  vm_state, task_state, power_state, host, availability_zone, key_name,
                  user_data, metadata, description, networks, block_devices, security_groups,
@@ -268,7 +267,7 @@ impl Tx<'_> {
     pub fn server_update(&self, s: &Server) -> Result<bool> {
         let (vcpus, ram, disk) = footprint(s);
         let deleted = s.vm_state == VmState::Deleted;
-        let n = self.conn.execute(
+        let n = self.execute(
             "UPDATE servers SET name = ?2, flavor = ?3, old_flavor = ?4, vm_state = ?5,
                  task_state = ?6, power_state = ?7, host = ?8, availability_zone = ?9,
                  metadata = ?10, description = ?11, security_groups = ?12, fault = ?13,
