@@ -39,7 +39,7 @@ use crate::model::{
     CONTAINER_FORMATS, Caller, DISK_FORMATS, IMAGE_HASH_ALGO, Image, ImageMember, ImageQuery,
     ImageStatus, ImageTask, MemberStatus, TaskStatus, Visibility,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{Db, Store, StoreError};
 
 /// Tags one image may carry (Glance's `image_tag_quota`).
 pub const MAX_TAGS: usize = 128;
@@ -236,6 +236,41 @@ fn visible(caller: &Caller, image: &Image, membership: Option<&ImageMember>) -> 
         || caller.project_id() == Some(image.owner.as_str())
         || matches!(image.visibility, Visibility::Public | Visibility::Community)
         || (image.visibility == Visibility::Shared && membership.is_some())
+}
+
+/// An image `caller` may see, with the caller's membership of it.
+fn visible_image(
+    db: &Db,
+    caller: &Caller,
+    id: &str,
+) -> Result<Option<(Image, Option<ImageMember>)>> {
+    let project = require_project(caller)?;
+    let Some(key) = canonical_id(id) else {
+        return Ok(None);
+    };
+    let Some(image) = db.image_get(&key)? else {
+        return Ok(None);
+    };
+    let membership = db.image_member_get(&key, project)?;
+    Ok(visible(caller, &image, membership.as_ref()).then_some((image, membership)))
+}
+
+/// The image a server boots from (`imageRef`): visible to the caller and active.
+/// Runs inside the server create's transaction.
+pub(crate) fn bootable_image(db: &Db, caller: &Caller, id: &str) -> Result<Image> {
+    let (image, _) = visible_image(db, caller, id)?.ok_or_else(|| {
+        Error::BadRequest(format!(
+            "Can not find requested image {id}; GET /image/v2/images (openstack image list) lists the ones you may boot"
+        ))
+    })?;
+    if image.status != ImageStatus::Active {
+        return Err(Error::BadRequest(format!(
+            "image {} is not active (status {}); boot from an active image",
+            image.id,
+            image.status.as_str()
+        )));
+    }
+    Ok(image)
 }
 
 /// Whether `caller` may change `image`, which it can see.
@@ -1134,25 +1169,11 @@ impl Core {
         caller: &Caller,
         id: &str,
     ) -> Result<(Image, Option<ImageMember>)> {
-        let project = require_project(caller)?.to_string();
-        let key = canonical_id(id).ok_or_else(|| not_found(id))?;
-        let found = self
-            .store
-            .read(move |db| {
-                let image = db.image_get(&key)?;
-                let membership = match &image {
-                    Some(_) => db.image_member_get(&key, &project)?,
-                    None => None,
-                };
-                Ok(image.map(|i| (i, membership)))
-            })
-            .await?;
-        match found {
-            Some((image, membership)) if visible(caller, &image, membership.as_ref()) => {
-                Ok((image, membership))
-            }
-            _ => Err(not_found(id)),
-        }
+        let (key, caller_) = (id.to_string(), caller.clone());
+        self.store
+            .read_as(move |db| visible_image(db, &caller_, &key))
+            .await?
+            .ok_or_else(|| not_found(id))
     }
 
     /// An image the caller may change.
@@ -1707,18 +1728,6 @@ impl Core {
     }
 
     /// For the compute service: an active image the caller may boot from.
-    pub async fn image_for_boot(&self, caller: &Caller, id: &str) -> Result<Image> {
-        let (image, _) = self.image_visible(caller, id).await?;
-        if image.status != ImageStatus::Active {
-            return Err(Error::BadRequest(format!(
-                "image {} is not active (status {}); boot from an active image",
-                image.id,
-                image.status.as_str()
-            )));
-        }
-        Ok(image)
-    }
-
     /// For the compute service (Nova's `createImage`): a new active, private image
     /// owned by `owner_project` whose data is a copy of `source`'s, with its formats and
     /// checksums, and `properties` applied (core attributes by name, the rest as

@@ -1698,14 +1698,33 @@ async fn compute_boots_from_active_visible_images_and_snapshots_copy_their_data(
         .caller
         .clone();
 
+    // Booting needs an image that is active and visible to the caller: else a 400
+    // that says which.
+    let boot = |token: String, image: String| {
+        let ctx = &ctx;
+        async move {
+            ctx.call(
+                Method::POST,
+                "/compute/v2.1/servers",
+                Some(&token),
+                Some(json!({"server": {"name": "b", "flavorRef": "1", "imageRef": image}})),
+            )
+            .await
+        }
+    };
     let queued = record(&ctx, &member_token, "not yet").await;
-    let err = core.image_for_boot(&member, &queued).await.unwrap_err();
-    assert!(err.to_string().contains("not active"), "{err}");
+    let r = boot(member_token.clone(), queued).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert!(r.body.to_string().contains("not active"), "{:?}", r.body);
     let (id, data) = active_image(&ctx, &member_token, "base").await;
-    let source = core.image_for_boot(&member, &id).await.unwrap();
-    assert_eq!(source.id, id);
-    let err = core.image_for_boot(&stranger, &id).await.unwrap_err();
-    assert!(matches!(err, yunji_scheduler::core::Error::NotFound(_)));
+    let r = boot(stranger_token.clone(), id.clone()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert!(
+        r.body.to_string().contains("Can not find requested image"),
+        "{:?}",
+        r.body
+    );
+    let source = core.image_get_any(&id).await.unwrap().unwrap();
 
     let mut properties = serde_json::Map::new();
     properties.insert("image_type".into(), json!("snapshot"));

@@ -8,6 +8,7 @@ use crate::core::Core;
 use crate::core::error::{Error, OrConflict, Result};
 use crate::core::policy::require_admin;
 use crate::model::{Caller, Flavor, FlavorFilter, FlavorSort};
+use crate::store::Db;
 
 /// The largest value Nova stores for a flavor's sizes (a signed 32-bit integer).
 const MAX_INT: i64 = i32::MAX as i64;
@@ -211,37 +212,21 @@ impl Core {
 
     /// A flavor the caller may see: an administrator sees every one; others the public
     /// ones and those shared with their project.
-    pub async fn flavor_get(&self, caller: &Caller, id: &str) -> Result<Flavor> {
-        let key = id.to_string();
-        let project = if caller.is_admin() {
-            None
-        } else {
-            Some(caller.project_id().unwrap_or_default().to_string())
-        };
-        let found = self
-            .store
-            .read(move |db| {
-                let Some(flavor) = db.flavor_get(&key)? else {
-                    return Ok(None);
-                };
-                match project {
-                    Some(p) if !flavor.is_public && !db.flavor_usable_by(&key, &p)? => Ok(None),
-                    _ => Ok(Some(flavor)),
-                }
-            })
-            .await?;
-        found.ok_or_else(|| not_found(id))
+    /// The flavor a server is built or resized with: see [`usable_flavor`].
+    pub async fn flavor_for_server(&self, caller: &Caller, id: &str) -> Result<Flavor> {
+        let (key, caller) = (id.to_string(), caller.clone());
+        self.store
+            .read_as(move |db| usable_flavor(db, &caller, &key))
+            .await
     }
 
-    /// The flavor a server is built with (`flavorRef`): one the caller's project may
-    /// use, else the 400 Nova answers.
-    pub async fn flavor_for_server(&self, caller: &Caller, id: &str) -> Result<Flavor> {
-        match self.flavor_get(caller, id).await {
-            Err(Error::NotFound(_)) => Err(Error::BadRequest(format!(
-                "Flavor {id} could not be found. Pick one from GET /flavors (openstack flavor list)."
-            ))),
-            other => other,
-        }
+    pub async fn flavor_get(&self, caller: &Caller, id: &str) -> Result<Flavor> {
+        let (key, caller_) = (id.to_string(), caller.clone());
+        let found = self
+            .store
+            .read_as(move |db| flavor_visible(db, &caller_, &key))
+            .await?;
+        found.ok_or_else(|| not_found(id))
     }
 
     /// A flavor by id, without policy (for views).
@@ -438,6 +423,28 @@ impl Core {
         }
         Ok(())
     }
+}
+
+/// A flavor the caller's project may see: public, shared with it, or any for admins.
+fn flavor_visible(db: &Db, caller: &Caller, id: &str) -> Result<Option<Flavor>> {
+    let Some(flavor) = db.flavor_get(id)? else {
+        return Ok(None);
+    };
+    if flavor.is_public || caller.is_admin() {
+        return Ok(Some(flavor));
+    }
+    let project = caller.project_id().unwrap_or_default();
+    Ok(db.flavor_usable_by(id, project)?.then_some(flavor))
+}
+
+/// The flavor a server is built with (`flavorRef`): one the caller's project may use,
+/// else the 400 Nova answers. Runs inside the server create's transaction.
+pub(crate) fn usable_flavor(db: &Db, caller: &Caller, id: &str) -> Result<Flavor> {
+    flavor_visible(db, caller, id)?.ok_or_else(|| {
+        Error::BadRequest(format!(
+            "Flavor {id} could not be found. Pick one from GET /flavors (openstack flavor list)."
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -238,18 +238,6 @@ impl Core {
         Ok(())
     }
 
-    /// The key pair a server is built with (`key_name`): the caller's own, else the 400
-    /// Nova answers.
-    pub async fn keypair_for_server(&self, caller: &Caller, name: &str) -> Result<KeyPair> {
-        self.keypair_of_user(&caller.user_id, name)
-            .await?
-            .ok_or_else(|| {
-                Error::BadRequest(format!(
-                    "Invalid key_name provided: you have no key pair named {name:?} (openstack keypair list)."
-                ))
-            })
-    }
-
     /// A user's key pair by name, without policy (for building servers).
     pub async fn keypair_of_user(&self, user_id: &str, name: &str) -> Result<Option<KeyPair>> {
         let (user, key) = (user_id.to_string(), name.to_string());

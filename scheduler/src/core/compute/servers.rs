@@ -12,8 +12,10 @@ use uuid::Uuid;
 use yunji_common::agent_api::{FlavorSpec, ImageSpec, PowerState, ServerAction, ServerSpec};
 
 use crate::core::Core;
+use crate::core::compute::flavors::usable_flavor;
 use crate::core::error::{Error, Result};
 use crate::core::error_chain;
+use crate::core::images::bootable_image;
 use crate::core::policy::{Access, authorize, require_admin, require_project};
 use crate::model::{
     Caller, ComputeQuota, ComputeUsage, Fault, Flavor, Node, NodeState, Server, ServerFilter,
@@ -131,6 +133,34 @@ fn free_on(node: &Node, held: &crate::model::Allocation) -> Option<(i64, i64, i6
         cap.memory_mb as i64 - held.ram_mb,
         cap.disk_gb as i64 - held.disk_gb,
     ))
+}
+
+/// Places a new server inside its create transaction: on the chosen node, spawning; or,
+/// with no node that fits, in ERROR with Nova's fault and its quota not held.
+fn place(tx: &Tx, server: &mut Server) -> Result<Option<Node>> {
+    let node = choose_node(
+        tx,
+        &server.flavor,
+        server.availability_zone.as_deref(),
+        None,
+    )?;
+    match &node {
+        Some(n) => {
+            server.host = Some(n.name.clone());
+            server.availability_zone = n.status.as_ref().map(|s| s.availability_zone.clone());
+            server.task_state = Some(TaskState::Spawning);
+        }
+        None => {
+            server.vm_state = VmState::Error;
+            server.task_state = None;
+            server.counted = false;
+            server.fault = fault(
+                500,
+                "No valid host was found. There are not enough hosts available.",
+            );
+        }
+    }
+    Ok(node)
 }
 
 /// Chooses the up node (in `zone`, not `except`) with the most free memory that fits
@@ -331,40 +361,16 @@ impl Core {
                 "Invalid input: the server name must be 1 to 255 characters without leading or trailing spaces".into(),
             ));
         }
-        // Flavor, image and key pair are independent look-ups: made at the same time.
         let image_ref = input
             .image_ref
             .as_deref()
             .filter(|r| !r.is_empty())
-            .map(id_from_ref);
-        let (flavor, image, _) = tokio::try_join!(
-            self.flavor_for_server(caller, id_from_ref(&input.flavor_ref)),
-            async {
-                match image_ref {
-                    Some(id) => self.image_for_boot(caller, id).await.map(Some),
-                    None => Ok(None),
-                }
-            },
-            async {
-                match &input.key_name {
-                    Some(key) => self.keypair_for_server(caller, key).await.map(Some),
-                    None => Ok(None),
-                }
-            },
-        )?;
-        let Some(image) = image else {
-            return Err(Error::BadRequest(
-                "imageRef is required: booting from a volume needs the block-storage service, which this cloud does not offer yet".into(),
-            ));
-        };
-        let min_disk = image.min_disk as u64;
-        if flavor.disk_gb > 0 && flavor.disk_gb < min_disk {
-            return Err(Error::BadRequest(format!(
-                "Flavor's disk is too small for requested image: the image needs {min_disk} GB, flavor {} has {} GB.",
-                flavor.name, flavor.disk_gb
-            )));
-        }
-        let image_id = Some(image.id);
+            .map(|r| id_from_ref(r).to_string())
+            .ok_or_else(|| {
+                Error::BadRequest(
+                    "imageRef is required: booting from a volume needs the block-storage service, which this cloud does not offer yet".into(),
+                )
+            })?;
         if let Some(data) = &input.user_data {
             use base64::Engine;
             let decoded = base64::engine::general_purpose::STANDARD
@@ -381,126 +387,115 @@ impl Core {
                 ));
             }
         }
-        if let Some(zone) = &input.availability_zone {
-            let known = self.nodes().await?.iter().any(|n| {
-                n.status
-                    .as_ref()
-                    .is_some_and(|s| &s.availability_zone == zone)
-            });
-            if !known {
-                return Err(Error::BadRequest(format!(
-                    "The requested availability zone {zone} is not available; GET /os-availability-zone lists them."
-                )));
-            }
-        }
+        // Every look-up that gates the create (flavor, image, key pair, zone) runs in
+        // the same transaction as the quota check and the insert: one trip to the store.
         let now = Utc::now();
-        let server = Server {
-            id: Uuid::new_v4(),
-            name: input.name,
-            project_id: project_id.clone(),
-            user_id: caller.user_id.clone(),
-            flavor,
-            old_flavor: None,
-            image_id,
-            vm_state: VmState::Building,
-            task_state: Some(TaskState::Scheduling),
-            power_state: power::NOSTATE,
-            host: None,
-            availability_zone: input.availability_zone,
-            key_name: input.key_name,
-            user_data: input.user_data,
-            metadata: input.metadata,
-            description: input.description,
-            networks: input.networks,
-            block_devices: input.block_devices,
-            security_groups: if input.security_groups.is_empty() {
-                vec!["default".into()]
-            } else {
-                input.security_groups
-            },
-            fault: None,
-            counted: true,
-            locked: false,
-            created_at: now,
-            updated_at: now,
-            launched_at: None,
-            deleted_at: None,
-        };
         let defaults = self.config.compute.default_quota;
-        let row = server.clone();
-        self.store
+        let (caller, flavor_ref) = (caller.clone(), id_from_ref(&input.flavor_ref).to_string());
+        let (server, node) = self
+            .store
             .write(move |tx| {
-                let quota = tx.compute_quota(&row.project_id, &defaults)?;
-                if quota.metadata_items >= 0 && row.metadata.len() as i64 > quota.metadata_items {
+                let flavor = usable_flavor(tx, &caller, &flavor_ref)?;
+                let image = bootable_image(tx, &caller, &image_ref)?;
+                if let Some(key) = &input.key_name
+                    && tx.keypair_get(&caller.user_id, key)?.is_none()
+                {
+                    return Err(Error::BadRequest(format!(
+                        "Invalid key_name provided: you have no key pair named {key:?} (openstack keypair list)."
+                    )));
+                }
+                if let Some(zone) = &input.availability_zone
+                    && !tx.nodes_list()?.iter().any(|n| {
+                        n.status
+                            .as_ref()
+                            .is_some_and(|s| &s.availability_zone == zone)
+                    })
+                {
+                    return Err(Error::BadRequest(format!(
+                        "The requested availability zone {zone} is not available; GET /os-availability-zone lists them."
+                    )));
+                }
+                let mut server = Server {
+                    id: Uuid::new_v4(),
+                    name: input.name,
+                    project_id,
+                    user_id: caller.user_id.clone(),
+                    flavor,
+                    old_flavor: None,
+                    image_id: Some(image.id.clone()),
+                    vm_state: VmState::Building,
+                    task_state: Some(TaskState::Scheduling),
+                    power_state: power::NOSTATE,
+                    host: None,
+                    availability_zone: input.availability_zone,
+                    key_name: input.key_name,
+                    user_data: input.user_data,
+                    metadata: input.metadata,
+                    description: input.description,
+                    networks: input.networks,
+                    block_devices: input.block_devices,
+                    security_groups: if input.security_groups.is_empty() {
+                        vec!["default".into()]
+                    } else {
+                        input.security_groups
+                    },
+                    fault: None,
+                    counted: true,
+                    locked: false,
+                    created_at: now,
+                    updated_at: now,
+                    launched_at: None,
+                    deleted_at: None,
+                };
+                let min_disk = image.min_disk as u64;
+                let flavor = &server.flavor;
+                if flavor.disk_gb > 0 && flavor.disk_gb < min_disk {
+                    return Err(Error::BadRequest(format!(
+                        "Flavor's disk is too small for requested image: the image needs {min_disk} GB, flavor {} has {} GB.",
+                        flavor.name, flavor.disk_gb
+                    )));
+                }
+                let quota = tx.compute_quota(&server.project_id, &defaults)?;
+                if quota.metadata_items >= 0
+                    && server.metadata.len() as i64 > quota.metadata_items
+                {
                     return Err(Error::OverQuota(format!(
                         "Quota exceeded for metadata_items: {} requested, {} allowed.",
-                        row.metadata.len(),
+                        server.metadata.len(),
                         quota.metadata_items
                     )));
                 }
-                let usage = tx.server_usage(&row.project_id)?;
+                let usage = tx.server_usage(&server.project_id)?;
                 let extra = ComputeUsage {
                     instances: 1,
-                    cores: i64::from(row.flavor.vcpus),
-                    ram_mb: row.flavor.ram_mb as i64,
+                    cores: i64::from(server.flavor.vcpus),
+                    ram_mb: server.flavor.ram_mb as i64,
                 };
                 check_quota(&quota, &usage, &extra)?;
-                tx.server_insert(&row)?;
-                Ok(())
+                let node = place(tx, &mut server)?;
+                tx.server_insert(&server)?;
+                Ok((server, node))
             })
             .await?;
-        let core = self.arc()?;
-        let id = server.id;
-        tokio::spawn(async move { core.server_build(id).await });
+        if let Some(node) = node {
+            let core = self.arc()?;
+            let id = server.id;
+            tokio::spawn(async move { core.server_build(id, node).await });
+        }
         Ok(server)
     }
 
-    /// Places and boots a server; on failure it turns ERROR with a fault and gives its
-    /// quota back, and nothing is left on the node.
-    async fn server_build(self: Arc<Self>, id: Uuid) {
+    /// Boots a placed server on its node; on failure it turns ERROR with a fault and
+    /// gives its quota back, and nothing is left on the node.
+    async fn server_build(self: Arc<Self>, id: Uuid, node: Node) {
         let lock = self.server_lock(id);
         let _guard = lock.lock().await;
-        let placed = self
-            .store
-            .write(move |tx| {
-                let Some(mut server) = tx.server_get(id)? else {
-                    return Ok::<_, Error>(None);
-                };
-                if server.task_state == Some(TaskState::Deleting) {
-                    return Ok(None);
-                }
-                let node = choose_node(
-                    tx,
-                    &server.flavor,
-                    server.availability_zone.as_deref(),
-                    None,
-                )?;
-                match &node {
-                    Some(n) => {
-                        server.host = Some(n.name.clone());
-                        server.availability_zone =
-                            n.status.as_ref().map(|s| s.availability_zone.clone());
-                        server.task_state = Some(TaskState::Spawning);
-                    }
-                    None => {
-                        server.vm_state = VmState::Error;
-                        server.task_state = None;
-                        server.counted = false;
-                        server.fault = fault(
-                            500,
-                            "No valid host was found. There are not enough hosts available.",
-                        );
-                    }
-                }
-                tx.server_update(&server)?;
-                Ok(node.map(|n| (server, n)))
-            })
-            .await;
-        let (server, node) = match placed {
-            Ok(Some(placed)) => placed,
-            Ok(None) => return,
+        // A delete may have come first: it waited for this lock and found nothing built.
+        let server = match self.store.read(move |db| db.server_get(id)).await {
+            Ok(Some(s)) if s.task_state == Some(TaskState::Spawning) => s,
+            Ok(_) => return,
             Err(error) => {
-                tracing::error!(%id, error = %error_chain(&error), "placing a server failed");
+                tracing::error!(%id, error = %error_chain(&error), "building a server failed");
                 return;
             }
         };
@@ -1134,7 +1129,7 @@ impl Core {
 
 impl Core {
     /// An image by id, whoever may see it (for what a node needs to boot).
-    async fn image_get_any(&self, id: &str) -> Result<Option<crate::model::Image>> {
+    pub async fn image_get_any(&self, id: &str) -> Result<Option<crate::model::Image>> {
         let key = id.to_string();
         Ok(self.store.read(move |db| db.image_get(&key)).await?)
     }
