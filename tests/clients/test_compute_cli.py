@@ -176,3 +176,25 @@ def test_keypair_create_show_delete(openstack: Cli):
     assert "PRIVATE KEY" in created
     assert openstack.json("keypair", "show", name)["name"] == name
     openstack.run("keypair", "delete", name)
+
+
+def test_server_group_anti_affinity_spreads_servers(openstack: Cli, image: str):
+    name = unique("group")
+    group = openstack.json("server", "group", "create", "--policy", "anti-affinity", name)
+    assert group.get("policy", group.get("policies")) in ("anti-affinity", ["anti-affinity"]), group
+    servers = []
+    for i in range(2):
+        created = openstack.json(
+            "server", "create", "--flavor", "m1.tiny", "--image", image,
+            "--hint", f"group={group['id']}", "--wait", unique(f"spread{i}"),
+        )  # fmt: skip
+        servers.append(created["id"])
+    hosts = {openstack.json("server", "show", s)["OS-EXT-SRV-ATTR:host"] for s in servers}
+    assert len(hosts) == 2, hosts
+    shown = openstack.json("server", "group", "show", name)
+    assert sorted(shown["members"]) == sorted(servers)
+    assert name in [g["Name"] for g in openstack.json("server", "group", "list")]
+    for s in servers:
+        openstack.run("server", "delete", "--wait", s)
+    openstack.run("server", "group", "delete", name)
+    assert name not in [g["Name"] for g in openstack.json("server", "group", "list")]

@@ -93,3 +93,46 @@ pub struct Allocation {
     pub ram_mb: i64,
     pub disk_gb: i64,
 }
+
+/// Where a server group's servers run relative to each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupPolicy {
+    Affinity,
+    AntiAffinity,
+    SoftAffinity,
+    SoftAntiAffinity,
+}
+
+impl GroupPolicy {
+    pub const ALL: [GroupPolicy; 4] = [
+        GroupPolicy::Affinity,
+        GroupPolicy::AntiAffinity,
+        GroupPolicy::SoftAffinity,
+        GroupPolicy::SoftAntiAffinity,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupPolicy::Affinity => "affinity",
+            GroupPolicy::AntiAffinity => "anti-affinity",
+            GroupPolicy::SoftAffinity => "soft-affinity",
+            GroupPolicy::SoftAntiAffinity => "soft-anti-affinity",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GroupPolicy> {
+        GroupPolicy::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// A server group (`os-server-groups`) with its live members.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerGroup {
+    pub id: String,
+    pub name: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub policy: GroupPolicy,
+    pub members: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}

@@ -13,6 +13,7 @@ pub use identity::{NameFilter, TokenSelector};
 mod migrations;
 mod nodes;
 mod quotas;
+mod server_groups;
 mod servers;
 
 use std::path::Path;

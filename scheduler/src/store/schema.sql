@@ -186,6 +186,22 @@ CREATE TABLE schema_migrations (
              applied_at TEXT NOT NULL
          );
 
+CREATE TABLE server_group_members (
+    group_id  TEXT NOT NULL REFERENCES server_groups(id) ON DELETE CASCADE,
+    server_id TEXT NOT NULL UNIQUE REFERENCES servers(id),
+    PRIMARY KEY (group_id, server_id)
+);
+
+CREATE TABLE server_groups (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    policy     TEXT NOT NULL CHECK (policy IN
+                   ('affinity', 'anti-affinity', 'soft-affinity', 'soft-anti-affinity')),
+    created_at TEXT NOT NULL
+);
+
 CREATE TABLE servers (
     id                TEXT PRIMARY KEY,
     name              TEXT NOT NULL,
@@ -251,6 +267,8 @@ CREATE INDEX images_created ON images(created_at, id);
 CREATE INDEX images_owner ON images(owner);
 
 CREATE INDEX project_role_assignments_project ON project_role_assignments(project_id);
+
+CREATE INDEX server_groups_project ON server_groups(project_id, created_at, id);
 
 CREATE INDEX servers_host ON servers(deleted, host, vcpus, ram_mb, disk_gb);
 

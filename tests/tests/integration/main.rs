@@ -10,4 +10,5 @@ mod identity;
 mod images;
 mod nodes;
 mod policy;
+mod server_groups;
 mod servers;

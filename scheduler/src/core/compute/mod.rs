@@ -5,6 +5,7 @@ mod flavors;
 mod hosts;
 mod keypairs;
 mod quotas;
+mod server_groups;
 pub mod servers;
 
 pub use flavors::{FlavorCreate, FlavorPage, FlavorQuery, MAX_PAGE, PublicFilter};

@@ -28,6 +28,17 @@ const OTHER_RESOURCES: &[(&str, i64)] = &[
     ("server_groups", 10),
 ];
 
+/// A limit Nova keeps beside the configured five (`server_groups`, …): what was set
+/// for the project, else its default.
+pub(crate) fn other_limit(set: &BTreeMap<String, i64>, name: &str) -> i64 {
+    set.get(name).copied().unwrap_or_else(|| {
+        OTHER_RESOURCES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(-1, |(_, limit)| *limit)
+    })
+}
+
 /// The largest limit Nova stores.
 const MAX_LIMIT: i64 = i32::MAX as i64;
 
@@ -44,6 +55,7 @@ pub struct QuotaDetail {
 pub struct Limits {
     pub quota: QuotaSet,
     pub usage: ComputeUsage,
+    pub server_groups: i64,
 }
 
 fn defaults(configured: &ComputeQuota) -> QuotaSet {
@@ -104,6 +116,10 @@ impl Core {
         used.insert("instances".into(), usage.instances);
         used.insert("cores".into(), usage.cores);
         used.insert("ram".into(), usage.ram_mb);
+        used.insert(
+            "server_groups".into(),
+            self.server_group_count(project_id).await?,
+        );
         // Key pairs belong to users: count the caller's own when it is their project.
         if caller.project_id() == Some(project_id) {
             let user = caller.user_id.clone();
@@ -111,6 +127,14 @@ impl Core {
             used.insert("key_pairs".into(), pairs);
         }
         Ok(used)
+    }
+
+    async fn server_group_count(&self, project_id: &str) -> Result<i64> {
+        let project = project_id.to_string();
+        Ok(self
+            .store
+            .read(move |db| db.server_group_count(&project))
+            .await?)
     }
 
     /// `GET /os-quota-sets/{project_id}`.
@@ -231,6 +255,7 @@ impl Core {
         Ok(Limits {
             quota: self.quota_of(project_id).await?,
             usage: self.compute_usage(project_id).await?,
+            server_groups: self.server_group_count(project_id).await?,
         })
     }
 }

@@ -3,7 +3,7 @@
 //! the new desired state — and answered at once (202); a background task then drives the
 //! node's agent, one operation per server at a time, and records what the node observed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -13,15 +13,16 @@ use yunji_common::agent_api::{FlavorSpec, ImageSpec, PowerState, ServerAction, S
 
 use crate::core::Core;
 use crate::core::compute::flavors::usable_flavor;
+use crate::core::compute::server_groups::server_group_for_create;
 use crate::core::error::{Error, Result};
 use crate::core::error_chain;
 use crate::core::images::bootable_image;
 use crate::core::policy::{Access, authorize, require_admin, require_project};
 use crate::model::{
-    Caller, ComputeQuota, ComputeUsage, Fault, Flavor, Node, NodeState, Server, ServerFilter,
-    TaskState, VmState, power,
+    Caller, ComputeQuota, ComputeUsage, Fault, Flavor, GroupPolicy, Node, NodeState, Server,
+    ServerFilter, TaskState, VmState, power,
 };
-use crate::store::Tx;
+use crate::store::{Db, Tx};
 
 /// What a create request asks for, after the HTTP layer parsed it.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +38,8 @@ pub struct ServerCreate {
     pub availability_zone: Option<String>,
     pub key_name: Option<String>,
     pub description: Option<String>,
+    /// The server group to join (`os:scheduler_hints.group`).
+    pub group: Option<String>,
 }
 
 /// An action on a server (`POST /servers/{id}/action`).
@@ -135,15 +138,49 @@ fn free_on(node: &Node, held: &crate::model::Allocation) -> Option<(i64, i64, i6
     ))
 }
 
+/// What placement honours for one server.
+struct Want<'a> {
+    flavor: &'a Flavor,
+    zone: Option<&'a str>,
+    /// The node a migration leaves: never chosen.
+    except: Option<&'a str>,
+    /// The server's group: its policy and the nodes its other members run on.
+    group: Option<(GroupPolicy, BTreeSet<String>)>,
+}
+
+impl Want<'_> {
+    /// For a server already in the store: its group as it stands now.
+    fn group_of(db: &Db, server: &Server) -> Result<Option<(GroupPolicy, BTreeSet<String>)>> {
+        let id = server.id.to_string();
+        Ok(match db.server_group_of(&id)? {
+            Some(g) => Some((g.policy, db.server_group_hosts(&g.id, &id)?)),
+            None => None,
+        })
+    }
+
+    /// Whether the group's hard policy lets the server run on `node`.
+    fn group_allows(&self, node: &str) -> bool {
+        match &self.group {
+            Some((GroupPolicy::Affinity, hosts)) => hosts.is_empty() || hosts.contains(node),
+            Some((GroupPolicy::AntiAffinity, hosts)) => !hosts.contains(node),
+            _ => true,
+        }
+    }
+
+    /// Whether the group's soft policy prefers `node`.
+    fn group_prefers(&self, node: &str) -> bool {
+        match &self.group {
+            Some((GroupPolicy::SoftAffinity, hosts)) => hosts.contains(node),
+            Some((GroupPolicy::SoftAntiAffinity, hosts)) => !hosts.contains(node),
+            _ => true,
+        }
+    }
+}
+
 /// Places a new server inside its create transaction: on the chosen node, spawning; or,
 /// with no node that fits, in ERROR with Nova's fault and its quota not held.
-fn place(tx: &Tx, server: &mut Server) -> Result<Option<Node>> {
-    let node = choose_node(
-        tx,
-        &server.flavor,
-        server.availability_zone.as_deref(),
-        None,
-    )?;
+fn place(tx: &Tx, server: &mut Server, want: &Want) -> Result<Option<Node>> {
+    let node = choose_node(tx, want)?;
     match &node {
         Some(n) => {
             server.host = Some(n.name.clone());
@@ -163,28 +200,27 @@ fn place(tx: &Tx, server: &mut Server) -> Result<Option<Node>> {
     Ok(node)
 }
 
-/// Chooses the up node (in `zone`, not `except`) with the most free memory that fits
-/// `flavor`; placement is decided inside the caller's transaction, so two builds never
-/// both take the last room on a node.
-fn choose_node(
-    tx: &Tx,
-    flavor: &Flavor,
-    zone: Option<&str>,
-    except: Option<&str>,
-) -> Result<Option<Node>> {
+/// Chooses, among the up nodes in the zone that fit the flavor and the group's hard
+/// policy, one its soft policy prefers, then the one with the most free memory.
+/// Placement is decided inside the caller's transaction, so two builds never both take
+/// the last room on a node.
+fn choose_node(tx: &Tx, want: &Want) -> Result<Option<Node>> {
     let candidates: Vec<Node> = tx
         .nodes_list()?
         .into_iter()
-        .filter(|node| node.state == NodeState::Up && Some(node.name.as_str()) != except)
+        .filter(|node| node.state == NodeState::Up && Some(node.name.as_str()) != want.except)
         .filter(|node| {
-            zone.is_none() || node.status.as_ref().map(|s| s.availability_zone.as_str()) == zone
+            want.zone.is_none()
+                || node.status.as_ref().map(|s| s.availability_zone.as_str()) == want.zone
         })
+        .filter(|node| want.group_allows(&node.name))
         .collect();
     if candidates.is_empty() {
         return Ok(None);
     }
     let held = tx.allocations_by_node()?;
-    let mut best: Option<(i64, Node)> = None;
+    let flavor = want.flavor;
+    let mut best: Option<((bool, i64), Node)> = None;
     for node in candidates {
         let Some((cpu, ram, disk)) =
             free_on(&node, &held.get(&node.name).copied().unwrap_or_default())
@@ -194,8 +230,9 @@ fn choose_node(
         let fits = cpu >= i64::from(flavor.vcpus)
             && ram >= flavor.ram_mb as i64
             && disk >= flavor.disk_gb as i64;
-        if fits && best.as_ref().is_none_or(|(r, _)| ram > *r) {
-            best = Some((ram, node));
+        let rank = (want.group_prefers(&node.name), ram);
+        if fits && best.as_ref().is_none_or(|(r, _)| rank > *r) {
+            best = Some((rank, node));
         }
     }
     Ok(best.map(|(_, n)| n))
@@ -392,6 +429,7 @@ impl Core {
         let now = Utc::now();
         let defaults = self.config.compute.default_quota;
         let (caller, flavor_ref) = (caller.clone(), id_from_ref(&input.flavor_ref).to_string());
+        let group_id = input.group.clone();
         let (server, node) = self
             .store
             .write(move |tx| {
@@ -472,8 +510,22 @@ impl Core {
                     ram_mb: server.flavor.ram_mb as i64,
                 };
                 check_quota(&quota, &usage, &extra)?;
-                let node = place(tx, &mut server)?;
+                let group = match &group_id {
+                    Some(id) => Some(server_group_for_create(tx, &caller, id)?),
+                    None => None,
+                };
+                let (flavor, zone) = (server.flavor.clone(), server.availability_zone.clone());
+                let want = Want {
+                    flavor: &flavor,
+                    zone: zone.as_deref(),
+                    except: None,
+                    group: group.map(|g| (g.policy, g.hosts)),
+                };
+                let node = place(tx, &mut server, &want)?;
                 tx.server_insert(&server)?;
+                if let Some(id) = &group_id {
+                    tx.server_group_add_member(id, &server.id.to_string())?;
+                }
                 Ok((server, node))
             })
             .await?;
@@ -911,12 +963,41 @@ impl Core {
                         f.name
                     )));
                 }
+                let copy = server.clone();
+                let group = self
+                    .store
+                    .read_as(move |db| Want::group_of(db, &copy))
+                    .await?;
+                if let Some((policy, _)) = &group {
+                    let want = Want {
+                        flavor: f,
+                        zone: None,
+                        except: None,
+                        group: group.clone(),
+                    };
+                    if !want.group_allows(name) {
+                        return Err(Error::Conflict(format!(
+                            "Compute host {name} would break the {} policy of the server's group.",
+                            policy.as_str()
+                        )));
+                    }
+                }
                 Ok(node)
             }
             None => {
-                let flavor = server.flavor.clone();
+                let server = server.clone();
                 self.store
-                    .write(move |tx| choose_node(tx, &flavor, None, source.as_deref()))
+                    .write(move |tx| {
+                        choose_node(
+                            tx,
+                            &Want {
+                                flavor: &server.flavor,
+                                zone: None,
+                                except: source.as_deref(),
+                                group: Want::group_of(tx, &server)?,
+                            },
+                        )
+                    })
                     .await?
                     .ok_or_else(|| {
                         Error::Conflict(

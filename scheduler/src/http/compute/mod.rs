@@ -6,6 +6,7 @@ mod flavors;
 mod hosts;
 mod keypairs;
 mod quotas;
+mod server_groups;
 mod servers;
 
 use super::discovery::{COMPUTE_MAX, COMPUTE_MIN};
@@ -38,6 +39,7 @@ const COLLECTIONS: &[&str] = &[
     "os-services",
     "os-availability-zone",
     "os-aggregates",
+    "os-server-groups",
 ];
 
 /// A compute request past discovery: its microversion and the path after `/v2.1`
@@ -69,6 +71,7 @@ pub async fn route(
         "servers" => servers::route(core, creq).await,
         "flavors" => flavors::route(core, creq).await,
         "os-keypairs" => keypairs::route(core, creq).await,
+        "os-server-groups" => server_groups::route(core, creq).await,
         "limits" | "os-quota-sets" => quotas::route(core, creq).await,
         "os-hypervisors" | "os-services" | "os-availability-zone" | "os-aggregates" => {
             hosts::route(core, creq).await

@@ -83,7 +83,7 @@ fn limits_view(l: &Limits) -> Value {
             "totalRAMUsed": l.usage.ram_mb,
             "totalFloatingIpsUsed": 0,
             "totalSecurityGroupsUsed": 0,
-            "totalServerGroupsUsed": 0,
+            "totalServerGroupsUsed": l.server_groups,
         },
     }})
 }

@@ -463,6 +463,19 @@ async fn list(core: &Core, creq: &ComputeRequest, caller: &Caller, detailed: boo
 #[derive(Deserialize)]
 struct CreateBody {
     server: CreateServer,
+    /// Hints for placement; `group` is the one this cloud acts on.
+    #[serde(
+        rename = "os:scheduler_hints",
+        alias = "OS-SCH-HNT:scheduler_hints",
+        default
+    )]
+    scheduler_hints: Option<SchedulerHints>,
+}
+
+#[derive(Deserialize)]
+struct SchedulerHints {
+    #[serde(default)]
+    group: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -557,6 +570,7 @@ async fn create(core: &Core, creq: &mut ComputeRequest, caller: &Caller) -> ApiR
         availability_zone: s.availability_zone.filter(|z| !z.is_empty()),
         key_name: s.key_name,
         description: s.description,
+        group: body.scheduler_hints.and_then(|h| h.group),
     };
     let server = core.server_create(caller, input).await?;
     let id = server.id.to_string();
