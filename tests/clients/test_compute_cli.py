@@ -198,3 +198,15 @@ def test_server_group_anti_affinity_spreads_servers(openstack: Cli, image: str):
         openstack.run("server", "delete", "--wait", s)
     openstack.run("server", "group", "delete", name)
     assert name not in [g["Name"] for g in openstack.json("server", "group", "list")]
+
+
+def test_server_event_list_records_each_change(openstack: Cli, image: str):
+    name = unique("evented")
+    server = openstack.json("server", "create", "--flavor", "m1.tiny", "--image", image, "--wait", name)
+    openstack.run("server", "stop", server["id"])
+    wait_for(lambda: status(openstack, server["id"]) == "SHUTOFF", "the server to stop")
+    events = openstack.json("server", "event", "list", server["id"])
+    assert [e["Action"] for e in events] == ["stop", "create"], events
+    shown = openstack.json("server", "event", "show", server["id"], events[1]["Request ID"])
+    assert shown["action"] == "create"
+    openstack.run("server", "delete", "--wait", server["id"])

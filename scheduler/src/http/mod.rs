@@ -52,6 +52,9 @@ pub struct StreamFile {
 
 /// One request, as handlers see it.
 pub struct ApiRequest {
+    /// `req-<uuid>`, also sent back as `X-Openstack-Request-Id`; instance actions
+    /// record it.
+    pub request_id: String,
     pub method: Method,
     pub path: String,
     /// Path segments, percent-decoded, empty ones (trailing or doubled slashes) dropped.
@@ -196,12 +199,14 @@ pub fn routes(
     core: Arc<Core>,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
     warp::method()
+        .and(warp::ext::optional::<RequestId>())
         .and(warp::path::full())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::body::stream().map(box_body))
         .then(
             move |method: Method,
+                  request_id: Option<RequestId>,
                   path: warp::path::FullPath,
                   query: String,
                   headers: HeaderMap,
@@ -219,6 +224,7 @@ pub fn routes(
                         })
                         .collect();
                     let req = ApiRequest {
+                        request_id: request_id.unwrap_or_else(RequestId::new).0,
                         method,
                         path,
                         segments,
@@ -275,6 +281,16 @@ async fn dispatch(core: &Core, req: ApiRequest) -> Response {
     result.unwrap_or_else(|e| e.into_response(service))
 }
 
+/// The id of one request, made by the listener before routing.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn new() -> RequestId {
+        RequestId(format!("req-{}", uuid::Uuid::new_v4()))
+    }
+}
+
 /// A request being handled, as the listener awaits it.
 pub type Handled = Pin<Box<dyn std::future::Future<Output = http::Response<ResponseBody>> + Send>>;
 
@@ -287,9 +303,10 @@ pub fn handler(
 + Sync
 + 'static {
     let service = warp::service(routes(core));
-    move |req, peer| {
+    move |mut req: http::Request<hyper::body::Incoming>, peer| {
         let mut service = service.clone();
-        let request_id = format!("req-{}", uuid::Uuid::new_v4());
+        let RequestId(request_id) = RequestId::new();
+        req.extensions_mut().insert(RequestId(request_id.clone()));
         let span = tracing::info_span!("request", id = %request_id, method = %req.method(),
             path = %req.uri().path(), peer = %peer.addr);
         Box::pin(

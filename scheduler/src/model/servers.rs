@@ -176,3 +176,22 @@ pub struct ServerFilter {
     pub marker: Option<(DateTime<Utc>, Uuid)>,
     pub limit: usize,
 }
+
+/// One thing done to a server (`os-instance-actions`), with its one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceAction {
+    pub server_id: Uuid,
+    pub request_id: String,
+    /// Nova's action name: `create`, `stop`, `reboot`, `live-migration`, …
+    pub action: String,
+    /// Nova's event name: `compute__do_build_and_run_instance`, `compute_stop_instance`, …
+    pub event: String,
+    pub user_id: String,
+    pub project_id: String,
+    pub start_time: DateTime<Utc>,
+    pub finish_time: Option<DateTime<Utc>>,
+    /// `Success` or `Error` once finished.
+    pub result: Option<String>,
+    /// Why it failed, for administrators (Nova's `traceback`).
+    pub message: Option<String>,
+}

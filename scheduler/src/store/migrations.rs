@@ -19,6 +19,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_server_groups",
         include_str!("migrations/0006_server_groups.sql"),
     ),
+    (
+        "0007_instance_actions",
+        include_str!("migrations/0007_instance_actions.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

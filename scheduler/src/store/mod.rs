@@ -8,6 +8,7 @@
 mod flavors;
 mod identity;
 mod images;
+mod instance_actions;
 mod keypairs;
 pub use identity::{NameFilter, TokenSelector};
 mod migrations;

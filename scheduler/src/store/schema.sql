@@ -124,6 +124,20 @@ CREATE TABLE images (
     updated_at       TEXT NOT NULL
 );
 
+CREATE TABLE instance_actions (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    server_id   TEXT NOT NULL REFERENCES servers(id),
+    request_id  TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    event       TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    project_id  TEXT NOT NULL,
+    start_time  TEXT NOT NULL,
+    finish_time TEXT,
+    result      TEXT CHECK (result IN ('Success', 'Error')),
+    message     TEXT
+);
+
 CREATE TABLE keypairs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -265,6 +279,10 @@ CREATE INDEX image_tasks_image ON image_tasks(image_id);
 CREATE INDEX images_created ON images(created_at, id);
 
 CREATE INDEX images_owner ON images(owner);
+
+CREATE INDEX instance_actions_open ON instance_actions(server_id) WHERE finish_time IS NULL;
+
+CREATE INDEX instance_actions_server ON instance_actions(server_id, id);
 
 CREATE INDEX project_role_assignments_project ON project_role_assignments(project_id);
 

@@ -100,6 +100,17 @@ fn footprint(s: &Server) -> (i64, i64, i64) {
 
 impl Db<'_> {
     /// A server that is not deleted.
+    /// A server, also once deleted (its row stays, marked).
+    pub fn server_get_even_deleted(&self, id: Uuid) -> Result<Option<Server>> {
+        Ok(self
+            .query_row(
+                "SELECT * FROM servers WHERE id = ?1",
+                [id.to_string()],
+                server,
+            )
+            .optional()?)
+    }
+
     pub fn server_get(&self, id: Uuid) -> Result<Option<Server>> {
         Ok(self
             .query_row(

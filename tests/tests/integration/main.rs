@@ -8,6 +8,7 @@ mod compute_admin;
 mod discovery;
 mod identity;
 mod images;
+mod instance_actions;
 mod nodes;
 mod policy;
 mod server_groups;

@@ -3,6 +3,7 @@
 
 mod flavors;
 mod hosts;
+mod instance_actions;
 mod keypairs;
 mod quotas;
 mod server_groups;
@@ -12,5 +13,6 @@ pub use flavors::{FlavorCreate, FlavorPage, FlavorQuery, MAX_PAGE, PublicFilter}
 pub use hosts::{
     AvailabilityZone, ComputeService, HostAggregate, Hypervisor, HypervisorStatistics,
 };
+pub use instance_actions::Requester;
 pub use keypairs::{KeyPairCreate, KeyPairCreated};
 pub use quotas::{Limits, QuotaDetail, QuotaSet};

@@ -13,6 +13,7 @@ use yunji_common::agent_api::{FlavorSpec, ImageSpec, PowerState, ServerAction, S
 
 use crate::core::Core;
 use crate::core::compute::flavors::usable_flavor;
+use crate::core::compute::instance_actions::{Requester, action_begin, action_end_if_done};
 use crate::core::compute::server_groups::server_group_for_create;
 use crate::core::error::{Error, Result};
 use crate::core::error_chain;
@@ -40,6 +41,8 @@ pub struct ServerCreate {
     pub description: Option<String>,
     /// The server group to join (`os:scheduler_hints.group`).
     pub group: Option<String>,
+    /// The API request, which the server's `create` action records.
+    pub request_id: String,
 }
 
 /// An action on a server (`POST /servers/{id}/action`).
@@ -430,6 +433,7 @@ impl Core {
         let defaults = self.config.compute.default_quota;
         let (caller, flavor_ref) = (caller.clone(), id_from_ref(&input.flavor_ref).to_string());
         let group_id = input.group.clone();
+        let by = Requester::new(&caller, &input.request_id);
         let (server, node) = self
             .store
             .write(move |tx| {
@@ -525,6 +529,10 @@ impl Core {
                 tx.server_insert(&server)?;
                 if let Some(id) = &group_id {
                     tx.server_group_add_member(id, &server.id.to_string())?;
+                }
+                action_begin(tx, &server, &by, "create")?;
+                if let Some(fault) = &server.fault {
+                    tx.instance_action_finish(server.id, Some(&fault.message), now)?;
                 }
                 Ok((server, node))
             })
@@ -638,9 +646,33 @@ impl Core {
                 let Some(mut server) = tx.server_get(id)? else {
                     return Ok::<_, Error>(None);
                 };
+                let before = server.clone();
                 change(&mut server);
                 tx.server_update(&server)?;
+                action_end_if_done(tx, &before, &server)?;
                 Ok(Some(server))
+            })
+            .await
+    }
+
+    /// Starts a task on a server and the action that records it, in one transaction.
+    async fn server_begin(
+        &self,
+        id: Uuid,
+        task: TaskState,
+        by: Requester,
+        api_name: &'static str,
+    ) -> Result<()> {
+        self.store
+            .write(move |tx| {
+                let Some(mut server) = tx.server_get(id)? else {
+                    return Err(Error::NotFound(format!(
+                        "Instance {id} could not be found."
+                    )));
+                };
+                server.task_state = Some(task);
+                tx.server_update(&server)?;
+                action_begin(tx, &server, &by, api_name)
             })
             .await
     }
@@ -741,13 +773,18 @@ impl Core {
     }
 
     /// Accepts a delete; the node forgets the server in the background.
-    pub async fn server_delete(&self, caller: &Caller, id: &str) -> Result<()> {
+    pub async fn server_delete(&self, caller: &Caller, id: &str, request_id: &str) -> Result<()> {
         let server = self.server_get(caller, id, Access::Write).await?;
         if server.task_state == Some(TaskState::Deleting) {
             return Ok(());
         }
-        self.server_record(server.id, |s| s.task_state = Some(TaskState::Deleting))
-            .await?;
+        self.server_begin(
+            server.id,
+            TaskState::Deleting,
+            Requester::new(caller, request_id),
+            "delete",
+        )
+        .await?;
         let core = self.arc()?;
         tokio::spawn(async move { core.server_destroy(server.id).await });
         Ok(())
@@ -825,7 +862,13 @@ impl Core {
 
     /// Accepts an action: checks policy, state and quota, records the task, and runs it
     /// in the background.
-    pub async fn server_action(&self, caller: &Caller, id: &str, action: Action) -> Result<()> {
+    pub async fn server_action(
+        &self,
+        caller: &Caller,
+        id: &str,
+        action: Action,
+        request_id: &str,
+    ) -> Result<()> {
         if let Action::LiveMigrate { .. } = action {
             require_admin(caller, "live-migrating a server")?;
         }
@@ -875,6 +918,7 @@ impl Core {
         let sid = server.id;
         let api_name = action.api_name();
         let host = server.host.clone();
+        let by = Requester::new(caller, request_id);
         self.store
             .write(move |tx| {
                 let mut current = tx.server_get(sid)?.ok_or_else(|| {
@@ -922,6 +966,7 @@ impl Core {
                 }
                 current.task_state = Some(task);
                 tx.server_update(&current)?;
+                action_begin(tx, &current, &by, api_name)?;
                 Ok(())
             })
             .await?;
@@ -1223,6 +1268,7 @@ impl Core {
         id: &str,
         name: String,
         metadata: serde_json::Map<String, Value>,
+        request_id: &str,
     ) -> Result<String> {
         let server = self.server_get(caller, id, Access::Write).await?;
         let states = [VmState::Active, VmState::Stopped];
@@ -1237,8 +1283,13 @@ impl Core {
         let source = self.image_get_any(&source_id).await?.ok_or_else(|| {
             Error::Conflict(format!("the image server {id} booted from ({source_id}) was deleted; its disk cannot be copied"))
         })?;
-        self.server_record(server.id, |s| s.task_state = Some(TaskState::ImageSnapshot))
-            .await?;
+        self.server_begin(
+            server.id,
+            TaskState::ImageSnapshot,
+            Requester::new(caller, request_id),
+            "createImage",
+        )
+        .await?;
         let mut properties = metadata;
         properties.insert("instance_uuid".into(), Value::String(server.id.to_string()));
         properties.insert("image_type".into(), Value::String("snapshot".into()));

@@ -37,7 +37,8 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
         }
         (&M::PUT, ["servers", id]) => update(core, &mut creq, &caller, id).await,
         (&M::DELETE, ["servers", id]) => {
-            core.server_delete(&caller, id).await?;
+            core.server_delete(&caller, id, &creq.req.request_id)
+                .await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (&M::POST, ["servers", id, "action"]) => action(core, &mut creq, &caller, id).await,
@@ -84,18 +85,55 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
             core.server_metadata_delete(&caller, id, key).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
+        (&M::GET, ["servers", id, "os-instance-actions"]) => {
+            let actions = core
+                .server_actions(&caller, id, creq.mv.at_least(2, 21))
+                .await?;
+            let views: Vec<Value> = actions.iter().map(action_view).collect();
+            ok(json!({"instanceActions": views}))
+        }
+        (&M::GET, ["servers", id, "os-instance-actions", request_id]) => {
+            let action = core
+                .server_action_get(&caller, id, request_id, creq.mv.at_least(2, 21))
+                .await?;
+            let mut view = action_view(&action);
+            // Before 2.51 only administrators see an action's events.
+            if caller.is_admin() {
+                view["events"] = json!([{
+                    "event": action.event,
+                    "start_time": time(action.start_time),
+                    "finish_time": action.finish_time.map(time),
+                    "result": action.result,
+                    "traceback": action.message,
+                }]);
+            }
+            ok(json!({"instanceAction": view}))
+        }
         (
             _,
             ["servers"]
             | ["servers", _]
-            | ["servers", _, "action" | "metadata"]
-            | ["servers", _, "metadata", _],
+            | ["servers", _, "action" | "metadata" | "os-instance-actions"]
+            | ["servers", _, "metadata" | "os-instance-actions", _],
         ) => Err(ApiError::method_not_allowed(&method, &creq.req.path)),
         _ => Err(ApiError::not_found(format!(
             "{} is not a compute endpoint",
             creq.req.path
         ))),
     }
+}
+
+/// An instance action as Nova lists it: `message` is "Error" for a failed one.
+fn action_view(a: &crate::model::InstanceAction) -> Value {
+    json!({
+        "action": a.action,
+        "instance_uuid": a.server_id,
+        "request_id": a.request_id,
+        "user_id": a.user_id,
+        "project_id": a.project_id,
+        "start_time": time(a.start_time),
+        "message": (a.result.as_deref() == Some("Error")).then_some("Error"),
+    })
 }
 
 fn ok(body: Value) -> ApiResult {
@@ -571,6 +609,7 @@ async fn create(core: &Core, creq: &mut ComputeRequest, caller: &Caller) -> ApiR
         key_name: s.key_name,
         description: s.description,
         group: body.scheduler_hints.and_then(|h| h.group),
+        request_id: creq.req.request_id.clone(),
     };
     let server = core.server_create(caller, input).await?;
     let id = server.id.to_string();
@@ -727,7 +766,7 @@ async fn action(core: &Core, creq: &mut ComputeRequest, caller: &Caller, id: &st
                 }
             };
             let image_id = core
-                .server_create_image(caller, id, image_name, metadata)
+                .server_create_image(caller, id, image_name, metadata, &creq.req.request_id)
                 .await?;
             let mut response = empty(StatusCode::ACCEPTED);
             if let Ok(location) =
@@ -745,6 +784,7 @@ async fn action(core: &Core, creq: &mut ComputeRequest, caller: &Caller, id: &st
             )));
         }
     };
-    core.server_action(caller, id, action).await?;
+    core.server_action(caller, id, action, &creq.req.request_id)
+        .await?;
     Ok(empty(StatusCode::ACCEPTED))
 }
