@@ -210,3 +210,14 @@ def test_server_event_list_records_each_change(openstack: Cli, image: str):
     shown = openstack.json("server", "event", "show", server["id"], events[1]["Request ID"])
     assert shown["action"] == "create"
     openstack.run("server", "delete", "--wait", server["id"])
+
+
+def test_server_migration_list_shows_a_live_migration(openstack: Cli, image: str):
+    server = openstack.json("server", "create", "--flavor", "m1.tiny", "--image", image, "--wait", unique("mover"))
+    source = openstack.json("server", "show", server["id"])["OS-EXT-SRV-ATTR:host"]
+    openstack.run("server", "migrate", "--live-migration", "--wait", server["id"])
+    migrations = openstack.json("server", "migration", "list", "--server", server["id"])
+    assert migrations, "the live migration is listed"
+    assert migrations[0]["Source Node"] == source
+    assert migrations[0]["Status"] == "completed"
+    openstack.run("server", "delete", "--wait", server["id"])

@@ -195,3 +195,39 @@ pub struct InstanceAction {
     /// Why it failed, for administrators (Nova's `traceback`).
     pub message: Option<String>,
 }
+
+/// A live migration or resize of a server (`os-migrations`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerMigration {
+    pub id: i64,
+    pub server_id: Uuid,
+    /// `live-migration` or `resize`.
+    pub kind: String,
+    pub source_node: String,
+    pub dest_node: String,
+    /// Live: `running` → `completed` | `failed`. Resize: `migrating` → `finished` →
+    /// `confirmed` | `reverted`, or `error`.
+    pub status: String,
+    /// Nova's integer ids of the flavors (the flavors' creation order).
+    pub old_flavor_seq: Option<i64>,
+    pub new_flavor_seq: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ServerMigration {
+    /// Whether it is still under way.
+    pub fn in_progress(&self) -> bool {
+        matches!(self.status.as_str(), "running" | "migrating")
+    }
+}
+
+/// What `GET /os-migrations` filters on.
+#[derive(Debug, Clone, Default)]
+pub struct MigrationFilter {
+    pub server_id: Option<String>,
+    pub status: Option<String>,
+    /// Source or destination node.
+    pub host: Option<String>,
+    pub kind: Option<String>,
+}

@@ -23,6 +23,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_instance_actions",
         include_str!("migrations/0007_instance_actions.sql"),
     ),
+    (
+        "0008_server_migrations",
+        include_str!("migrations/0008_server_migrations.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

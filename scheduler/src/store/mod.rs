@@ -15,6 +15,7 @@ mod migrations;
 mod nodes;
 mod quotas;
 mod server_groups;
+mod server_migrations;
 mod servers;
 
 use std::path::Path;

@@ -216,6 +216,19 @@ CREATE TABLE server_groups (
     created_at TEXT NOT NULL
 );
 
+CREATE TABLE server_migrations (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    server_id     TEXT NOT NULL REFERENCES servers(id),
+    kind          TEXT NOT NULL CHECK (kind IN ('live-migration', 'resize')),
+    source_node   TEXT NOT NULL,
+    dest_node     TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    old_flavor_id TEXT NOT NULL,
+    new_flavor_id TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+
 CREATE TABLE servers (
     id                TEXT PRIMARY KEY,
     name              TEXT NOT NULL,
@@ -287,6 +300,8 @@ CREATE INDEX instance_actions_server ON instance_actions(server_id, id);
 CREATE INDEX project_role_assignments_project ON project_role_assignments(project_id);
 
 CREATE INDEX server_groups_project ON server_groups(project_id, created_at, id);
+
+CREATE INDEX server_migrations_server ON server_migrations(server_id, id);
 
 CREATE INDEX servers_host ON servers(deleted, host, vcpus, ram_mb, disk_gb);
 

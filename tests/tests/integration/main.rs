@@ -9,6 +9,7 @@ mod discovery;
 mod identity;
 mod images;
 mod instance_actions;
+mod migrations;
 mod nodes;
 mod policy;
 mod server_groups;

@@ -5,6 +5,7 @@ mod flavors;
 mod hosts;
 mod instance_actions;
 mod keypairs;
+mod migrations;
 mod quotas;
 mod server_groups;
 pub mod servers;

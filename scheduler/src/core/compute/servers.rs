@@ -21,7 +21,7 @@ use crate::core::images::bootable_image;
 use crate::core::policy::{Access, authorize, require_admin, require_project};
 use crate::model::{
     Caller, ComputeQuota, ComputeUsage, Fault, Flavor, GroupPolicy, Node, NodeState, Server,
-    ServerFilter, TaskState, VmState, power,
+    ServerFilter, ServerMigration, TaskState, VmState, power,
 };
 use crate::store::{Db, Tx};
 
@@ -139,6 +139,15 @@ fn free_on(node: &Node, held: &crate::model::Allocation) -> Option<(i64, i64, i6
         cap.memory_mb as i64 - held.ram_mb,
         cap.disk_gb as i64 - held.disk_gb,
     ))
+}
+
+/// How a server's task ended, beyond the server's own fields.
+#[derive(Debug, Default)]
+struct Ending {
+    /// Why it failed, for its instance action, when the server records no fault.
+    failure: Option<String>,
+    /// The status its migration moves to.
+    migration: Option<&'static str>,
 }
 
 /// What placement honours for one server.
@@ -641,6 +650,17 @@ impl Core {
         id: Uuid,
         change: impl FnOnce(&mut Server) + Send + 'static,
     ) -> Result<Option<Server>> {
+        self.server_finish(id, Ending::default(), change).await
+    }
+
+    /// Records a change that may end the server's task, with how it ended: the failure
+    /// its action reports and the status its migration moves to.
+    async fn server_finish(
+        &self,
+        id: Uuid,
+        ending: Ending,
+        change: impl FnOnce(&mut Server) + Send + 'static,
+    ) -> Result<Option<Server>> {
         self.store
             .write(move |tx| {
                 let Some(mut server) = tx.server_get(id)? else {
@@ -649,6 +669,13 @@ impl Core {
                 let before = server.clone();
                 change(&mut server);
                 tx.server_update(&server)?;
+                let now = Utc::now();
+                if let Some(status) = ending.migration {
+                    tx.server_migration_set_status(id, status, now)?;
+                }
+                if let Some(failure) = &ending.failure {
+                    tx.instance_action_finish(id, Some(failure), now)?;
+                }
                 action_end_if_done(tx, &before, &server)?;
                 Ok(Some(server))
             })
@@ -919,6 +946,7 @@ impl Core {
         let api_name = action.api_name();
         let host = server.host.clone();
         let by = Requester::new(caller, request_id);
+        let target_name = target.as_ref().map(|n| n.name.clone());
         self.store
             .write(move |tx| {
                 let mut current = tx.server_get(sid)?.ok_or_else(|| {
@@ -967,6 +995,30 @@ impl Core {
                 current.task_state = Some(task);
                 tx.server_update(&current)?;
                 action_begin(tx, &current, &by, api_name)?;
+                let source = current.host.clone().unwrap_or_default();
+                let (kind, dest, status, old_flavor) = match (&target_name, &current.old_flavor) {
+                    (Some(dest), _) => ("live-migration", dest.clone(), "running", &current.flavor),
+                    (None, Some(old)) if new_flavor.is_some() => {
+                        ("resize", source.clone(), "migrating", old)
+                    }
+                    _ => return Ok(()),
+                };
+                tx.server_migration_begin(
+                    &ServerMigration {
+                        id: 0,
+                        server_id: current.id,
+                        kind: kind.into(),
+                        source_node: source,
+                        dest_node: dest,
+                        status: status.into(),
+                        old_flavor_seq: None,
+                        new_flavor_seq: None,
+                        created_at: Utc::now(),
+                        updated_at: Utc::now(),
+                    },
+                    &old_flavor.id,
+                    &current.flavor.id,
+                )?;
                 Ok(())
             })
             .await?;
@@ -1106,7 +1158,17 @@ impl Core {
         match result {
             Ok(reply) => {
                 let observed = power_of(reply.power_state);
-                self.server_record(id, move |s| {
+                let migration = match action {
+                    Action::Resize { .. } => Some("finished"),
+                    Action::ConfirmResize => Some("confirmed"),
+                    Action::RevertResize => Some("reverted"),
+                    _ => None,
+                };
+                let ending = Ending {
+                    failure: None,
+                    migration,
+                };
+                self.server_finish(id, ending, move |s| {
                     s.task_state = None;
                     s.power_state = observed;
                     match action {
@@ -1139,7 +1201,16 @@ impl Core {
             Err(e) => {
                 let message = error_chain(&e);
                 tracing::warn!(%id, node = %node.name, action = node_action.name(), %message, "action failed on the node");
-                self.server_record(id, move |s| {
+                let migration = matches!(
+                    action,
+                    Action::Resize { .. } | Action::ConfirmResize | Action::RevertResize
+                )
+                .then_some("error");
+                let ending = Ending {
+                    failure: None,
+                    migration,
+                };
+                self.server_finish(id, ending, move |s| {
                     s.task_state = None;
                     if let Action::Resize { .. } = action
                         && let Some(old) = s.old_flavor.take()
@@ -1231,7 +1302,11 @@ impl Core {
                     target.status.as_ref().map(|s| s.availability_zone.clone()),
                 );
                 tracing::info!(%id, from = %source.name, to = %name, "live migration completed");
-                self.server_record(id, move |s| {
+                let ending = Ending {
+                    failure: None,
+                    migration: Some("completed"),
+                };
+                self.server_finish(id, ending, move |s| {
                     s.host = Some(name);
                     s.availability_zone = zone.or(s.availability_zone.take());
                     s.task_state = None;
@@ -1246,7 +1321,15 @@ impl Core {
                     .agents
                     .server_act(target, id, &ServerAction::AbortIncoming)
                     .await;
-                self.server_record(id, |s| s.task_state = None).await?;
+                let ending = Ending {
+                    failure: Some(format!(
+                        "live migration to {} failed: {message}",
+                        target.name
+                    )),
+                    migration: Some("failed"),
+                };
+                self.server_finish(id, ending, |s| s.task_state = None)
+                    .await?;
             }
         }
         Ok(())

@@ -5,6 +5,7 @@
 mod flavors;
 mod hosts;
 mod keypairs;
+mod migrations;
 mod quotas;
 mod server_groups;
 mod servers;
@@ -40,6 +41,7 @@ const COLLECTIONS: &[&str] = &[
     "os-availability-zone",
     "os-aggregates",
     "os-server-groups",
+    "os-migrations",
 ];
 
 /// A compute request past discovery: its microversion and the path after `/v2.1`
@@ -72,6 +74,7 @@ pub async fn route(
         "flavors" => flavors::route(core, creq).await,
         "os-keypairs" => keypairs::route(core, creq).await,
         "os-server-groups" => server_groups::route(core, creq).await,
+        "os-migrations" => migrations::route(core, creq).await,
         "limits" | "os-quota-sets" => quotas::route(core, creq).await,
         "os-hypervisors" | "os-services" | "os-availability-zone" | "os-aggregates" => {
             hosts::route(core, creq).await

@@ -85,6 +85,9 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
             core.server_metadata_delete(&caller, id, key).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
+        (_, ["servers", id, "migrations", rest @ ..]) => {
+            super::migrations::server_route(core, &mut creq, &caller, id, rest).await
+        }
         (&M::GET, ["servers", id, "os-instance-actions"]) => {
             let actions = core
                 .server_actions(&caller, id, creq.mv.at_least(2, 21))
