@@ -931,3 +931,52 @@ async fn changes_since_lists_deleted_servers_too() {
     assert_eq!(changed.body["servers"][0]["status"], "DELETED");
     ctx.shutdown().await;
 }
+
+#[tokio::test]
+async fn remote_consoles_are_refused_pointing_at_the_console_log() {
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
+    let admin = ctx.admin_token().await;
+    ctx.wait_nodes_up(1).await;
+    let image = ctx.test_image(&admin).await;
+    let id = boot(&ctx, &admin, &image, "screenless", "1").await;
+    let r = act(
+        &ctx,
+        &admin,
+        &id,
+        json!({"os-getVNCConsole": {"type": "novnc"}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.to_string().contains("console log"), "{:?}", r.body);
+    let path = format!("/compute/v2.1/servers/{id}/remote-consoles");
+    let body = json!({"remote_console": {"protocol": "vnc", "type": "novnc"}});
+    let resp = ctx
+        .client
+        .post(format!("{}{path}", ctx.url))
+        .header("X-Auth-Token", &admin)
+        .header("OpenStack-API-Version", "compute 2.6")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // Before 2.6 the path does not exist; for another project's server it is a 404.
+    let r = ctx
+        .call(Method::POST, &path, Some(&admin), Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let (_, _, stranger) = ctx.user_with_role(&admin, "peeker", "member").await;
+    let r = act(
+        &ctx,
+        &stranger,
+        &id,
+        json!({"os-getVNCConsole": {"type": "novnc"}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    ctx.shutdown().await;
+}

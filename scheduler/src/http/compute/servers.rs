@@ -88,6 +88,10 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
         (_, ["servers", id, "migrations", rest @ ..]) => {
             super::migrations::server_route(core, &mut creq, &caller, id, rest).await
         }
+        (&M::POST, ["servers", id, "remote-consoles"]) if creq.mv.at_least(2, 6) => {
+            core.server_get(&caller, id, Access::Read).await?;
+            Err(no_remote_console())
+        }
         (&M::GET, ["servers", id, "os-instance-actions"]) => {
             let actions = core
                 .server_actions(&caller, id, creq.mv.at_least(2, 21))
@@ -124,6 +128,14 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
             creq.req.path
         ))),
     }
+}
+
+/// What Nova answers when a console type is not enabled, which is all of them here.
+fn no_remote_console() -> ApiError {
+    ApiError::bad_request(
+        "Unavailable console type: this cloud offers no graphical or serial console \
+         proxy; read the console log instead (os-getConsoleOutput, openstack console log show)",
+    )
 }
 
 /// An instance action as Nova lists it: `message` is "Error" for a failed one.
@@ -780,6 +792,11 @@ async fn action(core: &Core, creq: &mut ComputeRequest, caller: &Caller, id: &st
                     .insert(http::header::LOCATION, location);
             }
             return Ok(response);
+        }
+        "os-getVNCConsole" | "os-getSPICEConsole" | "os-getRDPConsole" | "os-getSerialConsole" => {
+            // The server must exist for the caller before the console type matters.
+            core.server_get(caller, id, Access::Read).await?;
+            return Err(no_remote_console());
         }
         other => {
             return Err(ApiError::bad_request(format!(
