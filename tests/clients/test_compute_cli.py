@@ -221,3 +221,13 @@ def test_server_migration_list_shows_a_live_migration(openstack: Cli, image: str
     assert migrations[0]["Source Node"] == source
     assert migrations[0]["Status"] == "completed"
     openstack.run("server", "delete", "--wait", server["id"])
+
+
+def test_b_1_3_1_usage_list_and_show(openstack: Cli, image: str):
+    server = openstack.json("server", "create", "--flavor", "m1.tiny", "--image", image, "--wait", unique("metered"))
+    usages = openstack.json("usage", "list", "--start", "2026-01-01", "--end", "2999-01-01")
+    assert usages and all("CPU Hours" in u for u in usages), usages
+    project = openstack.json("server", "show", server["id"])["project_id"]
+    shown = openstack.json("usage", "show", "--project", project, "--start", "2026-01-01", "--end", "2999-01-01")
+    assert shown["Servers"] and "CPU Hours" in shown, shown
+    openstack.run("server", "delete", "--wait", server["id"])

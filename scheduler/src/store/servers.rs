@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 use uuid::Uuid;
 
@@ -99,7 +99,24 @@ fn footprint(s: &Server) -> (i64, i64, i64) {
 }
 
 impl Db<'_> {
-    /// A server that is not deleted.
+    /// Servers (deleted ones too) that ran at some time in [`start`, `end`), of one
+    /// project or all: what usage is computed from.
+    pub fn servers_launched_in(
+        &self,
+        project_id: Option<&str>,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<Server>> {
+        let mut stmt = self.prepare(
+            "SELECT * FROM servers
+              WHERE (?1 IS NULL OR project_id = ?1) AND launched_at IS NOT NULL
+                AND launched_at < ?3 AND (deleted_at IS NULL OR deleted_at > ?2)
+              ORDER BY project_id, created_at, id",
+        )?;
+        let rows = stmt.query_map(params![project_id, start, end], server)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// A server, also once deleted (its row stays, marked).
     pub fn server_get_even_deleted(&self, id: Uuid) -> Result<Option<Server>> {
         Ok(self
@@ -111,6 +128,7 @@ impl Db<'_> {
             .optional()?)
     }
 
+    /// A server that is not deleted.
     pub fn server_get(&self, id: Uuid) -> Result<Option<Server>> {
         Ok(self
             .query_row(

@@ -14,3 +14,4 @@ mod nodes;
 mod policy;
 mod server_groups;
 mod servers;
+mod usage;

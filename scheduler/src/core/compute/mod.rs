@@ -9,6 +9,7 @@ mod migrations;
 mod quotas;
 mod server_groups;
 pub mod servers;
+pub mod usage;
 
 pub use flavors::{FlavorCreate, FlavorPage, FlavorQuery, MAX_PAGE, PublicFilter};
 pub use hosts::{

@@ -9,6 +9,7 @@ mod migrations;
 mod quotas;
 mod server_groups;
 mod servers;
+mod usage;
 
 use super::discovery::{COMPUTE_MAX, COMPUTE_MIN};
 use super::microversion::{Microversion, Range};
@@ -42,6 +43,7 @@ const COLLECTIONS: &[&str] = &[
     "os-aggregates",
     "os-server-groups",
     "os-migrations",
+    "os-simple-tenant-usage",
 ];
 
 /// A compute request past discovery: its microversion and the path after `/v2.1`
@@ -75,6 +77,7 @@ pub async fn route(
         "os-keypairs" => keypairs::route(core, creq).await,
         "os-server-groups" => server_groups::route(core, creq).await,
         "os-migrations" => migrations::route(core, creq).await,
+        "os-simple-tenant-usage" => usage::route(core, creq).await,
         "limits" | "os-quota-sets" => quotas::route(core, creq).await,
         "os-hypervisors" | "os-services" | "os-availability-zone" | "os-aggregates" => {
             hosts::route(core, creq).await
