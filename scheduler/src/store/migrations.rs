@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_images", include_str!("migrations/0003_images.sql")),
     ("0004_compute", include_str!("migrations/0004_compute.sql")),
     ("0005_servers", include_str!("migrations/0005_servers.sql")),
+    ("0006_network", include_str!("migrations/0006_network.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

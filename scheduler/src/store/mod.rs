@@ -11,6 +11,8 @@ mod images;
 mod keypairs;
 pub use identity::{NameFilter, TokenSelector};
 mod migrations;
+mod network;
+mod network_ports;
 mod nodes;
 mod quotas;
 mod servers;
