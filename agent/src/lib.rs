@@ -60,10 +60,14 @@ pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
     let credentials = join::join(&config, &agent_url).await?;
     let tls = pki::mutual_server_config(&credentials.identity, &credentials.ca_pem)?;
     let drivers = drivers::DriverSet::select(&config)?;
+    let network = drivers::sim_network::SimNetwork::new(std::time::Duration::from_millis(
+        config.sim_delay_ms,
+    ));
     let state = Arc::new(api::AgentState::new(
         config.node_name.clone(),
         config.availability_zone.clone(),
         drivers,
+        network,
     ));
     let (stop, mut stop_rx) = watch::channel(false);
     let handler = api::handler(state);

@@ -71,6 +71,7 @@ pub struct Config {
     pub agents: AgentsConfig,
     pub images: ImagesConfig,
     pub compute: ComputeConfig,
+    pub network: NetworkConfig,
     /// Largest request body accepted (bytes) outside image uploads.
     pub max_body_bytes: usize,
     /// The first admin's password, from `YUNJI_ADMIN_PASSWORD` (never from the file).
@@ -130,6 +131,24 @@ pub struct ComputeConfig {
     pub default_quota: crate::model::ComputeQuota,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// The MTU of tenant networks: 1500 less VXLAN's 50 bytes of encapsulation.
+    pub mtu: u32,
+    /// Network quotas of a project that has none set (-1: unlimited).
+    pub default_quota: crate::model::NetworkQuota,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            mtu: 1450,
+            default_quota: crate::model::NetworkQuota::default(),
+        }
+    }
+}
+
 impl Default for ComputeConfig {
     fn default() -> Self {
         ComputeConfig {
@@ -159,6 +178,7 @@ impl Default for Config {
             agents: AgentsConfig::default(),
             images: ImagesConfig::default(),
             compute: ComputeConfig::default(),
+            network: NetworkConfig::default(),
             max_body_bytes: 1024 * 1024,
             admin_password: None,
         }

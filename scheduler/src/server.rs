@@ -142,7 +142,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    let background = vec![core.spawn_heartbeats(), core.spawn_upkeep()];
+    let background = vec![
+        core.spawn_heartbeats(),
+        core.spawn_upkeep(),
+        core.spawn_network_sync(),
+    ];
 
     let tls = prepared
         .api_identity

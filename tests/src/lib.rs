@@ -407,13 +407,10 @@ impl TestContext {
         .unwrap();
     }
 
-    /// The servers agent `index` runs, as it reports them.
-    pub async fn agent_inventory(
-        &self,
-        index: usize,
-    ) -> Vec<yunji_common::agent_api::ServerInventory> {
+    /// Agent `index`'s status, as it reports it.
+    pub async fn agent_status(&self, index: usize) -> yunji_common::agent_api::NodeStatus {
         let (transport, url) = self.agent_transport(index);
-        let status: yunji_common::agent_api::NodeStatus = yunji_common::client::call_json::<(), _>(
+        yunji_common::client::call_json::<(), _>(
             &transport,
             &url,
             http::Method::GET,
@@ -422,7 +419,14 @@ impl TestContext {
             Duration::from_secs(5),
         )
         .await
-        .unwrap();
-        status.inventory.servers
+        .unwrap()
+    }
+
+    /// The servers agent `index` runs, as it reports them.
+    pub async fn agent_inventory(
+        &self,
+        index: usize,
+    ) -> Vec<yunji_common::agent_api::ServerInventory> {
+        self.agent_status(index).await.inventory.servers
     }
 }

@@ -8,9 +8,11 @@ use http::StatusCode;
 use warp::Filter;
 use yunji_common::agent_api::{AgentError, NodeStatus};
 
+mod network;
 mod servers;
 
 use crate::drivers::sim::Fault;
+use crate::drivers::sim_network::SimNetwork;
 use crate::drivers::{DriverError, DriverSet};
 
 pub struct AgentState {
@@ -18,15 +20,22 @@ pub struct AgentState {
     availability_zone: String,
     started_at: DateTime<Utc>,
     pub(crate) drivers: DriverSet,
+    pub(crate) network: SimNetwork,
 }
 
 impl AgentState {
-    pub fn new(node_name: String, availability_zone: String, drivers: DriverSet) -> AgentState {
+    pub fn new(
+        node_name: String,
+        availability_zone: String,
+        drivers: DriverSet,
+        network: SimNetwork,
+    ) -> AgentState {
         AgentState {
             node_name,
             availability_zone,
             started_at: Utc::now(),
             drivers,
+            network,
         }
     }
 
@@ -40,6 +49,7 @@ impl AgentState {
             drivers: self.drivers.drivers(),
             capacity,
             inventory,
+            network: self.network.inventory(),
         })
     }
 }
@@ -104,6 +114,8 @@ pub fn routes(
         );
     status
         .or(servers::routes(with_state.clone()))
+        .unify()
+        .or(network::routes(with_state.clone()))
         .unify()
         .or(fault)
         .unify()

@@ -55,6 +55,9 @@ pub struct NodeStatus {
     pub drivers: Drivers,
     pub capacity: Capacity,
     pub inventory: Inventory,
+    /// What the node's network side carries.
+    #[serde(default)]
+    pub network: NetworkInventory,
 }
 
 /// The zone of a node that names none, as in Nova.
@@ -140,4 +143,6 @@ pub struct AgentError {
 }
 
 mod compute;
+mod network;
 pub use compute::*;
+pub use network::*;

@@ -9,7 +9,8 @@ use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use uuid::Uuid;
 use yunji_common::agent_api::{
-    ConsoleReply, NodeStatus, SERVERS_PATH, STATUS_PATH, ServerAction, ServerReply, ServerSpec,
+    ConsoleReply, NETWORK_PATH, NetworkApplied, NodeNetworkSpec, NodeStatus, SERVERS_PATH,
+    STATUS_PATH, ServerAction, ServerReply, ServerSpec,
 };
 use yunji_common::client::{CallError, Transport, call_json};
 
@@ -19,6 +20,8 @@ use crate::model::Node;
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time allowed for an operation on a server: a real boot or migration takes a while.
 const SERVER_TIMEOUT: Duration = Duration::from_secs(600);
+/// Time allowed for a node to apply its network spec.
+const NETWORK_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct AgentClient {
@@ -127,5 +130,22 @@ impl AgentClient {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Pushes the whole network state the node must carry.
+    pub async fn network_apply(
+        &self,
+        node: &Node,
+        spec: &NodeNetworkSpec,
+    ) -> Result<NetworkApplied, CallError> {
+        call_json(
+            &self.transport(node)?,
+            &node.url,
+            Method::PUT,
+            NETWORK_PATH,
+            Some(spec),
+            NETWORK_TIMEOUT,
+        )
+        .await
     }
 }

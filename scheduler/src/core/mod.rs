@@ -8,6 +8,7 @@ pub mod compute;
 pub mod error;
 pub mod identity;
 pub mod images;
+pub mod network;
 mod nodes;
 mod passwords;
 pub mod policy;
@@ -41,6 +42,8 @@ pub struct Core {
     /// One lock per server: its operations run one at a time, in order.
     server_locks:
         std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Arc<tokio::sync::Mutex<()>>>>,
+    /// The workers that push each node its network state.
+    network_sync: network::NetworkSync,
 }
 
 impl std::fmt::Debug for Core {
@@ -85,6 +88,7 @@ impl Core {
             config,
             me: std::sync::Weak::new(),
             server_locks: Default::default(),
+            network_sync: Default::default(),
         })
     }
 

@@ -24,6 +24,9 @@ pub enum Service {
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Neutron's exception name (`NetworkNotFound`, `OverQuota`, …); when unset, the
+    /// `type` is `HTTP` plus the reason phrase.
+    pub neutron_type: Option<&'static str>,
 }
 
 impl ApiError {
@@ -31,6 +34,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            neutron_type: None,
         }
     }
 
@@ -73,7 +77,10 @@ impl ApiError {
                 json!({ key: {"code": code, "message": self.message} })
             }
             Service::Network => json!({"NeutronError": {
-                "type": format!("HTTP{}", title.replace(' ', "")),
+                "type": self.neutron_type.map_or_else(
+                    || format!("HTTP{}", title.replace(' ', "")),
+                    str::to_string,
+                ),
                 "message": self.message,
                 "detail": "",
             }}),

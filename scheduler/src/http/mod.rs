@@ -14,6 +14,7 @@ pub mod errors;
 mod identity;
 mod image;
 pub mod microversion;
+mod network;
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -266,7 +267,7 @@ async fn dispatch(core: &Core, req: ApiRequest) -> Response {
         }
         Some("compute") => (Service::Compute, discovery::compute(core, &req)),
         Some("image") => (Service::Image, image::route(core, req).await),
-        Some("network") => (Service::Network, discovery::network(core, &req)),
+        Some("network") => (Service::Network, network::route(core, req).await),
         Some("volume") => (Service::Volume, discovery::volume(core, &req)),
         Some("load-balancer") => (Service::LoadBalancer, discovery::load_balancer(core, &req)),
         Some("agent-join") => (Service::Other, agent_join::route(core, req).await),

@@ -4,12 +4,14 @@
 mod compute;
 mod identity;
 mod images;
+mod network;
 mod nodes;
 mod servers;
 
 pub use compute::*;
 pub use identity::*;
 pub use images::*;
+pub use network::*;
 pub use nodes::*;
 pub use servers::*;
 

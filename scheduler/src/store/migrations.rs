@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_server_migrations",
         include_str!("migrations/0008_server_migrations.sql"),
     ),
+    ("0009_network", include_str!("migrations/0009_network.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

@@ -12,6 +12,8 @@ mod instance_actions;
 mod keypairs;
 pub use identity::{NameFilter, TokenSelector};
 mod migrations;
+mod network;
+mod network_ports;
 mod nodes;
 mod quotas;
 mod server_groups;

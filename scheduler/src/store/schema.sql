@@ -149,6 +149,32 @@ CREATE TABLE keypairs (
     UNIQUE (user_id, name)
 );
 
+CREATE TABLE network_quotas (
+    project_id TEXT NOT NULL,
+    resource   TEXT NOT NULL,
+    hard_limit INTEGER NOT NULL CHECK (hard_limit >= -1),
+    PRIMARY KEY (project_id, resource)
+);
+
+CREATE TABLE networks (
+    seq                   INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                    TEXT NOT NULL UNIQUE,
+    project_id            TEXT NOT NULL,
+    name                  TEXT NOT NULL DEFAULT '',
+    description           TEXT NOT NULL DEFAULT '',
+    admin_state_up        INTEGER NOT NULL DEFAULT 1,
+    shared                INTEGER NOT NULL DEFAULT 0,
+    external              INTEGER NOT NULL DEFAULT 0,
+    mtu                   INTEGER NOT NULL,
+    port_security_enabled INTEGER NOT NULL DEFAULT 1,
+    -- The VXLAN network identifier: one per network, cloud-wide.
+    vni                   INTEGER NOT NULL UNIQUE CHECK (vni BETWEEN 1 AND 16777215),
+    status                TEXT NOT NULL DEFAULT 'ACTIVE',
+    revision_number       INTEGER NOT NULL DEFAULT 0,
+    created_at            TEXT NOT NULL,
+    updated_at            TEXT NOT NULL
+);
+
 CREATE TABLE nodes (
     name      TEXT PRIMARY KEY,
     url       TEXT NOT NULL,
@@ -157,6 +183,41 @@ CREATE TABLE nodes (
     error     TEXT,
     last_seen TEXT,
     joined_at TEXT NOT NULL
+);
+
+CREATE TABLE port_fixed_ips (
+    subnet_id  TEXT NOT NULL REFERENCES subnets(id),
+    ip_address TEXT NOT NULL,
+    port_id    TEXT NOT NULL REFERENCES ports(id) ON DELETE CASCADE,
+    PRIMARY KEY (subnet_id, ip_address)
+);
+
+CREATE TABLE port_security_groups (
+    port_id           TEXT NOT NULL REFERENCES ports(id) ON DELETE CASCADE,
+    security_group_id TEXT NOT NULL,
+    PRIMARY KEY (port_id, security_group_id)
+);
+
+CREATE TABLE ports (
+    seq                   INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                    TEXT NOT NULL UNIQUE,
+    network_id            TEXT NOT NULL REFERENCES networks(id),
+    project_id            TEXT NOT NULL,
+    name                  TEXT NOT NULL DEFAULT '',
+    description           TEXT NOT NULL DEFAULT '',
+    mac_address           TEXT NOT NULL,
+    admin_state_up        INTEGER NOT NULL DEFAULT 1,
+    status                TEXT NOT NULL DEFAULT 'DOWN',
+    device_id             TEXT NOT NULL DEFAULT '',
+    device_owner          TEXT NOT NULL DEFAULT '',
+    port_security_enabled INTEGER NOT NULL DEFAULT 1,
+    binding_host_id       TEXT NOT NULL DEFAULT '',
+    -- JSON array of {ip_address, mac_address}.
+    allowed_address_pairs TEXT NOT NULL DEFAULT '[]',
+    revision_number       INTEGER NOT NULL DEFAULT 0,
+    created_at            TEXT NOT NULL,
+    updated_at            TEXT NOT NULL,
+    UNIQUE (network_id, mac_address)
 );
 
 CREATE TABLE project_role_assignments (
@@ -262,6 +323,28 @@ CREATE TABLE servers (
     deleted           INTEGER NOT NULL DEFAULT 0
 );
 
+CREATE TABLE subnets (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                TEXT NOT NULL UNIQUE,
+    network_id        TEXT NOT NULL REFERENCES networks(id),
+    project_id        TEXT NOT NULL,
+    name              TEXT NOT NULL DEFAULT '',
+    description       TEXT NOT NULL DEFAULT '',
+    ip_version        INTEGER NOT NULL CHECK (ip_version IN (4, 6)),
+    cidr              TEXT NOT NULL,
+    gateway_ip        TEXT,
+    enable_dhcp       INTEGER NOT NULL DEFAULT 1,
+    -- JSON arrays: [address], [{destination, nexthop}], [{start, end}].
+    dns_nameservers   TEXT NOT NULL DEFAULT '[]',
+    host_routes       TEXT NOT NULL DEFAULT '[]',
+    allocation_pools  TEXT NOT NULL DEFAULT '[]',
+    ipv6_ra_mode      TEXT,
+    ipv6_address_mode TEXT,
+    revision_number   INTEGER NOT NULL DEFAULT 0,
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL
+);
+
 CREATE TABLE tokens (
     hash        BLOB PRIMARY KEY,
     user_id     TEXT NOT NULL,
@@ -297,6 +380,20 @@ CREATE INDEX instance_actions_open ON instance_actions(server_id) WHERE finish_t
 
 CREATE INDEX instance_actions_server ON instance_actions(server_id, id);
 
+CREATE INDEX networks_project ON networks(project_id, seq);
+
+CREATE INDEX port_fixed_ips_port ON port_fixed_ips(port_id);
+
+CREATE INDEX port_security_groups_group ON port_security_groups(security_group_id);
+
+CREATE INDEX ports_device ON ports(device_id);
+
+CREATE INDEX ports_host ON ports(binding_host_id);
+
+CREATE INDEX ports_network ON ports(network_id, device_owner);
+
+CREATE INDEX ports_project ON ports(project_id, seq);
+
 CREATE INDEX project_role_assignments_project ON project_role_assignments(project_id);
 
 CREATE INDEX server_groups_project ON server_groups(project_id, created_at, id);
@@ -308,6 +405,10 @@ CREATE INDEX servers_host ON servers(deleted, host, vcpus, ram_mb, disk_gb);
 CREATE INDEX servers_project ON servers(project_id, deleted, created_at, id);
 
 CREATE INDEX servers_usage ON servers(project_id, deleted, counted, vcpus, ram_mb);
+
+CREATE INDEX subnets_network ON subnets(network_id, seq);
+
+CREATE INDEX subnets_project ON subnets(project_id, seq);
 
 CREATE INDEX tokens_expires ON tokens(expires_at);
 

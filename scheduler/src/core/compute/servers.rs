@@ -436,6 +436,9 @@ impl Core {
                 ));
             }
         }
+        let networks = self
+            .server_networks_plan(caller, &project_id, &input.networks)
+            .await?;
         // Every look-up that gates the create (flavor, image, key pair, zone) runs in
         // the same transaction as the quota check and the insert: one trip to the store.
         let now = Utc::now();
@@ -483,7 +486,7 @@ impl Core {
                     user_data: input.user_data,
                     metadata: input.metadata,
                     description: input.description,
-                    networks: input.networks,
+                    networks,
                     block_devices: input.block_devices,
                     security_groups: if input.security_groups.is_empty() {
                         vec!["default".into()]
@@ -568,7 +571,10 @@ impl Core {
                 return;
             }
         };
-        let spec = self.server_spec(&server).await;
+        let spec = match self.server_ports_bind(&server, &node).await {
+            Ok(()) => self.server_spec(&server).await,
+            Err(e) => Err(e),
+        };
         let result = match spec {
             Ok(spec) => self
                 .agents
@@ -592,6 +598,7 @@ impl Core {
                 tracing::warn!(%id, node = %node.name, %message, "building a server failed");
                 // Leave nothing behind on the node, whatever step failed.
                 let _ = self.agents.server_delete(&node, id).await;
+                let _ = self.server_ports_release(&server).await;
                 self.server_record(id, move |s| {
                     s.vm_state = VmState::Error;
                     s.task_state = None;
@@ -704,7 +711,7 @@ impl Core {
             .await
     }
 
-    async fn node_named(&self, name: &str) -> Result<Node> {
+    pub(crate) async fn node_named(&self, name: &str) -> Result<Node> {
         let key = name.to_string();
         self.store
             .read(move |db| db.node_get(&key))
@@ -820,8 +827,8 @@ impl Core {
     async fn server_destroy(self: Arc<Self>, id: Uuid) {
         let lock = self.server_lock(id);
         let guard = lock.lock().await;
-        let host = match self.store.read(move |db| db.server_get(id)).await {
-            Ok(Some(s)) => s.host,
+        let (host, server) = match self.store.read(move |db| db.server_get(id)).await {
+            Ok(Some(s)) => (s.host.clone(), s),
             Ok(None) => return,
             Err(error) => {
                 tracing::error!(%id, error = %error_chain(&error), "deleting a server failed");
@@ -842,6 +849,9 @@ impl Core {
                 // reconciliation removes what it still runs once it is back.
                 tracing::warn!(%id, %host, %message, "the node did not confirm the delete");
             }
+        }
+        if let Err(error) = self.server_ports_release(&server).await {
+            tracing::error!(%id, error = %error_chain(&error), "releasing a server's ports failed");
         }
         let outcome = self
             .server_record(id, |s| {

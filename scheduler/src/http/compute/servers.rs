@@ -14,7 +14,7 @@ use crate::core::Core;
 use crate::core::compute::servers::{Action, ServerCreate};
 use crate::core::policy::Access;
 use crate::http::microversion::Microversion;
-use crate::http::{ApiError, ApiResult, empty, json_response};
+use crate::http::{ApiError, ApiResult, empty, json_response, network};
 use std::collections::HashMap;
 
 use crate::core::compute::servers::hostname_of;
@@ -32,7 +32,7 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
         (&M::POST, ["servers"]) => create(core, &mut creq, &caller).await,
         (&M::GET, ["servers", id]) => {
             let server = core.server_get(&caller, id, Access::Read).await?;
-            let view = View::new(core, &caller, creq.mv).await?;
+            let view = View::new(core, &caller, creq.mv, std::slice::from_ref(&server)).await?;
             ok(json!({"server": detail_value(core, &server, &view)}))
         }
         (&M::PUT, ["servers", id]) => update(core, &mut creq, &caller, id).await,
@@ -42,6 +42,10 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (&M::POST, ["servers", id, "action"]) => action(core, &mut creq, &caller, id).await,
+        (&M::GET, ["servers", id, "ips"]) => network::server_ips(core, &caller, id, None).await,
+        (&M::GET, ["servers", id, "ips", net]) => {
+            network::server_ips(core, &caller, id, Some(net)).await
+        }
         (&M::GET, ["servers", id, "metadata"]) => {
             let server = core.server_get(&caller, id, Access::Read).await?;
             ok(json!({"metadata": server.metadata}))
@@ -120,8 +124,12 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
             _,
             ["servers"]
             | ["servers", _]
-            | ["servers", _, "action" | "metadata" | "os-instance-actions"]
-            | ["servers", _, "metadata" | "os-instance-actions", _],
+            | [
+                "servers",
+                _,
+                "action" | "metadata" | "os-instance-actions" | "ips",
+            ]
+            | ["servers", _, "metadata" | "os-instance-actions" | "ips", _],
         ) => Err(ApiError::method_not_allowed(&method, &creq.req.path)),
         _ => Err(ApiError::not_found(format!(
             "{} is not a compute endpoint",
@@ -182,16 +190,30 @@ struct View<'a> {
     caller: &'a Caller,
     mv: Microversion,
     hosts: Option<HashMap<String, NodeState>>,
+    /// The servers' addresses, from their ports.
+    addresses: HashMap<uuid::Uuid, Vec<crate::model::ServerAddress>>,
 }
 
 impl<'a> View<'a> {
-    async fn new(core: &Core, caller: &'a Caller, mv: Microversion) -> Result<View<'a>, ApiError> {
+    async fn new(
+        core: &Core,
+        caller: &'a Caller,
+        mv: Microversion,
+        servers: &[Server],
+    ) -> Result<View<'a>, ApiError> {
         let hosts = if caller.is_admin() && mv.at_least(2, 16) {
             Some(core.node_states().await?)
         } else {
             None
         };
-        Ok(View { caller, mv, hosts })
+        let ids: Vec<uuid::Uuid> = servers.iter().map(|s| s.id).collect();
+        let addresses = core.server_addresses(&ids).await?;
+        Ok(View {
+            caller,
+            mv,
+            hosts,
+            addresses,
+        })
     }
 }
 
@@ -352,7 +374,7 @@ fn detail<'a>(core: &Core, s: &'a Server, id: &'a str, view: &View) -> Detail<'a
         },
         created: time(s.created_at),
         updated: time(s.updated_at),
-        addresses: Map::new(),
+        addresses: network::server_addresses_view(view.addresses.get(&s.id)),
         access_ipv4: "",
         access_ipv6: "",
         links: [
@@ -462,7 +484,7 @@ async fn list(core: &Core, creq: &ComputeRequest, caller: &Caller, detailed: boo
     }
     let all_tenants = req.query_flag("all_tenants");
     let servers = core.servers_list(caller, filter, all_tenants).await?;
-    let view = View::new(core, caller, creq.mv).await?;
+    let view = View::new(core, caller, creq.mv, if detailed { &servers } else { &[] }).await?;
     let next = (servers.len() == limit)
         .then(|| servers.last())
         .flatten()
@@ -673,7 +695,7 @@ async fn update(core: &Core, creq: &mut ComputeRequest, caller: &Caller, id: &st
     let server = core
         .server_update(caller, id, body.server.name, body.server.description)
         .await?;
-    let view = View::new(core, caller, creq.mv).await?;
+    let view = View::new(core, caller, creq.mv, std::slice::from_ref(&server)).await?;
     ok(json!({"server": detail_value(core, &server, &view)}))
 }
 

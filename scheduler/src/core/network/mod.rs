@@ -1,0 +1,139 @@
+//! Networking (Neutron v2.0, clauses B.3.1 and B.3.5): networks, subnets and the rules
+//! users observe on them — who sees which network, VXLAN identifiers, subnet address
+//! plans, and network quotas checked in the same transaction as each create.
+
+pub mod cidr;
+mod networks;
+mod ports;
+mod quotas;
+mod server_ports;
+mod subnets;
+mod sync;
+
+pub use networks::{NetworkCreate, NetworkPage, NetworkQuery, NetworkUpdate};
+pub use ports::{AddressPairRequest, FixedIpRequest, PortCreate, PortPage, PortQuery, PortUpdate};
+pub use quotas::{NetworkQuotaDetail, NetworkQuotaSet};
+pub use subnets::{SubnetCreate, SubnetPage, SubnetQuery, SubnetUpdate};
+pub use sync::NetworkSync;
+
+use crate::core::error::{Error, Result};
+use crate::core::policy::require_project;
+use crate::model::{Caller, NetworkQuota};
+use crate::store::{Db, Tx};
+
+/// A network quota resource, by Neutron's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaResource {
+    Network,
+    Subnet,
+    Port,
+    Router,
+    FloatingIp,
+    SecurityGroup,
+    SecurityGroupRule,
+}
+
+impl QuotaResource {
+    pub const ALL: [QuotaResource; 7] = [
+        QuotaResource::Network,
+        QuotaResource::Subnet,
+        QuotaResource::Port,
+        QuotaResource::Router,
+        QuotaResource::FloatingIp,
+        QuotaResource::SecurityGroup,
+        QuotaResource::SecurityGroupRule,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            QuotaResource::Network => "network",
+            QuotaResource::Subnet => "subnet",
+            QuotaResource::Port => "port",
+            QuotaResource::Router => "router",
+            QuotaResource::FloatingIp => "floatingip",
+            QuotaResource::SecurityGroup => "security_group",
+            QuotaResource::SecurityGroupRule => "security_group_rule",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<QuotaResource> {
+        QuotaResource::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    fn default_limit(self, defaults: &NetworkQuota) -> i64 {
+        match self {
+            QuotaResource::Network => defaults.network,
+            QuotaResource::Subnet => defaults.subnet,
+            QuotaResource::Port => defaults.port,
+            QuotaResource::Router => defaults.router,
+            QuotaResource::FloatingIp => defaults.floatingip,
+            QuotaResource::SecurityGroup => defaults.security_group,
+            QuotaResource::SecurityGroupRule => defaults.security_group_rule,
+        }
+    }
+
+    /// What a project holds of it. Routers, floating IPs and security groups count
+    /// from their own tables once those services exist.
+    fn used(self, db: &Db, project_id: &str) -> crate::store::Result<i64> {
+        Ok(match self {
+            QuotaResource::Network => db.networks_count(project_id)?,
+            QuotaResource::Subnet => db.subnets_count(project_id)?,
+            QuotaResource::Port => db.ports_count(project_id)?,
+            QuotaResource::Router
+            | QuotaResource::FloatingIp
+            | QuotaResource::SecurityGroup
+            | QuotaResource::SecurityGroupRule => 0,
+        })
+    }
+}
+
+/// Refuses one more `resource` for `project_id` when its quota is used up; runs in the
+/// create's own transaction, so parallel creates cannot exceed it together.
+pub(crate) fn check_quota(
+    tx: &Tx,
+    defaults: &NetworkQuota,
+    project_id: &str,
+    resource: QuotaResource,
+) -> Result<()> {
+    let limit = tx
+        .network_quota_limit(project_id, resource.name())?
+        .unwrap_or_else(|| resource.default_limit(defaults));
+    if limit >= 0 && resource.used(tx, project_id)? + 1 > limit {
+        return Err(Error::OverQuota(format!(
+            "Quota exceeded for resources: ['{}'].",
+            resource.name()
+        )));
+    }
+    Ok(())
+}
+
+/// The project a create is for: the caller's own, or (administrators) the one named by
+/// `project_id`/`tenant_id`.
+pub(crate) fn owner_project(caller: &Caller, asked: Option<String>) -> Result<String> {
+    let own = require_project(caller)?;
+    match asked {
+        None => Ok(own.to_string()),
+        Some(p) if p == own => Ok(p),
+        Some(p) if caller.is_admin() => Ok(p),
+        Some(_) => Err(Error::BadRequest(
+            "Specifying 'project_id' or 'tenant_id' other than the authenticated project in \
+             request requires admin privileges"
+                .into(),
+        )),
+    }
+}
+
+/// A name or description as Neutron bounds them.
+pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<()> {
+    if value.chars().count() > max {
+        return Err(Error::BadRequest(format!(
+            "Invalid input for {field}. Reason: '{value}' exceeds maximum length of {max}."
+        )));
+    }
+    Ok(())
+}
+
+/// Neutron's `limit`: 0 or absent lists everything.
+pub(crate) fn page_limit(limit: Option<usize>) -> Option<usize> {
+    limit.filter(|l| *l > 0)
+}

@@ -1,0 +1,300 @@
+//! Pushing networks to nodes. The scheduler keeps the desired state; each node is sent
+//! the whole network document it must carry ([`NodeNetworkSpec`]) whenever a change
+//! touches it. One worker per node coalesces changes (however many arrive while it
+//! pushes, it pushes once more), retries with backoff, and a watcher pushes again to
+//! every node that (re)joined or restarted since its last push — its agent's
+//! `started_at` changed — which is what reconciliation builds on.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+use yunji_common::agent_api::{
+    AddressPairSpec, HostRouteSpec, NetworkSpec, NodeNetworkSpec, PortAddressSpec, PortSpec,
+    SubnetSpec,
+};
+
+use crate::core::error::{Error, Result};
+use crate::core::{Core, error_chain};
+use crate::model::{NodeState, PortFilter};
+
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// The per-node workers and the generation counter; held by [`Core`].
+#[derive(Default)]
+pub struct NetworkSync {
+    nodes: Mutex<HashMap<String, Arc<NodeSync>>>,
+    /// Dropped with the core, which stops every worker.
+    workers: Mutex<tokio::task::JoinSet<()>>,
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for NetworkSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkSync").finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct NodeSync {
+    wake: Notify,
+    /// The agent start (`started_at`) the last successful push reached.
+    pushed_for: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl NodeSync {
+    fn pushed_for(&self) -> Option<DateTime<Utc>> {
+        *self.pushed_for.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_pushed_for(&self, started_at: Option<DateTime<Utc>>) {
+        *self.pushed_for.lock().unwrap_or_else(|p| p.into_inner()) = started_at;
+    }
+}
+
+impl NetworkSync {
+    /// A generation above every earlier one, also across scheduler restarts: it
+    /// starts from the clock.
+    fn next_generation(&self) -> u64 {
+        let now = u64::try_from(Utc::now().timestamp_micros()).unwrap_or(0);
+        let previous = self
+            .generation
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |g| {
+                Some(g.saturating_add(1).max(now))
+            })
+            .unwrap_or(0);
+        previous.saturating_add(1).max(now)
+    }
+
+    /// The agent start the node's last successful push reached.
+    fn pushed_for(&self, node: &str) -> Option<DateTime<Utc>> {
+        let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        nodes.get(node).and_then(|slot| slot.pushed_for())
+    }
+
+    /// The node's slot, and whether it was just made (its worker must start).
+    fn slot(&self, node: &str) -> (Arc<NodeSync>, bool) {
+        let mut nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        match nodes.get(node) {
+            Some(slot) => (slot.clone(), false),
+            None => {
+                let slot = Arc::new(NodeSync::default());
+                nodes.insert(node.to_string(), slot.clone());
+                (slot, true)
+            }
+        }
+    }
+}
+
+/// Pushes to one node whenever woken, until the core is gone.
+async fn worker(core: Weak<Core>, node: String, slot: Arc<NodeSync>) {
+    loop {
+        slot.wake.notified().await;
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let Some(core) = core.upgrade() else { return };
+            let pushed = core.network_push(&node).await;
+            drop(core);
+            match pushed {
+                Ok(started_at) => {
+                    slot.set_pushed_for(started_at);
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%node, error = %error_chain(&error), retry_in = ?backoff,
+                        "pushing the node's network failed");
+                    slot.set_pushed_for(None);
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = slot.wake.notified() => {}
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+}
+
+impl Core {
+    /// Schedules a push of `node`'s network state.
+    pub(crate) fn network_dirty(&self, node: &str) {
+        if node.is_empty() {
+            return;
+        }
+        let (slot, new) = self.network_sync.slot(node);
+        if new {
+            let mut workers = self
+                .network_sync
+                .workers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            workers.spawn(worker(self.me.clone(), node.to_string(), slot.clone()));
+        }
+        slot.wake.notify_one();
+    }
+
+    /// Schedules a push to every node carrying ports on `network_id`.
+    /// A failure to read is logged: the change itself is made, and the watcher's next
+    /// round or the next change pushes it.
+    pub(crate) async fn network_dirty_for_network(&self, network_id: &str) {
+        let id = network_id.to_string();
+        match self.store.read(move |db| db.network_hosts(&id)).await {
+            Ok(hosts) => hosts.iter().for_each(|h| self.network_dirty(h)),
+            Err(error) => {
+                tracing::warn!(network = network_id, error = %error_chain(&error),
+                    "finding the nodes of a network failed");
+            }
+        }
+    }
+
+    /// Every heartbeat, pushes again to each node that is up but has not received its
+    /// network since its agent (re)started.
+    pub fn spawn_network_sync(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let core = Arc::downgrade(self);
+        let every = Duration::from_secs(self.config.agents.heartbeat_secs.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(core) = core.upgrade() else { return };
+                match core.nodes().await {
+                    Ok(nodes) => {
+                        for node in nodes.iter().filter(|n| n.state == NodeState::Up) {
+                            let started = node.status.as_ref().map(|s| s.started_at);
+                            if started.is_some()
+                                && core.network_sync.pushed_for(&node.name) != started
+                            {
+                                core.network_dirty(&node.name);
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error_chain(&error), "reading nodes for network sync failed");
+                    }
+                }
+            }
+        })
+    }
+
+    /// Renders and pushes `node`'s network; returns the agent start it reached.
+    async fn network_push(&self, node_name: &str) -> Result<Option<DateTime<Utc>>> {
+        let node = self.node_named(node_name).await?;
+        if node.state != NodeState::Up {
+            return Err(Error::Conflict(format!("node {node_name} is not up")));
+        }
+        let started_at = node.status.as_ref().map(|s| s.started_at);
+        let spec = self.network_spec_for(node_name).await?;
+        let ports: Vec<String> = spec.ports.iter().map(|p| p.id.clone()).collect();
+        let applied = self
+            .agents
+            .network_apply(&node, &spec)
+            .await
+            .map_err(Error::internal)?;
+        tracing::debug!(
+            node = node_name,
+            generation = applied.generation,
+            "network pushed"
+        );
+        let host = node_name.to_string();
+        self.store
+            .write(move |tx| Ok::<_, Error>(tx.ports_activate(&host, &ports)?))
+            .await?;
+        Ok(started_at)
+    }
+
+    /// What `node` must carry: the ports bound to it and their networks.
+    pub(crate) async fn network_spec_for(&self, node: &str) -> Result<NodeNetworkSpec> {
+        let host = node.to_string();
+        let (ports, networks) = self
+            .store
+            .read(move |db| {
+                let ports = db.ports_list(&PortFilter {
+                    binding_host_id: Some(host),
+                    ..PortFilter::default()
+                })?;
+                let ids: BTreeSet<&str> = ports.iter().map(|p| p.network_id.as_str()).collect();
+                let mut networks = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(n) = db.network_get(id)? {
+                        networks.push((n, db.network_subnet_list(id)?));
+                    }
+                }
+                Ok((ports, networks))
+            })
+            .await?;
+        Ok(NodeNetworkSpec {
+            generation: self.network_sync.next_generation(),
+            networks: networks
+                .into_iter()
+                .map(|(n, subnets)| NetworkSpec {
+                    id: n.id,
+                    vni: n.vni,
+                    mtu: n.mtu,
+                    subnets: subnets
+                        .into_iter()
+                        .map(|s| SubnetSpec {
+                            id: s.id,
+                            cidr: s.cidr,
+                            gateway_ip: s.gateway_ip,
+                            dns: s.dns_nameservers,
+                            host_routes: s
+                                .host_routes
+                                .into_iter()
+                                .map(|r| HostRouteSpec {
+                                    destination: r.destination,
+                                    nexthop: r.nexthop,
+                                })
+                                .collect(),
+                            enable_dhcp: s.enable_dhcp,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            ports: ports
+                .into_iter()
+                .map(|p| PortSpec {
+                    id: p.id,
+                    network_id: p.network_id,
+                    server_id: (!p.device_id.is_empty()).then_some(p.device_id),
+                    mac: p.mac_address,
+                    fixed_ips: p
+                        .fixed_ips
+                        .into_iter()
+                        .map(|f| PortAddressSpec {
+                            subnet_id: f.subnet_id,
+                            ip_address: f.ip_address,
+                        })
+                        .collect(),
+                    port_security_enabled: p.port_security_enabled,
+                    allowed_address_pairs: p
+                        .allowed_address_pairs
+                        .into_iter()
+                        .map(|a| AddressPairSpec {
+                            ip_address: a.ip_address,
+                            mac_address: a.mac_address,
+                        })
+                        .collect(),
+                    security_group_ids: p.security_groups,
+                })
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generations_only_grow() {
+        let sync = NetworkSync::default();
+        let a = sync.next_generation();
+        let b = sync.next_generation();
+        assert!(b > a && a > 1_000_000_000_000_000);
+    }
+}

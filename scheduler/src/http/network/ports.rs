@@ -1,0 +1,289 @@
+//! `/v2.0/ports`: create, show, list (filters, paging), update, delete.
+
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{member, page_links, query_limit, timestamp};
+use crate::core::Core;
+use crate::core::network::{AddressPairRequest, FixedIpRequest, PortCreate, PortQuery, PortUpdate};
+use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
+use crate::model::{Caller, Port};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixedIpBody {
+    subnet_id: Option<String>,
+    ip_address: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PairBody {
+    ip_address: String,
+    mac_address: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    network_id: String,
+    name: Option<String>,
+    description: Option<String>,
+    project_id: Option<String>,
+    tenant_id: Option<String>,
+    admin_state_up: Option<bool>,
+    mac_address: Option<String>,
+    fixed_ips: Option<Vec<FixedIpBody>>,
+    device_id: Option<String>,
+    device_owner: Option<String>,
+    port_security_enabled: Option<bool>,
+    security_groups: Option<Vec<String>>,
+    allowed_address_pairs: Option<Vec<PairBody>>,
+    #[serde(rename = "binding:host_id")]
+    binding_host_id: Option<String>,
+    #[serde(rename = "binding:vnic_type")]
+    vnic_type: Option<String>,
+    #[serde(rename = "binding:profile")]
+    profile: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    name: Option<String>,
+    description: Option<String>,
+    admin_state_up: Option<bool>,
+    mac_address: Option<String>,
+    fixed_ips: Option<Vec<FixedIpBody>>,
+    device_id: Option<String>,
+    device_owner: Option<String>,
+    port_security_enabled: Option<bool>,
+    security_groups: Option<Vec<String>>,
+    allowed_address_pairs: Option<Vec<PairBody>>,
+    #[serde(rename = "binding:host_id")]
+    binding_host_id: Option<String>,
+    #[serde(rename = "binding:vnic_type")]
+    vnic_type: Option<String>,
+    #[serde(rename = "binding:profile")]
+    profile: Option<Map<String, Value>>,
+}
+
+/// Only normal (virtio) ports exist here, with no binding profile.
+fn check_binding(
+    vnic_type: Option<&str>,
+    profile: Option<&Map<String, Value>>,
+) -> Result<(), ApiError> {
+    if vnic_type.is_some_and(|v| v != "normal") {
+        return Err(ApiError::bad_request(
+            "Invalid input for binding:vnic_type. Reason: only 'normal' ports are offered by \
+             this cloud.",
+        ));
+    }
+    if profile.is_some_and(|p| !p.is_empty()) {
+        return Err(ApiError::bad_request(
+            "Invalid input for binding:profile. Reason: this cloud takes no binding profile; \
+             send {} or leave it out.",
+        ));
+    }
+    Ok(())
+}
+
+fn fixed_ips(body: Option<Vec<FixedIpBody>>) -> Option<Vec<FixedIpRequest>> {
+    body.map(|ips| {
+        ips.into_iter()
+            .map(|f| FixedIpRequest {
+                subnet_id: f.subnet_id,
+                ip_address: f.ip_address,
+            })
+            .collect()
+    })
+}
+
+fn pairs(body: Option<Vec<PairBody>>) -> Option<Vec<AddressPairRequest>> {
+    body.map(|pairs| {
+        pairs
+            .into_iter()
+            .map(|p| AddressPairRequest {
+                ip_address: p.ip_address,
+                mac_address: p.mac_address,
+            })
+            .collect()
+    })
+}
+
+pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
+    use Method as M;
+    let method = req.method.clone();
+    match (&method, p) {
+        (&M::GET, []) => {
+            let caller = req.caller(core).await?;
+            list(core, &req, &caller).await
+        }
+        (&M::POST, []) => {
+            let caller = req.caller(core).await?;
+            let body: CreateBody = member(req.json().await?, "port")?;
+            check_binding(body.vnic_type.as_deref(), body.profile.as_ref())?;
+            let port = core
+                .port_create(
+                    &caller,
+                    PortCreate {
+                        network_id: body.network_id,
+                        project_id: body.project_id.or(body.tenant_id),
+                        name: body.name,
+                        description: body.description,
+                        admin_state_up: body.admin_state_up,
+                        mac_address: body.mac_address,
+                        fixed_ips: fixed_ips(body.fixed_ips),
+                        device_id: body.device_id,
+                        device_owner: body.device_owner,
+                        port_security_enabled: body.port_security_enabled,
+                        security_groups: body.security_groups,
+                        allowed_address_pairs: pairs(body.allowed_address_pairs),
+                        binding_host_id: body.binding_host_id,
+                    },
+                )
+                .await?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &json!({"port": view(&caller, &port)}),
+            ))
+        }
+        (&M::GET, [id]) => {
+            let caller = req.caller(core).await?;
+            let port = core.port_get(&caller, id).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"port": view(&caller, &port)}),
+            ))
+        }
+        (&M::PUT, [id]) => {
+            let caller = req.caller(core).await?;
+            let body: UpdateBody = member(req.json().await?, "port")?;
+            check_binding(body.vnic_type.as_deref(), body.profile.as_ref())?;
+            let port = core
+                .port_update(
+                    &caller,
+                    id,
+                    PortUpdate {
+                        name: body.name,
+                        description: body.description,
+                        admin_state_up: body.admin_state_up,
+                        mac_address: body.mac_address,
+                        fixed_ips: fixed_ips(body.fixed_ips),
+                        device_id: body.device_id,
+                        device_owner: body.device_owner,
+                        port_security_enabled: body.port_security_enabled,
+                        security_groups: body.security_groups,
+                        allowed_address_pairs: pairs(body.allowed_address_pairs),
+                        binding_host_id: body.binding_host_id,
+                    },
+                )
+                .await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"port": view(&caller, &port)}),
+            ))
+        }
+        (&M::DELETE, [id]) => {
+            let caller = req.caller(core).await?;
+            core.port_delete(&caller, id).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (_, [] | [_]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
+        _ => Err(ApiError::not_found(format!(
+            "{} is not a port endpoint; see Neutron's ports API",
+            req.path
+        ))),
+    }
+}
+
+async fn list(core: &Core, req: &ApiRequest, caller: &Caller) -> ApiResult {
+    let query = PortQuery {
+        id: req.query_param("id"),
+        name: req.query_param("name"),
+        network_id: req.query_param("network_id"),
+        project_id: req
+            .query_param("project_id")
+            .or_else(|| req.query_param("tenant_id")),
+        device_id: req.query_param("device_id"),
+        device_owner: req.query_param("device_owner"),
+        mac_address: req.query_param("mac_address"),
+        status: req.query_param("status"),
+        binding_host_id: req.query_param("binding:host_id"),
+        limit: query_limit(req)?,
+        marker: req.query_param("marker"),
+    };
+    // `fixed_ips=ip_address=…` / `fixed_ips=subnet_id=…`, as the CLI's --fixed-ip sends.
+    let wanted: Vec<(String, String)> = req
+        .query_pairs()
+        .into_iter()
+        .filter(|(k, _)| k == "fixed_ips")
+        .filter_map(|(_, v)| {
+            v.split_once('=')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
+        .collect();
+    let page = core.ports_list(caller, query).await?;
+    let items: Vec<Value> = page
+        .ports
+        .iter()
+        .filter(|p| {
+            wanted.iter().all(|(key, value)| {
+                p.fixed_ips.iter().any(|f| match key.as_str() {
+                    "ip_address" => f.ip_address == *value,
+                    "subnet_id" => f.subnet_id == *value,
+                    _ => true,
+                })
+            })
+        })
+        .map(|p| view(caller, p))
+        .collect();
+    let links = page_links(
+        core,
+        req,
+        "ports",
+        page.ports.last().map(|p| p.id.as_str()),
+        page.more,
+    );
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"ports": items, "ports_links": links}),
+    ))
+}
+
+/// Neutron's port; the binding's host and details for administrators only.
+pub(super) fn view(caller: &Caller, p: &Port) -> Value {
+    let mut v = json!({
+        "id": p.id,
+        "name": p.name,
+        "description": p.description,
+        "network_id": p.network_id,
+        "project_id": p.project_id,
+        "tenant_id": p.project_id,
+        "mac_address": p.mac_address,
+        "admin_state_up": p.admin_state_up,
+        "status": p.status,
+        "device_id": p.device_id,
+        "device_owner": p.device_owner,
+        "fixed_ips": p.fixed_ips,
+        "security_groups": p.security_groups,
+        "port_security_enabled": p.port_security_enabled,
+        "allowed_address_pairs": p.allowed_address_pairs,
+        "binding:vnic_type": "normal",
+        "revision_number": p.revision_number,
+        "created_at": timestamp(&p.created_at),
+        "updated_at": timestamp(&p.updated_at),
+    });
+    if caller.is_admin() {
+        v["binding:host_id"] = json!(p.binding_host_id);
+        v["binding:vif_type"] = json!(if p.binding_host_id.is_empty() {
+            "unbound"
+        } else {
+            "bridge"
+        });
+        v["binding:vif_details"] = json!({});
+        v["binding:profile"] = json!({});
+    }
+    v
+}

@@ -1,0 +1,294 @@
+//! Port queries: ports with their fixed IPs and security groups, and what IPAM reads.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Db, Result, Tx};
+use crate::model::{AddressPair, FixedIp, Port, PortFilter};
+
+fn port(r: &Row) -> rusqlite::Result<Port> {
+    let pairs: String = r.get("allowed_address_pairs")?;
+    Ok(Port {
+        id: r.get("id")?,
+        network_id: r.get("network_id")?,
+        project_id: r.get("project_id")?,
+        name: r.get("name")?,
+        description: r.get("description")?,
+        mac_address: r.get("mac_address")?,
+        admin_state_up: r.get("admin_state_up")?,
+        status: r.get("status")?,
+        device_id: r.get("device_id")?,
+        device_owner: r.get("device_owner")?,
+        port_security_enabled: r.get("port_security_enabled")?,
+        binding_host_id: r.get("binding_host_id")?,
+        allowed_address_pairs: serde_json::from_str::<Vec<AddressPair>>(&pairs).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+        })?,
+        fixed_ips: Vec::new(),
+        security_groups: Vec::new(),
+        revision_number: r.get("revision_number")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
+}
+
+impl Db<'_> {
+    /// Fills in fixed IPs (in allocation order) and security groups.
+    fn port_details(&self, ports: &mut [Port]) -> Result<()> {
+        let mut ips = self.conn.prepare_cached(
+            "SELECT subnet_id, ip_address FROM port_fixed_ips WHERE port_id = ?1 ORDER BY rowid",
+        )?;
+        let mut groups = self.conn.prepare_cached(
+            "SELECT security_group_id FROM port_security_groups WHERE port_id = ?1 ORDER BY rowid",
+        )?;
+        for p in ports {
+            p.fixed_ips = ips
+                .query_map([&p.id], |r| {
+                    Ok(FixedIp {
+                        subnet_id: r.get(0)?,
+                        ip_address: r.get(1)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            p.security_groups = groups
+                .query_map([&p.id], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+        }
+        Ok(())
+    }
+
+    pub fn port_get(&self, id: &str) -> Result<Option<Port>> {
+        let found = self
+            .conn
+            .query_row("SELECT * FROM ports WHERE id = ?1", [id], port)
+            .optional()?;
+        let Some(p) = found else { return Ok(None) };
+        let mut ports = [p];
+        self.port_details(&mut ports)?;
+        let [p] = ports;
+        Ok(Some(p))
+    }
+
+    /// Ports matching `f` in creation order, at most `limit` after `marker`.
+    pub fn ports_list(&self, f: &PortFilter) -> Result<Vec<Port>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.* FROM ports p
+              WHERE (?1 IS NULL OR p.project_id = ?1)
+                AND (?2 IS NULL OR p.id = ?2) AND (?3 IS NULL OR p.name = ?3)
+                AND (?4 IS NULL OR p.network_id = ?4) AND (?5 IS NULL OR p.project_id = ?5)
+                AND (?6 IS NULL OR p.device_id = ?6) AND (?7 IS NULL OR p.device_owner = ?7)
+                AND (?8 IS NULL OR p.mac_address = ?8) AND (?9 IS NULL OR p.status = ?9)
+                AND (?10 IS NULL OR p.binding_host_id = ?10)
+                AND (?11 IS NULL OR p.seq > (SELECT seq FROM ports WHERE id = ?11))
+              ORDER BY p.seq LIMIT ?12",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                f.project_scope,
+                f.id,
+                f.name,
+                f.network_id,
+                f.project_id,
+                f.device_id,
+                f.device_owner,
+                f.mac_address,
+                f.status,
+                f.binding_host_id,
+                f.marker,
+                f.limit.map_or(-1, |l| l as i64),
+            ],
+            port,
+        )?;
+        let mut ports = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        self.port_details(&mut ports)?;
+        Ok(ports)
+    }
+
+    /// How many ports a project owns.
+    pub fn ports_count(&self, project_id: &str) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM ports WHERE project_id = ?1",
+            [project_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The addresses handed out on a subnet.
+    pub fn subnet_allocations(&self, subnet_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT ip_address FROM port_fixed_ips WHERE subnet_id = ?1")?;
+        let rows = stmt.query_map([subnet_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The port holding an address on a subnet, if any.
+    pub fn address_holder(&self, subnet_id: &str, ip: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT port_id FROM port_fixed_ips WHERE subnet_id = ?1 AND ip_address = ?2",
+                [subnet_id, ip],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn mac_in_use(&self, network_id: &str, mac: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM ports WHERE network_id = ?1 AND mac_address = ?2",
+                [network_id, mac],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+}
+
+impl Tx<'_> {
+    fn port_fixed_ips_write(&self, p: &Port) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM port_fixed_ips WHERE port_id = ?1", [&p.id])?;
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO port_fixed_ips (subnet_id, ip_address, port_id) VALUES (?1, ?2, ?3)",
+        )?;
+        for ip in &p.fixed_ips {
+            stmt.execute([&ip.subnet_id, &ip.ip_address, &p.id])?;
+        }
+        self.conn.execute(
+            "DELETE FROM port_security_groups WHERE port_id = ?1",
+            [&p.id],
+        )?;
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO port_security_groups (port_id, security_group_id) VALUES (?1, ?2)",
+        )?;
+        for group in &p.security_groups {
+            stmt.execute([&p.id, group])?;
+        }
+        Ok(())
+    }
+
+    /// Inserts a port with its addresses; a taken address or MAC is `Duplicate`.
+    pub fn port_insert(&self, p: &Port) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO ports (id, network_id, project_id, name, description, mac_address,
+                 admin_state_up, status, device_id, device_owner, port_security_enabled,
+                 binding_host_id, allowed_address_pairs, revision_number, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            params![
+                p.id,
+                p.network_id,
+                p.project_id,
+                p.name,
+                p.description,
+                p.mac_address,
+                p.admin_state_up,
+                p.status,
+                p.device_id,
+                p.device_owner,
+                p.port_security_enabled,
+                p.binding_host_id,
+                serde_json::to_string(&p.allowed_address_pairs)?,
+                p.revision_number,
+                p.created_at,
+                p.updated_at
+            ],
+        )?;
+        self.port_fixed_ips_write(p)
+    }
+
+    /// Writes a port's changeable fields and its addresses.
+    pub fn port_update(&self, p: &Port) -> Result<()> {
+        self.conn.execute(
+            "UPDATE ports SET name = ?2, description = ?3, mac_address = ?4,
+                 admin_state_up = ?5, status = ?6, device_id = ?7, device_owner = ?8,
+                 port_security_enabled = ?9, binding_host_id = ?10,
+                 allowed_address_pairs = ?11, revision_number = ?12, updated_at = ?13
+             WHERE id = ?1",
+            params![
+                p.id,
+                p.name,
+                p.description,
+                p.mac_address,
+                p.admin_state_up,
+                p.status,
+                p.device_id,
+                p.device_owner,
+                p.port_security_enabled,
+                p.binding_host_id,
+                serde_json::to_string(&p.allowed_address_pairs)?,
+                p.revision_number,
+                p.updated_at
+            ],
+        )?;
+        self.port_fixed_ips_write(p)
+    }
+
+    /// Deletes a port; its addresses return to their pools.
+    pub fn port_delete(&self, id: &str) -> Result<()> {
+        self.conn.execute("DELETE FROM ports WHERE id = ?1", [id])?;
+        Ok(())
+    }
+}
+
+impl Db<'_> {
+    /// The addresses of servers' ports, with their network's name, in port order.
+    pub fn server_addresses(
+        &self,
+        server_ids: &[String],
+    ) -> Result<HashMap<String, Vec<crate::model::ServerAddress>>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT n.name, f.ip_address, s.ip_version, p.mac_address
+               FROM ports p JOIN networks n ON n.id = p.network_id
+               JOIN port_fixed_ips f ON f.port_id = p.id
+               JOIN subnets s ON s.id = f.subnet_id
+              WHERE p.device_id = ?1
+              ORDER BY p.seq, f.rowid",
+        )?;
+        let mut out = HashMap::new();
+        for id in server_ids {
+            let rows = stmt.query_map([id], |r| {
+                Ok(crate::model::ServerAddress {
+                    network_name: r.get(0)?,
+                    addr: r.get(1)?,
+                    version: r.get(2)?,
+                    mac: r.get(3)?,
+                })
+            })?;
+            let addresses = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            if !addresses.is_empty() {
+                out.insert(id.clone(), addresses);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Tx<'_> {
+    /// Marks ports ACTIVE once `host` carries them (unless they moved meanwhile).
+    pub fn ports_activate(&self, host: &str, port_ids: &[String]) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE ports SET status = 'ACTIVE'
+              WHERE id = ?1 AND binding_host_id = ?2 AND status <> 'ACTIVE'",
+        )?;
+        for id in port_ids {
+            stmt.execute([id.as_str(), host])?;
+        }
+        Ok(())
+    }
+}
+
+impl Db<'_> {
+    /// The hosts carrying ports on a network.
+    pub fn network_hosts(&self, network_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT binding_host_id FROM ports
+              WHERE network_id = ?1 AND binding_host_id <> ''",
+        )?;
+        let rows = stmt.query_map([network_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
