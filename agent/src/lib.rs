@@ -64,6 +64,7 @@ pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
         config.node_name.clone(),
         config.availability_zone.clone(),
         drivers,
+        drivers::sim_disk::SimDisk::new(config.sim_disk_gb),
     ));
     let (stop, mut stop_rx) = watch::channel(false);
     let handler = api::handler(state);

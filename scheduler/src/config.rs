@@ -71,6 +71,7 @@ pub struct Config {
     pub agents: AgentsConfig,
     pub images: ImagesConfig,
     pub compute: ComputeConfig,
+    pub volume: crate::model::VolumeConfig,
     /// Largest request body accepted (bytes) outside image uploads.
     pub max_body_bytes: usize,
     /// The first admin's password, from `YUNJI_ADMIN_PASSWORD` (never from the file).
@@ -159,6 +160,7 @@ impl Default for Config {
             agents: AgentsConfig::default(),
             images: ImagesConfig::default(),
             compute: ComputeConfig::default(),
+            volume: crate::model::VolumeConfig::default(),
             max_body_bytes: 1024 * 1024,
             admin_password: None,
         }

@@ -9,8 +9,10 @@ use warp::Filter;
 use yunji_common::agent_api::{AgentError, NodeStatus};
 
 mod servers;
+mod volumes;
 
 use crate::drivers::sim::Fault;
+use crate::drivers::sim_disk::SimDisk;
 use crate::drivers::{DriverError, DriverSet};
 
 pub struct AgentState {
@@ -18,15 +20,23 @@ pub struct AgentState {
     availability_zone: String,
     started_at: DateTime<Utc>,
     pub(crate) drivers: DriverSet,
+    /// The disk driver, beside the driver set: volumes and snapshots.
+    pub(crate) disks: SimDisk,
 }
 
 impl AgentState {
-    pub fn new(node_name: String, availability_zone: String, drivers: DriverSet) -> AgentState {
+    pub fn new(
+        node_name: String,
+        availability_zone: String,
+        drivers: DriverSet,
+        disks: SimDisk,
+    ) -> AgentState {
         AgentState {
             node_name,
             availability_zone,
             started_at: Utc::now(),
             drivers,
+            disks,
         }
     }
 
@@ -40,6 +50,7 @@ impl AgentState {
             drivers: self.drivers.drivers(),
             capacity,
             inventory,
+            storage: Some(self.disks.observe()),
         })
     }
 }
@@ -51,7 +62,7 @@ pub(crate) fn reply<T: serde::Serialize>(result: Result<T, DriverError>) -> warp
         Err(e) => {
             let status = match e.code {
                 "not-found" => StatusCode::NOT_FOUND,
-                "state" => StatusCode::CONFLICT,
+                "state" | "no-space" => StatusCode::CONFLICT,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
             error(status, e.code, e.message)
@@ -104,6 +115,8 @@ pub fn routes(
         );
     status
         .or(servers::routes(with_state.clone()))
+        .unify()
+        .or(volumes::routes(with_state.clone()))
         .unify()
         .or(fault)
         .unify()

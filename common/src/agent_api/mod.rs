@@ -55,6 +55,9 @@ pub struct NodeStatus {
     pub drivers: Drivers,
     pub capacity: Capacity,
     pub inventory: Inventory,
+    /// The node's volume storage; absent from agents without a disk driver.
+    #[serde(default)]
+    pub storage: Option<StorageStatus>,
 }
 
 /// The zone of a node that names none, as in Nova.
@@ -140,4 +143,6 @@ pub struct AgentError {
 }
 
 mod compute;
+mod volumes;
 pub use compute::*;
+pub use volumes::*;

@@ -14,6 +14,7 @@ pub mod errors;
 mod identity;
 mod image;
 pub mod microversion;
+mod volume;
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -261,6 +262,17 @@ async fn dispatch(core: &Core, req: ApiRequest) -> Response {
         Some("compute") => (Service::Compute, discovery::compute(core, &req)),
         Some("image") => (Service::Image, image::route(core, req).await),
         Some("network") => (Service::Network, discovery::network(core, &req)),
+        Some("volume") if req.segments.len() > 2 && req.segments[1] == "v3" => {
+            return match volume::route(core, req).await {
+                Ok(response) => response,
+                Err((e, mv)) => {
+                    let mut response = e.into_response(Service::Volume);
+                    let range = volume::range();
+                    range.echo(mv.unwrap_or(range.min), &mut response);
+                    response
+                }
+            };
+        }
         Some("volume") => (Service::Volume, discovery::volume(core, &req)),
         Some("load-balancer") => (Service::LoadBalancer, discovery::load_balancer(core, &req)),
         Some("agent-join") => (Service::Other, agent_join::route(core, req).await),

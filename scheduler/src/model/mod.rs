@@ -6,12 +6,14 @@ mod identity;
 mod images;
 mod nodes;
 mod servers;
+mod volumes;
 
 pub use compute::*;
 pub use identity::*;
 pub use images::*;
 pub use nodes::*;
 pub use servers::*;
+pub use volumes::*;
 
 /// A new random id in Keystone's form: 32 lower-case hex characters.
 pub fn new_id() -> String {

@@ -15,6 +15,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_images", include_str!("migrations/0003_images.sql")),
     ("0004_compute", include_str!("migrations/0004_compute.sql")),
     ("0005_servers", include_str!("migrations/0005_servers.sql")),
+    // 0006 is the network service's.
+    ("0007_volumes", include_str!("migrations/0007_volumes.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

@@ -14,6 +14,7 @@ mod migrations;
 mod nodes;
 mod quotas;
 mod servers;
+mod volumes;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -11,3 +11,5 @@ mod images;
 mod nodes;
 mod policy;
 mod servers;
+mod volumes;
+mod volumes_attach;

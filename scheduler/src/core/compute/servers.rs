@@ -198,7 +198,7 @@ pub fn id_from_ref(reference: &str) -> &str {
 }
 
 impl Core {
-    fn arc(&self) -> Result<Arc<Core>> {
+    pub(crate) fn arc(&self) -> Result<Arc<Core>> {
         self.me
             .upgrade()
             .ok_or_else(|| Error::internal(anyhow::anyhow!("the scheduler is shutting down")))
@@ -352,19 +352,20 @@ impl Core {
                 }
             },
         )?;
-        let Some(image) = image else {
-            return Err(Error::BadRequest(
-                "imageRef is required: booting from a volume needs the block-storage service, which this cloud does not offer yet".into(),
-            ));
-        };
-        let min_disk = image.min_disk as u64;
-        if flavor.disk_gb > 0 && flavor.disk_gb < min_disk {
-            return Err(Error::BadRequest(format!(
-                "Flavor's disk is too small for requested image: the image needs {min_disk} GB, flavor {} has {} GB.",
-                flavor.name, flavor.disk_gb
-            )));
+        // Boot from volume: the block devices are checked now and made during the build.
+        let block_devices = self
+            .boot_devices_check(caller, &input.block_devices, image.is_some())
+            .await?;
+        if let Some(image) = &image {
+            let min_disk = image.min_disk as u64;
+            if flavor.disk_gb > 0 && flavor.disk_gb < min_disk {
+                return Err(Error::BadRequest(format!(
+                    "Flavor's disk is too small for requested image: the image needs {min_disk} GB, flavor {} has {} GB.",
+                    flavor.name, flavor.disk_gb
+                )));
+            }
         }
-        let image_id = Some(image.id);
+        let image_id = image.map(|i| i.id);
         if let Some(data) = &input.user_data {
             use base64::Engine;
             let decoded = base64::engine::general_purpose::STANDARD
@@ -412,7 +413,7 @@ impl Core {
             metadata: input.metadata,
             description: input.description,
             networks: input.networks,
-            block_devices: input.block_devices,
+            block_devices,
             security_groups: if input.security_groups.is_empty() {
                 vec!["default".into()]
             } else {
@@ -469,12 +470,26 @@ impl Core {
                 if server.task_state == Some(TaskState::Deleting) {
                     return Ok(None);
                 }
-                let node = choose_node(
-                    tx,
-                    &server.flavor,
-                    server.availability_zone.as_deref(),
-                    None,
-                )?;
+                // A server booting from an existing volume runs where the volume is.
+                let node = match crate::core::volumes::boot_volume_host(tx, &server)? {
+                    Some(host) => {
+                        let held = tx.allocations_by_node()?;
+                        tx.node_get(&host)?.filter(|n| {
+                            let used = held.get(&n.name).copied().unwrap_or_default();
+                            let (cpu, ram, disk) = free_on(n, &used).unwrap_or((0, 0, 0));
+                            n.state == NodeState::Up
+                                && cpu >= i64::from(server.flavor.vcpus)
+                                && ram >= server.flavor.ram_mb as i64
+                                && disk >= server.flavor.disk_gb as i64
+                        })
+                    }
+                    None => choose_node(
+                        tx,
+                        &server.flavor,
+                        server.availability_zone.as_deref(),
+                        None,
+                    )?,
+                };
                 match &node {
                     Some(n) => {
                         server.host = Some(n.name.clone());
@@ -505,13 +520,17 @@ impl Core {
             }
         };
         let spec = self.server_spec(&server).await;
-        let result = match spec {
-            Ok(spec) => self
-                .agents
-                .server_create(&node, &spec)
-                .await
-                .map_err(|e| error_chain(&e)),
-            Err(e) => Err(error_chain(&e)),
+        let made = match spec {
+            Ok(_) => self.boot_volumes_prepare(&server, &node).await,
+            Err(_) => Ok(Vec::new()),
+        };
+        let result = match (spec, made.clone()) {
+            (Ok(spec), Ok(_)) => match self.agents.server_create(&node, &spec).await {
+                Ok(reply) => self.boot_volumes_attach(id, &node).await.map(|()| reply),
+                Err(e) => Err(error_chain(&e)),
+            },
+            (Err(e), _) => Err(error_chain(&e)),
+            (_, Err(message)) => Err(message),
         };
         let outcome = match result {
             Ok(reply) => {
@@ -528,6 +547,8 @@ impl Core {
                 tracing::warn!(%id, node = %node.name, %message, "building a server failed");
                 // Leave nothing behind on the node, whatever step failed.
                 let _ = self.agents.server_delete(&node, id).await;
+                self.boot_volumes_cleanup(id, &made.unwrap_or_default())
+                    .await;
                 self.server_record(id, move |s| {
                     s.vm_state = VmState::Error;
                     s.task_state = None;
@@ -598,7 +619,7 @@ impl Core {
             .await
     }
 
-    async fn node_named(&self, name: &str) -> Result<Node> {
+    pub(crate) async fn node_named(&self, name: &str) -> Result<Node> {
         let key = name.to_string();
         self.store
             .read(move |db| db.node_get(&key))
@@ -731,6 +752,9 @@ impl Core {
                 // reconciliation removes what it still runs once it is back.
                 tracing::warn!(%id, %host, %message, "the node did not confirm the delete");
             }
+        }
+        if let Err(error) = self.volumes_release_server(id).await {
+            tracing::error!(%id, error = %error_chain(&error), "releasing a deleted server's volumes failed");
         }
         let outcome = self
             .server_record(id, |s| {

@@ -7,6 +7,7 @@ mod hosts;
 mod keypairs;
 mod quotas;
 mod servers;
+mod volume_attachments;
 
 use super::discovery::{COMPUTE_MAX, COMPUTE_MIN};
 use super::microversion::{Microversion, Range};

@@ -32,7 +32,7 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
         (&M::POST, ["servers"]) => create(core, &mut creq, &caller).await,
         (&M::GET, ["servers", id]) => {
             let server = core.server_get(&caller, id, Access::Read).await?;
-            let view = View::new(core, &caller, creq.mv).await?;
+            let view = View::new(core, &caller, creq.mv, vec![server.id]).await?;
             ok(json!({"server": detail_value(core, &server, &view)}))
         }
         (&M::PUT, ["servers", id]) => update(core, &mut creq, &caller, id).await,
@@ -41,6 +41,9 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (&M::POST, ["servers", id, "action"]) => action(core, &mut creq, &caller, id).await,
+        (_, ["servers", _, "os-volume_attachments", ..]) => {
+            super::volume_attachments::route(core, &mut creq, &caller).await
+        }
         (&M::GET, ["servers", id, "metadata"]) => {
             let server = core.server_get(&caller, id, Access::Read).await?;
             ok(json!({"metadata": server.metadata}))
@@ -129,16 +132,29 @@ struct View<'a> {
     caller: &'a Caller,
     mv: Microversion,
     hosts: Option<HashMap<String, NodeState>>,
+    /// The volumes attached to the servers shown.
+    volumes: HashMap<uuid::Uuid, Vec<crate::model::VolumeAttachment>>,
 }
 
 impl<'a> View<'a> {
-    async fn new(core: &Core, caller: &'a Caller, mv: Microversion) -> Result<View<'a>, ApiError> {
+    async fn new(
+        core: &Core,
+        caller: &'a Caller,
+        mv: Microversion,
+        servers: Vec<uuid::Uuid>,
+    ) -> Result<View<'a>, ApiError> {
         let hosts = if caller.is_admin() && mv.at_least(2, 16) {
             Some(core.node_states().await?)
         } else {
             None
         };
-        Ok(View { caller, mv, hosts })
+        let volumes = core.servers_attached_volumes(servers).await?;
+        Ok(View {
+            caller,
+            mv,
+            hosts,
+            volumes,
+        })
     }
 }
 
@@ -201,7 +217,7 @@ struct Detail<'a> {
     #[serde(rename = "OS-EXT-STS:power_state")]
     power_state: i64,
     #[serde(rename = "os-extended-volumes:volumes_attached")]
-    volumes_attached: [(); 0],
+    volumes_attached: Vec<Value>,
     security_groups: Vec<Named<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     progress: Option<u8>,
@@ -321,7 +337,19 @@ fn detail<'a>(core: &Core, s: &'a Server, id: &'a str, view: &View) -> Detail<'a
         task_state: s.task_state.map(|t| t.as_str()),
         vm_state: s.vm_state.as_str(),
         power_state: s.power_state,
-        volumes_attached: [],
+        volumes_attached: view
+            .volumes
+            .get(&s.id)
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                let mut v = json!({"id": a.volume_id.to_string()});
+                if mv.at_least(2, 3) {
+                    v["delete_on_termination"] = json!(a.delete_on_termination);
+                }
+                v
+            })
+            .collect(),
         security_groups: s
             .security_groups
             .iter()
@@ -409,7 +437,13 @@ async fn list(core: &Core, creq: &ComputeRequest, caller: &Caller, detailed: boo
     }
     let all_tenants = req.query_flag("all_tenants");
     let servers = core.servers_list(caller, filter, all_tenants).await?;
-    let view = View::new(core, caller, creq.mv).await?;
+    let view = View::new(
+        core,
+        caller,
+        creq.mv,
+        servers.iter().map(|s| s.id).collect(),
+    )
+    .await?;
     let next = (servers.len() == limit)
         .then(|| servers.last())
         .flatten()
@@ -605,7 +639,7 @@ async fn update(core: &Core, creq: &mut ComputeRequest, caller: &Caller, id: &st
     let server = core
         .server_update(caller, id, body.server.name, body.server.description)
         .await?;
-    let view = View::new(core, caller, creq.mv).await?;
+    let view = View::new(core, caller, creq.mv, vec![server.id]).await?;
     ok(json!({"server": detail_value(core, &server, &view)}))
 }
 
