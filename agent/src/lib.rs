@@ -68,6 +68,7 @@ pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
         config.availability_zone.clone(),
         drivers,
         network,
+        drivers::sim_disk::SimDisk::new(config.sim_disk_gb),
     ));
     let (stop, mut stop_rx) = watch::channel(false);
     let handler = api::handler(state);

@@ -72,6 +72,7 @@ pub struct Config {
     pub images: ImagesConfig,
     pub compute: ComputeConfig,
     pub network: NetworkConfig,
+    pub volume: crate::model::VolumeConfig,
     /// Largest request body accepted (bytes) outside image uploads.
     pub max_body_bytes: usize,
     /// The first admin's password, from `YUNJI_ADMIN_PASSWORD` (never from the file).
@@ -179,6 +180,7 @@ impl Default for Config {
             images: ImagesConfig::default(),
             compute: ComputeConfig::default(),
             network: NetworkConfig::default(),
+            volume: crate::model::VolumeConfig::default(),
             max_body_bytes: 1024 * 1024,
             admin_password: None,
         }

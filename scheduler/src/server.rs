@@ -120,6 +120,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     core.images_recover().await?;
     // So do server operations: deletes resume, interrupted builds fail cleanly.
     core.servers_recover().await?;
+    core.volumes_recover().await?;
     let generated = match core.bootstrap(config.admin_password.clone()).await? {
         Bootstrapped::Created { admin_password } if config.admin_password.is_none() => {
             tracing::info!(file = %paths.admin_password().display(),

@@ -429,4 +429,20 @@ impl TestContext {
     ) -> Vec<yunji_common::agent_api::ServerInventory> {
         self.agent_status(index).await.inventory.servers
     }
+
+    /// The storage agent `index` reports: capacity, volumes, snapshots.
+    pub async fn agent_storage(&self, index: usize) -> yunji_common::agent_api::StorageStatus {
+        let (transport, url) = self.agent_transport(index);
+        let status: yunji_common::agent_api::NodeStatus = yunji_common::client::call_json::<(), _>(
+            &transport,
+            &url,
+            http::Method::GET,
+            yunji_common::agent_api::STATUS_PATH,
+            None,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        status.storage.unwrap_or_default()
+    }
 }

@@ -10,8 +10,10 @@ use yunji_common::agent_api::{AgentError, NodeStatus};
 
 mod network;
 mod servers;
+mod volumes;
 
 use crate::drivers::sim::Fault;
+use crate::drivers::sim_disk::SimDisk;
 use crate::drivers::sim_network::SimNetwork;
 use crate::drivers::{DriverError, DriverSet};
 
@@ -21,6 +23,8 @@ pub struct AgentState {
     started_at: DateTime<Utc>,
     pub(crate) drivers: DriverSet,
     pub(crate) network: SimNetwork,
+    /// The disk driver, beside the driver set: volumes and snapshots.
+    pub(crate) disks: SimDisk,
 }
 
 impl AgentState {
@@ -29,6 +33,7 @@ impl AgentState {
         availability_zone: String,
         drivers: DriverSet,
         network: SimNetwork,
+        disks: SimDisk,
     ) -> AgentState {
         AgentState {
             node_name,
@@ -36,6 +41,7 @@ impl AgentState {
             started_at: Utc::now(),
             drivers,
             network,
+            disks,
         }
     }
 
@@ -50,6 +56,7 @@ impl AgentState {
             capacity,
             inventory,
             network: self.network.inventory(),
+            storage: Some(self.disks.observe()),
         })
     }
 }
@@ -61,7 +68,7 @@ pub(crate) fn reply<T: serde::Serialize>(result: Result<T, DriverError>) -> warp
         Err(e) => {
             let status = match e.code {
                 "not-found" => StatusCode::NOT_FOUND,
-                "state" => StatusCode::CONFLICT,
+                "state" | "no-space" => StatusCode::CONFLICT,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
             error(status, e.code, e.message)
@@ -116,6 +123,8 @@ pub fn routes(
         .or(servers::routes(with_state.clone()))
         .unify()
         .or(network::routes(with_state.clone()))
+        .unify()
+        .or(volumes::routes(with_state.clone()))
         .unify()
         .or(fault)
         .unify()

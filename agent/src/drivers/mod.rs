@@ -3,6 +3,7 @@
 //! the sim set is the only one, and `auto` chooses it until the real drivers land.
 
 pub mod sim;
+pub mod sim_disk;
 pub mod sim_network;
 
 use std::time::Duration;

@@ -120,7 +120,7 @@ impl Sim {
     }
 
     /// Takes `units` of simulated time, then applies the operation's fault.
-    async fn step(&self, operation: &str, units: u32) -> Result<(), DriverError> {
+    pub(crate) async fn step(&self, operation: &str, units: u32) -> Result<(), DriverError> {
         let (delay, fail) = {
             let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
             match faults.get_mut(operation) {
@@ -146,6 +146,14 @@ impl Sim {
             });
         }
         Ok(())
+    }
+
+    /// Whether this node runs (or has defined) server `id`: volumes attach only to those.
+    pub(crate) fn has_server(&self, id: Uuid) -> bool {
+        self.vms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&id)
     }
 
     fn with_vm<T>(

@@ -58,6 +58,9 @@ pub struct NodeStatus {
     /// What the node's network side carries.
     #[serde(default)]
     pub network: NetworkInventory,
+    /// The node's volume storage; absent from agents without a disk driver.
+    #[serde(default)]
+    pub storage: Option<StorageStatus>,
 }
 
 /// The zone of a node that names none, as in Nova.
@@ -144,5 +147,7 @@ pub struct AgentError {
 
 mod compute;
 mod network;
+mod volumes;
 pub use compute::*;
 pub use network::*;
+pub use volumes::*;

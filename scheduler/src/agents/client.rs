@@ -10,7 +10,9 @@ use rustls::pki_types::ServerName;
 use uuid::Uuid;
 use yunji_common::agent_api::{
     ConsoleReply, NETWORK_PATH, NetworkApplied, NodeNetworkSpec, NodeStatus, SERVERS_PATH,
-    STATUS_PATH, ServerAction, ServerReply, ServerSpec,
+    SNAPSHOTS_PATH, STATUS_PATH, ServerAction, ServerReply, ServerSpec, SnapshotInventory,
+    SnapshotSpec, VOLUMES_PATH, VolumeAttach, VolumeDetach, VolumeExtend, VolumeInventory,
+    VolumeSpec,
 };
 use yunji_common::client::{CallError, Transport, call_json};
 
@@ -147,5 +149,97 @@ impl AgentClient {
             NETWORK_TIMEOUT,
         )
         .await
+    }
+
+    /// A volume operation: `POST` (with a body) or `DELETE` (without) on `path`.
+    async fn storage_call<B: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        node: &Node,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<R, CallError> {
+        call_json(
+            &self.transport(node)?,
+            &node.url,
+            method,
+            path,
+            body,
+            SERVER_TIMEOUT,
+        )
+        .await
+    }
+
+    pub async fn volume_create(
+        &self,
+        node: &Node,
+        spec: &VolumeSpec,
+    ) -> Result<VolumeInventory, CallError> {
+        self.storage_call(node, Method::POST, VOLUMES_PATH, Some(spec))
+            .await
+    }
+
+    pub async fn volume_delete(&self, node: &Node, id: Uuid) -> Result<(), CallError> {
+        self.storage_call::<(), serde_json::Value>(
+            node,
+            Method::DELETE,
+            &format!("{VOLUMES_PATH}/{id}"),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn volume_extend(
+        &self,
+        node: &Node,
+        id: Uuid,
+        size_gb: u64,
+    ) -> Result<VolumeInventory, CallError> {
+        let path = format!("{VOLUMES_PATH}/{id}/extend");
+        self.storage_call(node, Method::POST, &path, Some(&VolumeExtend { size_gb }))
+            .await
+    }
+
+    pub async fn volume_attach(
+        &self,
+        node: &Node,
+        id: Uuid,
+        attach: &VolumeAttach,
+    ) -> Result<VolumeInventory, CallError> {
+        let path = format!("{VOLUMES_PATH}/{id}/attach");
+        self.storage_call(node, Method::POST, &path, Some(attach))
+            .await
+    }
+
+    pub async fn volume_detach(
+        &self,
+        node: &Node,
+        id: Uuid,
+        server_id: Uuid,
+    ) -> Result<VolumeInventory, CallError> {
+        let path = format!("{VOLUMES_PATH}/{id}/detach");
+        self.storage_call(node, Method::POST, &path, Some(&VolumeDetach { server_id }))
+            .await
+    }
+
+    pub async fn snapshot_create(
+        &self,
+        node: &Node,
+        spec: &SnapshotSpec,
+    ) -> Result<SnapshotInventory, CallError> {
+        self.storage_call(node, Method::POST, SNAPSHOTS_PATH, Some(spec))
+            .await
+    }
+
+    pub async fn snapshot_delete(&self, node: &Node, id: Uuid) -> Result<(), CallError> {
+        self.storage_call::<(), serde_json::Value>(
+            node,
+            Method::DELETE,
+            &format!("{SNAPSHOTS_PATH}/{id}"),
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 }

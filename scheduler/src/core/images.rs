@@ -1728,6 +1728,14 @@ impl Core {
     }
 
     /// For the compute service: an active image the caller may boot from.
+    /// An image to boot or make a volume from: see [`bootable_image`].
+    pub async fn image_for_boot(&self, caller: &Caller, id: &str) -> Result<Image> {
+        let (caller, key) = (caller.clone(), id.to_string());
+        self.store
+            .read_as(move |db| bootable_image(db, &caller, &key))
+            .await
+    }
+
     /// For the compute service (Nova's `createImage`): a new active, private image
     /// owned by `owner_project` whose data is a copy of `source`'s, with its formats and
     /// checksums, and `properties` applied (core attributes by name, the rest as

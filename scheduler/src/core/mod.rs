@@ -13,6 +13,7 @@ mod nodes;
 mod passwords;
 pub mod policy;
 pub mod tokens;
+pub mod volumes;
 
 use std::sync::Arc;
 

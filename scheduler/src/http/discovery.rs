@@ -14,7 +14,7 @@ pub const COMPUTE_MIN: &str = "2.1";
 pub const COMPUTE_MAX: &str = "2.25";
 /// The block-storage API's microversion range.
 pub const VOLUME_MIN: &str = "3.0";
-pub const VOLUME_MAX: &str = "3.0";
+pub const VOLUME_MAX: &str = "3.42";
 
 fn link(core: &Core, path: &str) -> Value {
     json!([{"rel": "self", "href": format!("{}{path}", core.public_url())}])

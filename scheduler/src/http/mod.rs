@@ -15,6 +15,7 @@ mod identity;
 mod image;
 pub mod microversion;
 mod network;
+mod volume;
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -268,6 +269,17 @@ async fn dispatch(core: &Core, req: ApiRequest) -> Response {
         Some("compute") => (Service::Compute, discovery::compute(core, &req)),
         Some("image") => (Service::Image, image::route(core, req).await),
         Some("network") => (Service::Network, network::route(core, req).await),
+        Some("volume") if req.segments.len() > 2 && req.segments[1] == "v3" => {
+            return match volume::route(core, req).await {
+                Ok(response) => response,
+                Err((e, mv)) => {
+                    let mut response = e.into_response(Service::Volume);
+                    let range = volume::range();
+                    range.echo(mv.unwrap_or(range.min), &mut response);
+                    response
+                }
+            };
+        }
         Some("volume") => (Service::Volume, discovery::volume(core, &req)),
         Some("load-balancer") => (Service::LoadBalancer, discovery::load_balancer(core, &req)),
         Some("agent-join") => (Service::Other, agent_join::route(core, req).await),

@@ -7,6 +7,7 @@ mod images;
 mod network;
 mod nodes;
 mod servers;
+mod volumes;
 
 pub use compute::*;
 pub use identity::*;
@@ -14,6 +15,7 @@ pub use images::*;
 pub use network::*;
 pub use nodes::*;
 pub use servers::*;
+pub use volumes::*;
 
 /// A new random id in Keystone's form: 32 lower-case hex characters.
 pub fn new_id() -> String {

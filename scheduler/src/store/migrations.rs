@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0008_server_migrations.sql"),
     ),
     ("0009_network", include_str!("migrations/0009_network.sql")),
+    ("0010_volumes", include_str!("migrations/0010_volumes.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

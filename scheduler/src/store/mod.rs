@@ -19,6 +19,7 @@ mod quotas;
 mod server_groups;
 mod server_migrations;
 mod servers;
+mod volumes;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

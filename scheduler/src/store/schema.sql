@@ -368,6 +368,75 @@ CREATE TABLE users (
     UNIQUE (domain_id, name)
 );
 
+CREATE TABLE volume_attachments (
+    id          TEXT PRIMARY KEY,
+    volume_id   TEXT NOT NULL REFERENCES volumes(id) ON DELETE CASCADE,
+    server_id   TEXT NOT NULL,
+    device      TEXT NOT NULL,
+    mode        TEXT NOT NULL DEFAULT 'rw',
+    host_name   TEXT,
+    status      TEXT NOT NULL,
+    attached_at TEXT,
+    -- Boot-from-volume: the volume goes with the server.
+    delete_on_termination INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (volume_id, server_id),
+    -- Device names are per server: no two volumes on one server share one.
+    UNIQUE (server_id, device)
+);
+
+CREATE TABLE volume_quotas (
+    project_id TEXT NOT NULL,
+    resource   TEXT NOT NULL,
+    hard_limit INTEGER NOT NULL,
+    PRIMARY KEY (project_id, resource)
+);
+
+CREATE TABLE volume_snapshots (
+    id          TEXT PRIMARY KEY,
+    project_id  TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    volume_id   TEXT NOT NULL REFERENCES volumes(id),
+    name        TEXT,
+    description TEXT,
+    size_gb     INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    metadata    TEXT NOT NULL DEFAULT '{}',
+    counted     INTEGER NOT NULL DEFAULT 1,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+
+CREATE TABLE volume_types (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    description TEXT,
+    is_public   INTEGER NOT NULL DEFAULT 1,
+    extra_specs TEXT NOT NULL DEFAULT '{}',
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE volumes (
+    id                TEXT PRIMARY KEY,
+    project_id        TEXT NOT NULL,
+    user_id           TEXT NOT NULL,
+    name              TEXT,
+    description       TEXT,
+    size_gb           INTEGER NOT NULL CHECK (size_gb > 0),
+    status            TEXT NOT NULL,
+    type_id           TEXT NOT NULL REFERENCES volume_types(id),
+    availability_zone TEXT NOT NULL,
+    host              TEXT,
+    multiattach       INTEGER NOT NULL DEFAULT 0,
+    bootable          INTEGER NOT NULL DEFAULT 0,
+    read_only         INTEGER NOT NULL DEFAULT 0,
+    metadata          TEXT NOT NULL DEFAULT '{}',
+    image_id          TEXT,
+    snapshot_id       TEXT,
+    counted           INTEGER NOT NULL DEFAULT 1,
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL
+);
+
 CREATE INDEX image_members_member ON image_members(member_id);
 
 CREATE INDEX image_tasks_image ON image_tasks(image_id);
@@ -413,4 +482,16 @@ CREATE INDEX subnets_project ON subnets(project_id, seq);
 CREATE INDEX tokens_expires ON tokens(expires_at);
 
 CREATE INDEX tokens_user ON tokens(user_id);
+
+CREATE INDEX volume_snapshots_project ON volume_snapshots(project_id, created_at, id);
+
+CREATE INDEX volume_snapshots_volume ON volume_snapshots(volume_id);
+
+CREATE INDEX volumes_host ON volumes(host, size_gb);
+
+CREATE INDEX volumes_project ON volumes(project_id, created_at, id);
+
+CREATE INDEX volumes_type ON volumes(type_id);
+
+CREATE INDEX volumes_usage ON volumes(project_id, counted, size_gb);
 

@@ -20,3 +20,5 @@ mod policy;
 mod server_groups;
 mod servers;
 mod usage;
+mod volumes;
+mod volumes_attach;

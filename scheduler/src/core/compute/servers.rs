@@ -154,6 +154,8 @@ struct Ending {
 struct Want<'a> {
     flavor: &'a Flavor,
     zone: Option<&'a str>,
+    /// The one node it may run on (where its boot volume is).
+    only: Option<String>,
     /// The node a migration leaves: never chosen.
     except: Option<&'a str>,
     /// The server's group: its policy and the nodes its other members run on.
@@ -221,6 +223,7 @@ fn choose_node(tx: &Tx, want: &Want) -> Result<Option<Node>> {
         .nodes_list()?
         .into_iter()
         .filter(|node| node.state == NodeState::Up && Some(node.name.as_str()) != want.except)
+        .filter(|node| want.only.as_ref().is_none_or(|only| *only == node.name))
         .filter(|node| {
             want.zone.is_none()
                 || node.status.as_ref().map(|s| s.availability_zone.as_str()) == want.zone
@@ -277,7 +280,7 @@ pub fn id_from_ref(reference: &str) -> &str {
 }
 
 impl Core {
-    fn arc(&self) -> Result<Arc<Core>> {
+    pub(crate) fn arc(&self) -> Result<Arc<Core>> {
         self.me
             .upgrade()
             .ok_or_else(|| Error::internal(anyhow::anyhow!("the scheduler is shutting down")))
@@ -414,12 +417,11 @@ impl Core {
             .image_ref
             .as_deref()
             .filter(|r| !r.is_empty())
-            .map(|r| id_from_ref(r).to_string())
-            .ok_or_else(|| {
-                Error::BadRequest(
-                    "imageRef is required: booting from a volume needs the block-storage service, which this cloud does not offer yet".into(),
-                )
-            })?;
+            .map(|r| id_from_ref(r).to_string());
+        // Boot from volume: the block devices are checked now and made during the build.
+        let block_devices = self
+            .boot_devices_check(caller, &input.block_devices, image_ref.is_some())
+            .await?;
         if let Some(data) = &input.user_data {
             use base64::Engine;
             let decoded = base64::engine::general_purpose::STANDARD
@@ -450,7 +452,10 @@ impl Core {
             .store
             .write(move |tx| {
                 let flavor = usable_flavor(tx, &caller, &flavor_ref)?;
-                let image = bootable_image(tx, &caller, &image_ref)?;
+                let image = match &image_ref {
+                    Some(id) => Some(bootable_image(tx, &caller, id)?),
+                    None => None,
+                };
                 if let Some(key) = &input.key_name
                     && tx.keypair_get(&caller.user_id, key)?.is_none()
                 {
@@ -476,7 +481,7 @@ impl Core {
                     user_id: caller.user_id.clone(),
                     flavor,
                     old_flavor: None,
-                    image_id: Some(image.id.clone()),
+                    image_id: image.as_ref().map(|i| i.id.clone()),
                     vm_state: VmState::Building,
                     task_state: Some(TaskState::Scheduling),
                     power_state: power::NOSTATE,
@@ -487,7 +492,7 @@ impl Core {
                     metadata: input.metadata,
                     description: input.description,
                     networks,
-                    block_devices: input.block_devices,
+                    block_devices,
                     security_groups: if input.security_groups.is_empty() {
                         vec!["default".into()]
                     } else {
@@ -501,7 +506,7 @@ impl Core {
                     launched_at: None,
                     deleted_at: None,
                 };
-                let min_disk = image.min_disk as u64;
+                let min_disk = image.as_ref().map_or(0, |i| i.min_disk as u64);
                 let flavor = &server.flavor;
                 if flavor.disk_gb > 0 && flavor.disk_gb < min_disk {
                     return Err(Error::BadRequest(format!(
@@ -534,6 +539,8 @@ impl Core {
                 let want = Want {
                     flavor: &flavor,
                     zone: zone.as_deref(),
+                    // A server booting from an existing volume runs where the volume is.
+                    only: crate::core::volumes::boot_volume_host(tx, &server)?,
                     except: None,
                     group: group.map(|g| (g.policy, g.hosts)),
                 };
@@ -575,13 +582,17 @@ impl Core {
             Ok(()) => self.server_spec(&server).await,
             Err(e) => Err(e),
         };
-        let result = match spec {
-            Ok(spec) => self
-                .agents
-                .server_create(&node, &spec)
-                .await
-                .map_err(|e| error_chain(&e)),
-            Err(e) => Err(error_chain(&e)),
+        let made = match spec {
+            Ok(_) => self.boot_volumes_prepare(&server, &node).await,
+            Err(_) => Ok(Vec::new()),
+        };
+        let result = match (spec, made.clone()) {
+            (Ok(spec), Ok(_)) => match self.agents.server_create(&node, &spec).await {
+                Ok(reply) => self.boot_volumes_attach(id, &node).await.map(|()| reply),
+                Err(e) => Err(error_chain(&e)),
+            },
+            (Err(e), _) => Err(error_chain(&e)),
+            (_, Err(message)) => Err(message),
         };
         let outcome = match result {
             Ok(reply) => {
@@ -599,6 +610,8 @@ impl Core {
                 // Leave nothing behind on the node, whatever step failed.
                 let _ = self.agents.server_delete(&node, id).await;
                 let _ = self.server_ports_release(&server).await;
+                self.boot_volumes_cleanup(id, &made.unwrap_or_default())
+                    .await;
                 self.server_record(id, move |s| {
                     s.vm_state = VmState::Error;
                     s.task_state = None;
@@ -853,6 +866,9 @@ impl Core {
         if let Err(error) = self.server_ports_release(&server).await {
             tracing::error!(%id, error = %error_chain(&error), "releasing a server's ports failed");
         }
+        if let Err(error) = self.volumes_release_server(id).await {
+            tracing::error!(%id, error = %error_chain(&error), "releasing a deleted server's volumes failed");
+        }
         let outcome = self
             .server_record(id, |s| {
                 s.vm_state = VmState::Deleted;
@@ -1079,6 +1095,7 @@ impl Core {
                     let want = Want {
                         flavor: f,
                         zone: None,
+                        only: None,
                         except: None,
                         group: group.clone(),
                     };
@@ -1100,6 +1117,7 @@ impl Core {
                             &Want {
                                 flavor: &server.flavor,
                                 zone: None,
+                                only: None,
                                 except: source.as_deref(),
                                 group: Want::group_of(tx, &server)?,
                             },

@@ -10,6 +10,7 @@ mod quotas;
 mod server_groups;
 mod servers;
 mod usage;
+mod volume_attachments;
 
 use super::discovery::{COMPUTE_MAX, COMPUTE_MIN};
 use super::microversion::{Microversion, Range};

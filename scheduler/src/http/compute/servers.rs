@@ -46,6 +46,9 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
         (&M::GET, ["servers", id, "ips", net]) => {
             network::server_ips(core, &caller, id, Some(net)).await
         }
+        (_, ["servers", _, "os-volume_attachments", ..]) => {
+            super::volume_attachments::route(core, &mut creq, &caller).await
+        }
         (&M::GET, ["servers", id, "metadata"]) => {
             let server = core.server_get(&caller, id, Access::Read).await?;
             ok(json!({"metadata": server.metadata}))
@@ -192,6 +195,8 @@ struct View<'a> {
     hosts: Option<HashMap<String, NodeState>>,
     /// The servers' addresses, from their ports.
     addresses: HashMap<uuid::Uuid, Vec<crate::model::ServerAddress>>,
+    /// The volumes attached to the servers shown.
+    volumes: HashMap<uuid::Uuid, Vec<crate::model::VolumeAttachment>>,
 }
 
 impl<'a> View<'a> {
@@ -208,11 +213,13 @@ impl<'a> View<'a> {
         };
         let ids: Vec<uuid::Uuid> = servers.iter().map(|s| s.id).collect();
         let addresses = core.server_addresses(&ids).await?;
+        let volumes = core.servers_attached_volumes(ids.clone()).await?;
         Ok(View {
             caller,
             mv,
             hosts,
             addresses,
+            volumes,
         })
     }
 }
@@ -276,7 +283,7 @@ struct Detail<'a> {
     #[serde(rename = "OS-EXT-STS:power_state")]
     power_state: i64,
     #[serde(rename = "os-extended-volumes:volumes_attached")]
-    volumes_attached: [(); 0],
+    volumes_attached: Vec<Value>,
     security_groups: Vec<Named<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     progress: Option<u8>,
@@ -396,7 +403,19 @@ fn detail<'a>(core: &Core, s: &'a Server, id: &'a str, view: &View) -> Detail<'a
         task_state: s.task_state.map(|t| t.as_str()),
         vm_state: s.vm_state.as_str(),
         power_state: s.power_state,
-        volumes_attached: [],
+        volumes_attached: view
+            .volumes
+            .get(&s.id)
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                let mut v = json!({"id": a.volume_id.to_string()});
+                if mv.at_least(2, 3) {
+                    v["delete_on_termination"] = json!(a.delete_on_termination);
+                }
+                v
+            })
+            .collect(),
         security_groups: s
             .security_groups
             .iter()
