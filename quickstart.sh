@@ -14,6 +14,12 @@ venv=${YUNJI_VENV:-$PWD/target/venv}
 echo "--- building yunji (release)"
 cargo build --release --bins --locked
 
+if [ "$(id -u)" = 0 ] && [ "${YUNJI_DRIVER:-auto}" != sim ]; then
+    echo "--- installing QEMU and building the test image (real VMs)"
+    bash tests/image/install-packages.sh
+    test_image=$(bash tests/image/build.sh)
+fi
+
 echo "--- installing the openstack CLI into $venv"
 bash tests/clients/setup-venv.sh "$venv" >/dev/null
 
@@ -24,5 +30,14 @@ cat <<MSG
       $venv/bin/openstack catalog list
     The admin password is in $data_dir/admin-password.
 MSG
+if [ -n "${test_image:-}" ]; then
+    cat <<MSG
+    A first image to boot (a 10 MB test VM; its console shows YUNJI-BOOT-OK):
+      $venv/bin/openstack image create --public --disk-format qcow2 --file $test_image yunji-test
+      $venv/bin/openstack flavor create --vcpus 1 --ram 128 --disk 1 tiny
+      $venv/bin/openstack server create --image yunji-test --flavor tiny vm-1
+      $venv/bin/openstack console log show vm-1
+MSG
+fi
 exec target/release/yunji-scheduler --data-dir "$data_dir" --local-agents "${YUNJI_LOCAL_AGENTS:-1}" \
     --driver "${YUNJI_DRIVER:-auto}" ${YUNJI_LISTEN:+--listen "$YUNJI_LISTEN"}

@@ -35,6 +35,8 @@ install_packages() {
     if [ ${#missing[@]} -gt 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
     fi
+    # Real VMs: QEMU and what the test image is made from.
+    bash tests/image/install-packages.sh
 }
 
 stage "packages" install_packages
@@ -42,6 +44,8 @@ stage "cargo fmt --check" cargo fmt --all --check
 stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 stage "cargo build" cargo build --workspace --bins --locked
 stage "cargo test" cargo test --workspace --locked
+# Real VMs under TCG (root and QEMU); one at a time on these two cores.
+stage "end-to-end (real VMs)" cargo test -p yunji-tests --test e2e --locked -- --ignored --test-threads=1
 stage "systemd units" bash tests/systemd/verify.sh
 stage "openstack clients" bash tests/clients/run.sh
 

@@ -7,10 +7,13 @@ use clap::{Parser, ValueEnum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DriverChoice {
-    /// The real drivers the node offers; until they exist, the sim set.
+    /// The real drivers the node offers: QEMU when `qemu-system-x86_64` is installed
+    /// and the agent runs as root, else the sim set.
     Auto,
     /// The simulated driver set.
     Sim,
+    /// Real VMs with QEMU (fails to start when QEMU or root is missing).
+    Qemu,
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -64,6 +67,10 @@ pub struct AgentConfig {
     /// Disk (GiB) the sim driver set reports.
     #[arg(long, default_value_t = 2_000)]
     pub sim_disk_gb: u64,
+    /// How long a soft reboot, resize or revert waits for the guest to power off after
+    /// the ACPI power button before forcing it off (s).
+    #[arg(long, env = "YUNJI_GRACEFUL_STOP_SECS", default_value_t = 60)]
+    pub graceful_stop_secs: u64,
     /// Log format.
     #[arg(long, env = "YUNJI_LOG_FORMAT", value_parser = ["text", "json"], default_value = "text")]
     pub log_format: String,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod drivers;
 mod join;
 mod netinfo;
+pub mod vmm;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,7 +60,7 @@ pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
     };
     let credentials = join::join(&config, &agent_url).await?;
     let tls = pki::mutual_server_config(&credentials.identity, &credentials.ca_pem)?;
-    let drivers = drivers::DriverSet::select(&config)?;
+    let drivers = drivers::DriverSet::select(&config).await?;
     let network = drivers::sim_network::SimNetwork::new(std::time::Duration::from_millis(
         config.sim_delay_ms,
     ));

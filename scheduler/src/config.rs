@@ -11,7 +11,7 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum DriverChoice {
-    /// The real drivers the node offers; until they exist, the sim set.
+    /// The real drivers the node offers (QEMU as root where it is installed), else sim.
     Auto,
     /// The simulated driver set: no root, no VMs.
     Sim,

@@ -100,6 +100,7 @@ pub fn agent_config(
         sim_vcpus: 16,
         sim_memory_mb: 65_536,
         sim_disk_gb: 1_000,
+        graceful_stop_secs: 10,
         log_format: "text".into(),
     }
 }

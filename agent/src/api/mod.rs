@@ -8,6 +8,7 @@ use http::StatusCode;
 use warp::Filter;
 use yunji_common::agent_api::{AgentError, NodeStatus};
 
+mod images;
 mod network;
 mod servers;
 mod volumes;
@@ -69,6 +70,8 @@ pub(crate) fn reply<T: serde::Serialize>(result: Result<T, DriverError>) -> warp
             let status = match e.code {
                 "not-found" => StatusCode::NOT_FOUND,
                 "state" | "no-space" => StatusCode::CONFLICT,
+                "bad-request" | "bad-image" => StatusCode::BAD_REQUEST,
+                "unsupported" => StatusCode::NOT_IMPLEMENTED,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
             error(status, e.code, e.message)
@@ -92,6 +95,7 @@ fn error(status: StatusCode, code: &str, message: String) -> warp::reply::Respon
 pub fn routes(
     state: Arc<AgentState>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+    let snapshots_dir = state.drivers.snapshots_dir();
     let with_state = warp::any().map(move || state.clone());
     let status = warp::path!("v1" / "status")
         .and(warp::get())
@@ -125,6 +129,8 @@ pub fn routes(
         .or(network::routes(with_state.clone()))
         .unify()
         .or(volumes::routes(with_state.clone()))
+        .unify()
+        .or(images::routes(with_state.clone(), snapshots_dir))
         .unify()
         .or(fault)
         .unify()

@@ -54,6 +54,13 @@ pub fn routes(
                 )
             },
         );
+    let snapshot = warp::path!("v1" / "servers" / Uuid / "snapshot")
+        .and(warp::post())
+        .and(with_state.clone())
+        .then(|id: Uuid, state: Arc<AgentState>| async move {
+            tracing::info!(%id, "snapshot of the root disk");
+            reply(state.drivers.snapshot(id).await)
+        });
     let delete = warp::path!("v1" / "servers" / Uuid)
         .and(warp::delete())
         .and(with_state.clone())
@@ -70,6 +77,8 @@ pub fn routes(
         .or(act)
         .unify()
         .or(console)
+        .unify()
+        .or(snapshot)
         .unify()
         .or(delete)
         .unify()

@@ -1,4 +1,4 @@
-//! Volumes and their snapshots (`agent_api::VOLUMES_PATH`, `SNAPSHOTS_PATH`): create,
+//! Volumes and their snapshots (`agent_api::VOLUMES_PATH`, `VOLUME_SNAPSHOTS_PATH`): create,
 //! delete, extend, attach to and detach from this node's servers.
 
 use std::sync::Arc;

@@ -108,3 +108,38 @@ pub struct ServerReply {
 pub struct ConsoleReply {
     pub output: String,
 }
+
+/// `GET /v1/images/{id}` tells whether the node has an image (404 when it lacks it);
+/// `PUT /v1/images/{id}?disk_format=…&sha512=…` streams it there (the body is the data).
+pub const IMAGES_PATH: &str = "/v1/images";
+
+/// The query of an image push: what the node checks the data against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagePush {
+    pub disk_format: String,
+    /// sha512 (hex) of the data; the node refuses data that does not match.
+    #[serde(default)]
+    pub sha512: Option<String>,
+}
+
+/// `POST /v1/servers/{id}/snapshot` copies the server's root disk (consistently: a
+/// running VM is paused for the copy) into a self-contained qcow2 the scheduler then
+/// `GET`s from `/v1/snapshots/{name}` and `DELETE`s.
+pub const DISK_COPIES_PATH: &str = "/v1/snapshots";
+
+/// A snapshot of a server's disk, ready to be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotReply {
+    pub name: String,
+    pub disk_format: String,
+    pub size: u64,
+}
+
+/// An image the node has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageOnNode {
+    pub id: String,
+    /// Bytes stored (the sim set, which keeps no images, says `None`).
+    pub size: Option<u64>,
+}

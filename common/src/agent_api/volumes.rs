@@ -10,7 +10,7 @@ use super::ImageSpec;
 /// `/{id}/detach` act on it.
 pub const VOLUMES_PATH: &str = "/v1/volumes";
 /// `POST` snapshots a volume; `/{id}` `DELETE`s the snapshot.
-pub const SNAPSHOTS_PATH: &str = "/v1/volume-snapshots";
+pub const VOLUME_SNAPSHOTS_PATH: &str = "/v1/volume-snapshots";
 
 /// What a volume starts with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

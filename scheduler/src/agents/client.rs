@@ -9,12 +9,12 @@ use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use uuid::Uuid;
 use yunji_common::agent_api::{
-    ConsoleReply, NETWORK_PATH, NetworkApplied, NodeNetworkSpec, NodeStatus, SERVERS_PATH,
-    SNAPSHOTS_PATH, STATUS_PATH, ServerAction, ServerReply, ServerSpec, SnapshotInventory,
-    SnapshotSpec, VOLUMES_PATH, VolumeAttach, VolumeDetach, VolumeExtend, VolumeInventory,
-    VolumeSpec,
+    ConsoleReply, DISK_COPIES_PATH, IMAGES_PATH, ImageOnNode, ImagePush, NETWORK_PATH,
+    NetworkApplied, NodeNetworkSpec, NodeStatus, SERVERS_PATH, STATUS_PATH, ServerAction,
+    ServerReply, ServerSpec, SnapshotInventory, SnapshotReply, SnapshotSpec, VOLUME_SNAPSHOTS_PATH,
+    VOLUMES_PATH, VolumeAttach, VolumeDetach, VolumeExtend, VolumeInventory, VolumeSpec,
 };
-use yunji_common::client::{CallError, Transport, call_json};
+use yunji_common::client::{CallError, Transport, call_json, download_file, upload_file};
 
 use crate::model::Node;
 
@@ -118,6 +118,103 @@ impl AgentClient {
         )
         .await?;
         Ok(reply.output)
+    }
+
+    /// Whether the node has image `id` (the sim set says it has every image).
+    pub async fn image_present(&self, node: &Node, id: &str) -> Result<bool, CallError> {
+        let path = format!("{IMAGES_PATH}/{id}");
+        let reply = call_json::<(), ImageOnNode>(
+            &self.transport(node)?,
+            &node.url,
+            Method::GET,
+            &path,
+            None,
+            STATUS_TIMEOUT,
+        )
+        .await;
+        match reply {
+            Ok(_) => Ok(true),
+            Err(CallError::Status { status, .. }) if status == http::StatusCode::NOT_FOUND => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Streams the image stored at `file` to the node, which checks it against `push`.
+    pub async fn image_push(
+        &self,
+        node: &Node,
+        id: &str,
+        push: &ImagePush,
+        file: &std::path::Path,
+    ) -> Result<ImageOnNode, CallError> {
+        let mut path = format!("{IMAGES_PATH}/{id}?disk_format={}", push.disk_format);
+        if let Some(sha512) = &push.sha512 {
+            path.push_str(&format!("&sha512={sha512}"));
+        }
+        upload_file(
+            &self.transport(node)?,
+            &node.url,
+            Method::PUT,
+            &path,
+            file,
+            SERVER_TIMEOUT,
+        )
+        .await
+    }
+
+    /// Has the node copy the server's root disk; `Ok(None)` when its driver set has no
+    /// disks (the sim set).
+    pub async fn snapshot_take(
+        &self,
+        node: &Node,
+        id: Uuid,
+    ) -> Result<Option<SnapshotReply>, CallError> {
+        let path = format!("{SERVERS_PATH}/{id}/snapshot");
+        let reply = call_json::<(), SnapshotReply>(
+            &self.transport(node)?,
+            &node.url,
+            Method::POST,
+            &path,
+            None,
+            SERVER_TIMEOUT,
+        )
+        .await;
+        match reply {
+            Ok(snapshot) => Ok(Some(snapshot)),
+            Err(CallError::Status { status, .. })
+                if status == http::StatusCode::NOT_IMPLEMENTED =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Streams a snapshot the node made into `to`, then has the node remove it.
+    pub async fn snapshot_fetch(
+        &self,
+        node: &Node,
+        name: &str,
+        to: &std::path::Path,
+    ) -> Result<u64, CallError> {
+        let transport = self.transport(node)?;
+        let path = format!("{DISK_COPIES_PATH}/{name}");
+        let fetched = download_file(&transport, &node.url, &path, to, SERVER_TIMEOUT).await;
+        let removed = call_json::<(), serde_json::Value>(
+            &transport,
+            &node.url,
+            Method::DELETE,
+            &path,
+            None,
+            STATUS_TIMEOUT,
+        )
+        .await;
+        if let Err(error) = removed {
+            tracing::warn!(node = %node.name, %name, %error, "cannot remove a fetched snapshot");
+        }
+        fetched
     }
 
     pub async fn server_delete(&self, node: &Node, id: Uuid) -> Result<(), CallError> {
@@ -228,7 +325,7 @@ impl AgentClient {
         node: &Node,
         spec: &SnapshotSpec,
     ) -> Result<SnapshotInventory, CallError> {
-        self.storage_call(node, Method::POST, SNAPSHOTS_PATH, Some(spec))
+        self.storage_call(node, Method::POST, VOLUME_SNAPSHOTS_PATH, Some(spec))
             .await
     }
 
@@ -236,7 +333,7 @@ impl AgentClient {
         self.storage_call::<(), serde_json::Value>(
             node,
             Method::DELETE,
-            &format!("{SNAPSHOTS_PATH}/{id}"),
+            &format!("{VOLUME_SNAPSHOTS_PATH}/{id}"),
             None,
         )
         .await

@@ -1162,6 +1162,136 @@ impl Core {
         self.image_worker().path(&image.id)
     }
 
+    /// `createImage` on a node with real disks: a consistent copy of the server's root
+    /// disk (qcow2) becomes the new image's data, checked and hashed as an upload is.
+    /// `Ok(None)` when the node's driver set has no disks (the sim set): the caller
+    /// copies the image the server booted from instead.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn image_create_from_disk(
+        &self,
+        caller: &Caller,
+        source: &Image,
+        server_id: uuid::Uuid,
+        owner_project: &str,
+        node: &crate::model::Node,
+        name: String,
+        properties: Map<String, Value>,
+    ) -> Result<Option<Image>> {
+        authorize(caller, owner_project, Access::Write, "images")?;
+        let snapshot_error = |e: ImageError| match e {
+            ImageError::Core(e) => e,
+            ImageError::TooLarge(m) => Error::BadRequest(m),
+        };
+        let mut image = new_image(owner_project);
+        image.name = string_or_null("name", Value::String(name)).map_err(snapshot_error)?;
+        image.visibility = Visibility::Private;
+        image.container_format = source
+            .container_format
+            .clone()
+            .or_else(|| Some("bare".into()));
+        image.min_ram = source.min_ram;
+        image.min_disk = source.min_disk;
+        image.architecture = source.architecture.clone();
+        for (key, value) in properties {
+            check_settable(&key).map_err(snapshot_error)?;
+            set_attribute(&mut image, &key, value, caller, Setting::Snapshot)
+                .map_err(snapshot_error)?;
+        }
+        let Some(snapshot) = self
+            .agents
+            .snapshot_take(node, server_id)
+            .await
+            .map_err(Error::internal)?
+        else {
+            return Ok(None);
+        };
+        image.disk_format = Some(snapshot.disk_format.clone());
+        image.status = ImageStatus::Saving;
+        let worker = self.image_worker();
+        tokio::fs::create_dir_all(worker.dir())
+            .await
+            .map_err(Error::internal)?;
+        // Ends in .part: a restart's recovery removes it if we die holding it.
+        let download = worker.dir().join(format!("{}.download.part", image.id));
+        let fetched = self
+            .agents
+            .snapshot_fetch(node, &snapshot.name, &download)
+            .await;
+        if let Err(e) = fetched {
+            remove_quietly(&download).await;
+            return Err(Error::internal(e));
+        }
+        let stored = image.clone();
+        if let Err(e) = self.store.write(move |tx| tx.image_insert(&stored)).await {
+            remove_quietly(&download).await;
+            return Err(e.into());
+        }
+        let filled = match tokio::fs::File::open(&download).await {
+            Ok(file) => {
+                let chunks = futures_util::stream::unfold(file, |mut file| async move {
+                    use tokio::io::AsyncReadExt;
+                    let mut buffer = bytes::BytesMut::with_capacity(1 << 20);
+                    match file.read_buf(&mut buffer).await {
+                        Ok(0) => None,
+                        Ok(_) => Some((Ok(buffer.freeze()), file)),
+                        Err(e) => Some((Err(e), file)),
+                    }
+                });
+                worker
+                    .fill(
+                        image.clone(),
+                        Box::pin(chunks),
+                        Some(snapshot.size),
+                        ImageStatus::Saving,
+                    )
+                    .await
+            }
+            Err(e) => Err(ImageError::Core(Error::internal(e))),
+        };
+        remove_quietly(&download).await;
+        match filled {
+            Ok(image) => Ok(Some(image)),
+            Err(e) => {
+                // Nothing half-made: the image the failed copy was for goes too.
+                let id = image.id.clone();
+                if let Err(error) = self.store.write(move |tx| tx.image_delete(&id)).await {
+                    tracing::error!(%error, "cannot remove the image of a failed snapshot");
+                }
+                Err(snapshot_error(e))
+            }
+        }
+    }
+
+    /// Pushes the image a server boots from to its node, unless the node has it.
+    pub(crate) async fn image_push_if_missing(
+        &self,
+        node: &crate::model::Node,
+        image: Option<&yunji_common::agent_api::ImageSpec>,
+    ) -> Result<()> {
+        let Some(image) = image else {
+            return Ok(());
+        };
+        if self
+            .agents
+            .image_present(node, &image.id)
+            .await
+            .map_err(Error::internal)?
+        {
+            return Ok(());
+        }
+        let push = yunji_common::agent_api::ImagePush {
+            disk_format: image.disk_format.clone(),
+            sha512: image.os_hash_value.clone(),
+        };
+        let file = self.image_worker().path(&image.id);
+        tracing::info!(image = %image.id, node = %node.name, "pushing the image to the node");
+        self.agents
+            .image_push(node, &image.id, &push, &file)
+            .await
+            .map_err(Error::internal)?;
+        Ok(())
+    }
+
     /// An image with the caller's membership in it, if the caller may see it (404
     /// otherwise).
     async fn image_visible(

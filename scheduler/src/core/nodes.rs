@@ -78,12 +78,18 @@ impl Core {
         };
         let down_after = chrono::Duration::seconds(self.config.agents.down_after_secs as i64);
         let polls = nodes.into_iter().map(|node| async move {
+            let asked_at = Utc::now();
             let outcome = self.agents.status(&node).await;
             let now = Utc::now();
             let name = node.name.clone();
             let result = match outcome {
                 Ok(status) if status.node_name == node.name => {
-                    self.store.write(move |tx| tx.node_seen(&name, &status, now)).await.map(|()| false)
+                    let inventory = status.inventory.clone();
+                    let seen = self.store.write(move |tx| tx.node_seen(&name, &status, now)).await.map(|()| false);
+                    if let Err(e) = self.servers_sync_power(&node.name, &inventory, asked_at).await {
+                        tracing::warn!(node = %node.name, error = %error_chain(&e), "recording power states failed");
+                    }
+                    seen
                 }
                 Ok(status) => {
                     let error = format!("the agent at {} says it is {}", node.url, status.node_name);

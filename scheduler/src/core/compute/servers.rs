@@ -326,6 +326,50 @@ impl Core {
         Ok(())
     }
 
+    /// Records the power states a node observed (its heartbeat's inventory, asked for at
+    /// `asked_at`): a VM that stopped behind the cloud's back turns SHUTOFF. Servers
+    /// being acted on, or changed since the node was asked, are left to that action.
+    pub async fn servers_sync_power(
+        &self,
+        node: &str,
+        inventory: &yunji_common::agent_api::Inventory,
+        asked_at: chrono::DateTime<Utc>,
+    ) -> Result<()> {
+        for observed in &inventory.servers {
+            let (id, power) = (observed.id, observed.power_state);
+            let lock = self.server_lock(id);
+            let Ok(_guard) = lock.try_lock() else {
+                continue;
+            };
+            let node = node.to_string();
+            self.store
+                .write(move |tx| {
+                    let Some(mut server) = tx.server_get(id)? else {
+                        return Ok::<_, Error>(());
+                    };
+                    let power_state = power_of(power);
+                    if server.host.as_deref() != Some(node.as_str())
+                        || server.task_state.is_some()
+                        || server.updated_at > asked_at
+                        || server.power_state == power_state
+                    {
+                        return Ok(());
+                    }
+                    if server.vm_state == VmState::Active
+                        && matches!(power, PowerState::Shutdown | PowerState::Crashed)
+                    {
+                        tracing::warn!(%id, %node, ?power, "server stopped behind the cloud's back");
+                        server.vm_state = VmState::Stopped;
+                    }
+                    server.power_state = power_state;
+                    tx.server_update(&server)?;
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
     /// What a project's servers use against its quota.
     pub async fn compute_usage(&self, project_id: &str) -> Result<ComputeUsage> {
         let project = project_id.to_string();
@@ -587,8 +631,12 @@ impl Core {
             Err(_) => Ok(Vec::new()),
         };
         let result = match (spec, made.clone()) {
-            (Ok(spec), Ok(_)) => match self.agents.server_create(&node, &spec).await {
-                Ok(reply) => self.boot_volumes_attach(id, &node).await.map(|()| reply),
+            (Ok(spec), Ok(_)) => match self.image_push_if_missing(&node, spec.image.as_ref()).await
+            {
+                Ok(()) => match self.agents.server_create(&node, &spec).await {
+                    Ok(reply) => self.boot_volumes_attach(id, &node).await.map(|()| reply),
+                    Err(e) => Err(error_chain(&e)),
+                },
                 Err(e) => Err(error_chain(&e)),
             },
             (Err(e), _) => Err(error_chain(&e)),
@@ -1405,9 +1453,35 @@ impl Core {
         properties.insert("instance_uuid".into(), Value::String(server.id.to_string()));
         properties.insert("image_type".into(), Value::String("snapshot".into()));
         properties.insert("base_image_ref".into(), Value::String(source_id));
-        let created = self
-            .image_create_from(caller, &source, &server.project_id, name, properties)
-            .await;
+        let node = match &server.host {
+            // A node the scheduler lost: the copy of the boot image below still works.
+            Some(host) => self.node_named(host).await.ok(),
+            None => None,
+        };
+        let from_disk = match &node {
+            Some(node) => {
+                self.image_create_from_disk(
+                    caller,
+                    &source,
+                    server.id,
+                    &server.project_id,
+                    node,
+                    name.clone(),
+                    properties.clone(),
+                )
+                .await
+            }
+            None => Ok(None),
+        };
+        let created = match from_disk {
+            Ok(Some(image)) => Ok(image),
+            // The node has no disks (sim): the server's disk is the image it booted from.
+            Ok(None) => {
+                self.image_create_from(caller, &source, &server.project_id, name, properties)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         self.server_record(server.id, |s| s.task_state = None)
             .await?;
         Ok(created?.id)

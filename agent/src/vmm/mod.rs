@@ -1,0 +1,1032 @@
+//! Real VMs on the node: the `Vmm` trait every hypervisor driver implements (QEMU here;
+//! Cloud Hypervisor to come), and `VmHost`, which owns the node's VMs on top of it —
+//! their disks, config drives and one owning task per VM that serialises its operations.
+//!
+//! Each VM lives in `<data-dir>/vms/<id>/`: `spec.json` (what it was created with and its
+//! current flavor), `disk.qcow2` (an overlay on the node's read-only base image),
+//! `config.img` (the config drive), and the VMM's own files (QMP socket, pidfile,
+//! console log). The VMM process is started detached, so it outlives the agent; at
+//! start the agent re-adopts every VM whose directory it finds.
+
+pub mod cloud_hypervisor;
+pub mod config_drive;
+pub mod images;
+pub mod qemu;
+pub mod qmp;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+use yunji_common::agent_api::{
+    Capacity, FlavorSpec, Inventory, PowerState, ServerAction, ServerInventory, ServerReply,
+    ServerSpec, SnapshotReply, VmmDriver,
+};
+use yunji_common::execute::execute;
+
+use crate::drivers::DriverError;
+
+/// Longest a host tool (`qemu-img`, `mkfs.vfat`, …) may take.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a started VMM has to report that its guest runs.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A failure of a VMM driver.
+#[derive(Debug, thiserror::Error)]
+pub enum VmmError {
+    #[error("the {0} driver does not support {1} yet")]
+    Unsupported(&'static str, &'static str),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<VmmError> for DriverError {
+    fn from(e: VmmError) -> DriverError {
+        let code = match e {
+            VmmError::Unsupported(..) => "unsupported",
+            VmmError::Failed(_) => "vmm",
+        };
+        DriverError {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn failed(what: impl std::fmt::Display) -> DriverError {
+    DriverError {
+        code: "vmm",
+        message: what.to_string(),
+    }
+}
+
+/// What a VMM needs to run one VM: its resources and files.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    pub id: Uuid,
+    pub vcpus: u32,
+    pub memory_mb: u64,
+    /// The VM's directory: the VMM keeps its socket, pidfile and console here.
+    pub dir: PathBuf,
+    /// The root disk (qcow2) and the config drive (raw vfat, read-only).
+    pub root_disk: PathBuf,
+    pub config_drive: PathBuf,
+}
+
+/// A hypervisor driver: the primitive operations on one VM's VMM process. `VmHost`
+/// composes them into the agent API's lifecycle (graceful stop with a forced fallback,
+/// soft reboot as power-down and start, cold resize, …).
+pub trait Vmm: Send + Sync + 'static {
+    fn kind(&self) -> VmmDriver;
+
+    /// Starts the VMM process detached (it outlives the agent) and boots the guest.
+    fn boot(&self, vm: &VmConfig) -> impl Future<Output = Result<(), VmmError>> + Send;
+
+    /// The power state, observed from the VMM (`Shutdown` when no process runs).
+    fn power_state(&self, dir: &Path) -> impl Future<Output = PowerState> + Send;
+
+    /// Presses the ACPI power button.
+    fn power_button(&self, dir: &Path) -> impl Future<Output = Result<(), VmmError>> + Send;
+
+    /// Resets the machine (hard reboot).
+    fn reset(&self, dir: &Path) -> impl Future<Output = Result<(), VmmError>> + Send;
+
+    /// Pauses or resumes the vCPUs (a consistent disk copy is taken while paused).
+    fn pause(&self, dir: &Path) -> impl Future<Output = Result<(), VmmError>> + Send;
+    fn resume(&self, dir: &Path) -> impl Future<Output = Result<(), VmmError>> + Send;
+
+    /// Ends the VMM process at once; succeeds when none runs.
+    fn force_off(&self, dir: &Path) -> impl Future<Output = Result<(), VmmError>> + Send;
+
+    /// The console log's path.
+    fn console_path(&self, dir: &Path) -> PathBuf;
+
+    /// Live migration, disk hot-plug: later.
+    fn send_migration(
+        &self,
+        _dir: &Path,
+        _uri: &str,
+    ) -> impl Future<Output = Result<(), VmmError>> + Send {
+        async { Err(VmmError::Unsupported("this", "live migration")) }
+    }
+    fn receive_migration(
+        &self,
+        _vm: &VmConfig,
+    ) -> impl Future<Output = Result<String, VmmError>> + Send {
+        async { Err(VmmError::Unsupported("this", "live migration")) }
+    }
+    fn attach_disk(
+        &self,
+        _dir: &Path,
+        _disk: &Path,
+    ) -> impl Future<Output = Result<String, VmmError>> + Send {
+        async { Err(VmmError::Unsupported("this", "disk attach")) }
+    }
+    fn detach_disk(
+        &self,
+        _dir: &Path,
+        _device: &str,
+    ) -> impl Future<Output = Result<(), VmmError>> + Send {
+        async { Err(VmmError::Unsupported("this", "disk detach")) }
+    }
+}
+
+/// What the agent keeps about a VM in `spec.json`, to re-adopt it after a restart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct VmRecord {
+    spec: ServerSpec,
+    /// The flavor before an unconfirmed resize (its disk is `disk.pre-resize.qcow2`).
+    old_flavor: Option<FlavorSpec>,
+}
+
+enum Op {
+    Act(
+        ServerAction,
+        oneshot::Sender<Result<ServerReply, DriverError>>,
+    ),
+    /// Copy the root disk to this file.
+    Snapshot(PathBuf, oneshot::Sender<Result<(), DriverError>>),
+    Delete(oneshot::Sender<Result<(), DriverError>>),
+}
+
+struct VmHandle {
+    ops: mpsc::Sender<Op>,
+    dir: PathBuf,
+}
+
+/// The node's VMs on one VMM driver.
+pub struct VmHost<V: Vmm> {
+    vmm: Arc<V>,
+    data_dir: PathBuf,
+    capacity: Capacity,
+    /// How long a soft reboot waits for the guest to power off before forcing it.
+    graceful_timeout: Duration,
+    images: images::NodeImages,
+    vms: Mutex<HashMap<Uuid, VmHandle>>,
+    /// Servers being created: a second create of one of them is refused.
+    creating: Mutex<std::collections::HashSet<Uuid>>,
+}
+
+fn record_path(dir: &Path) -> PathBuf {
+    dir.join("spec.json")
+}
+
+fn write_record(dir: &Path, record: &VmRecord) -> Result<(), DriverError> {
+    let json = serde_json::to_vec_pretty(record).map_err(failed)?;
+    yunji_common::fsutil::write_atomic(&record_path(dir), &json, 0o600)
+        .map_err(|e| failed(format!("cannot write {}: {e}", dir.display())))
+}
+
+impl<V: Vmm> VmHost<V> {
+    /// The VMs of `data_dir`, each re-adopted (its VMM process keeps running).
+    pub fn new(
+        vmm: V,
+        data_dir: PathBuf,
+        capacity: Capacity,
+        graceful_timeout: Duration,
+    ) -> anyhow::Result<VmHost<V>> {
+        let host = VmHost {
+            vmm: Arc::new(vmm),
+            images: images::NodeImages::new(data_dir.join("images"))?,
+            data_dir,
+            capacity,
+            graceful_timeout,
+            vms: Mutex::new(HashMap::new()),
+            creating: Mutex::new(Default::default()),
+        };
+        // Snapshots not fetched before a restart are of no use any more.
+        let _ = std::fs::remove_dir_all(host.snapshots_dir());
+        std::fs::create_dir_all(host.snapshots_dir())?;
+        let vms_dir = host.vms_dir();
+        std::fs::create_dir_all(&vms_dir)?;
+        for entry in std::fs::read_dir(&vms_dir)? {
+            let dir = entry?.path();
+            let record = std::fs::read(record_path(&dir))
+                .ok()
+                .and_then(|json| serde_json::from_slice::<VmRecord>(&json).ok());
+            match record {
+                Some(record) => {
+                    tracing::info!(id = %record.spec.id, dir = %dir.display(), "re-adopting VM");
+                    host.spawn_owner(record, dir);
+                }
+                // A create that died half-way: nothing of it may stay.
+                None => {
+                    tracing::warn!(dir = %dir.display(), "removing a VM directory with no record");
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            }
+        }
+        Ok(host)
+    }
+
+    pub fn kind(&self) -> VmmDriver {
+        self.vmm.kind()
+    }
+
+    pub fn images(&self) -> &images::NodeImages {
+        &self.images
+    }
+
+    fn vms_dir(&self) -> PathBuf {
+        self.data_dir.join("vms")
+    }
+
+    /// Where disk snapshots wait for the scheduler to fetch them.
+    pub fn snapshots_dir(&self) -> PathBuf {
+        self.data_dir.join("snapshots")
+    }
+
+    /// A consistent, self-contained qcow2 copy of the server's root disk.
+    pub async fn snapshot(&self, id: Uuid) -> Result<SnapshotReply, DriverError> {
+        let (ops, _) = self.handle(id).ok_or_else(|| not_found(id))?;
+        let name = format!("{id}-{}.qcow2", Uuid::new_v4().simple());
+        let file = self.snapshots_dir().join(&name);
+        let (tx, rx) = oneshot::channel();
+        ops.send(Op::Snapshot(file.clone(), tx))
+            .await
+            .map_err(|_| not_found(id))?;
+        rx.await.map_err(|_| not_found(id))??;
+        let size = tokio::fs::metadata(&file)
+            .await
+            .map_err(|e| failed(format!("the snapshot of {id} is missing: {e}")))?
+            .len();
+        Ok(SnapshotReply {
+            name,
+            disk_format: "qcow2".into(),
+            size,
+        })
+    }
+
+    /// Removes a fetched snapshot; one that is not there is already gone.
+    pub async fn snapshot_delete(&self, name: &str) -> Result<(), DriverError> {
+        if name.contains('/') || name.starts_with('.') {
+            return Err(DriverError {
+                code: "bad-request",
+                message: format!("{name:?} is not a snapshot name"),
+            });
+        }
+        match tokio::fs::remove_file(self.snapshots_dir().join(name)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(failed(format!("cannot remove snapshot {name}: {e}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn spawn_owner(&self, record: VmRecord, dir: PathBuf) {
+        let id = record.spec.id;
+        let (ops, rx) = mpsc::channel(16);
+        let owner = VmOwner {
+            vmm: self.vmm.clone(),
+            record,
+            dir: dir.clone(),
+            graceful_timeout: self.graceful_timeout,
+        };
+        tokio::spawn(owner.run(rx));
+        self.vms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, VmHandle { ops, dir });
+    }
+
+    fn handle(&self, id: Uuid) -> Option<(mpsc::Sender<Op>, PathBuf)> {
+        let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        vms.get(&id).map(|h| (h.ops.clone(), h.dir.clone()))
+    }
+
+    pub async fn observe(&self) -> Result<(Capacity, Inventory), DriverError> {
+        let dirs: Vec<(Uuid, PathBuf)> = {
+            let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+            vms.iter().map(|(id, h)| (*id, h.dir.clone())).collect()
+        };
+        let states = futures_util::future::join_all(dirs.iter().map(|(_, dir)| {
+            let vmm = self.vmm.clone();
+            async move { vmm.power_state(dir).await }
+        }))
+        .await;
+        let mut servers: Vec<ServerInventory> = dirs
+            .iter()
+            .zip(states)
+            .map(|((id, _), power_state)| ServerInventory {
+                id: *id,
+                power_state,
+            })
+            .collect();
+        servers.sort_by_key(|s| s.id);
+        Ok((self.capacity, Inventory { servers }))
+    }
+
+    /// Creates the VM's disk and config drive and boots it. Every step's result is
+    /// undone when a later one fails: nothing of a failed create stays on the node.
+    pub async fn create(&self, spec: ServerSpec) -> Result<ServerReply, DriverError> {
+        let id = spec.id;
+        let claimed = self
+            .creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        if !claimed || self.handle(id).is_some() {
+            if claimed {
+                self.unclaim(id);
+            }
+            return Err(DriverError {
+                code: "state",
+                message: format!("server {id} already exists on this node"),
+            });
+        }
+        let dir = self.vms_dir().join(id.to_string());
+        let result = self.provision(&spec, &dir).await;
+        let result = self.finish_create(spec, dir, result).await;
+        self.unclaim(id);
+        result
+    }
+
+    fn unclaim(&self, id: Uuid) {
+        self.creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    /// Hands a provisioned VM to its owner task, or undoes what a failed create made.
+    async fn finish_create(
+        &self,
+        spec: ServerSpec,
+        dir: PathBuf,
+        result: Result<(), DriverError>,
+    ) -> Result<ServerReply, DriverError> {
+        let id = spec.id;
+        match result {
+            Ok(()) => {
+                let power_state = self.vmm.power_state(&dir).await;
+                self.spawn_owner(
+                    VmRecord {
+                        spec,
+                        old_flavor: None,
+                    },
+                    dir,
+                );
+                Ok(ServerReply {
+                    id,
+                    power_state,
+                    migration_uri: None,
+                })
+            }
+            Err(e) => {
+                let _ = self.vmm.force_off(&dir).await;
+                let _ = tokio::fs::remove_dir_all(&dir).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn provision(&self, spec: &ServerSpec, dir: &Path) -> Result<(), DriverError> {
+        let image = spec.image.as_ref().ok_or_else(|| DriverError {
+            code: "bad-request",
+            message: "this node boots servers from images only (no volumes yet)".into(),
+        })?;
+        let base = self.images.path_of(&image.id)?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
+        let config = vm_config(&spec.id, &spec.flavor, dir);
+        create_overlay(
+            &base,
+            &image.disk_format,
+            &config.root_disk,
+            spec.flavor.disk_gb,
+        )
+        .await?;
+        config_drive::build(spec, &config.config_drive).await?;
+        // The record comes last before booting: a directory without one is a create that
+        // did not finish, removed at the next start.
+        write_record(
+            dir,
+            &VmRecord {
+                spec: spec.clone(),
+                old_flavor: None,
+            },
+        )?;
+        boot_and_wait(self.vmm.as_ref(), &config).await
+    }
+
+    pub async fn act(&self, id: Uuid, action: ServerAction) -> Result<ServerReply, DriverError> {
+        let (ops, _) = self.handle(id).ok_or_else(|| not_found(id))?;
+        let (tx, rx) = oneshot::channel();
+        ops.send(Op::Act(action, tx))
+            .await
+            .map_err(|_| not_found(id))?;
+        rx.await.map_err(|_| not_found(id))?
+    }
+
+    pub async fn console(&self, id: Uuid, length: Option<usize>) -> Result<String, DriverError> {
+        let (_, dir) = self.handle(id).ok_or_else(|| not_found(id))?;
+        let bytes = match tokio::fs::read(self.vmm.console_path(&dir)).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(failed(format!("cannot read the console of {id}: {e}"))),
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        let skip = length.map_or(0, |n| lines.len().saturating_sub(n));
+        Ok(lines[skip..].join("\n") + "\n")
+    }
+
+    /// Deletes a server and everything it owned; one that is not here is already gone.
+    pub async fn delete(&self, id: Uuid) -> Result<(), DriverError> {
+        let Some((ops, _)) = self.handle(id) else {
+            return Ok(());
+        };
+        let (tx, rx) = oneshot::channel();
+        if ops.send(Op::Delete(tx)).await.is_ok() {
+            rx.await.map_err(|_| not_found(id))??;
+        }
+        self.vms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        Ok(())
+    }
+}
+
+fn not_found(id: Uuid) -> DriverError {
+    DriverError {
+        code: "not-found",
+        message: format!("no server {id} on this node"),
+    }
+}
+
+fn vm_config(id: &Uuid, flavor: &FlavorSpec, dir: &Path) -> VmConfig {
+    VmConfig {
+        id: *id,
+        vcpus: flavor.vcpus.max(1),
+        memory_mb: flavor.memory_mb.max(64),
+        dir: dir.to_path_buf(),
+        root_disk: dir.join("disk.qcow2"),
+        config_drive: dir.join("config.img"),
+    }
+}
+
+/// The qemu-img format name of a Glance `disk_format` the node boots.
+fn base_format(disk_format: &str) -> Result<&'static str, DriverError> {
+    match disk_format {
+        "qcow2" => Ok("qcow2"),
+        "raw" => Ok("raw"),
+        other => Err(DriverError {
+            code: "bad-request",
+            message: format!("this node boots qcow2 and raw images, not {other}"),
+        }),
+    }
+}
+
+/// A qcow2 overlay on the read-only base, as large as the flavor's disk (never smaller
+/// than the image).
+async fn create_overlay(
+    base: &Path,
+    disk_format: &str,
+    overlay: &Path,
+    disk_gb: u64,
+) -> Result<(), DriverError> {
+    let format = base_format(disk_format)?;
+    let mut args = vec![
+        "create".into(),
+        "-q".into(),
+        "-f".into(),
+        "qcow2".into(),
+        "-F".into(),
+        format.into(),
+        "-b".into(),
+        base.as_os_str().to_owned(),
+        overlay.as_os_str().to_owned(),
+    ];
+    let virtual_size = images::virtual_size(base).await?;
+    let size = (disk_gb << 30).max(virtual_size);
+    args.push(size.to_string().into());
+    execute("qemu-img", &args, TOOL_TIMEOUT)
+        .await
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// Grows a qcow2 disk to `disk_gb` (disks never shrink).
+async fn grow_disk(disk: &Path, disk_gb: u64) -> Result<(), DriverError> {
+    let size = images::virtual_size(disk).await?;
+    if disk_gb << 30 > size {
+        let args = [
+            "resize".into(),
+            "-q".into(),
+            disk.as_os_str().to_owned(),
+            (disk_gb << 30).to_string().into(),
+        ];
+        execute("qemu-img", &args, TOOL_TIMEOUT)
+            .await
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
+async fn boot_and_wait<V: Vmm>(vmm: &V, config: &VmConfig) -> Result<(), DriverError> {
+    vmm.boot(config).await?;
+    let start = Instant::now();
+    loop {
+        match vmm.power_state(&config.dir).await {
+            PowerState::Running => return Ok(()),
+            PowerState::Shutdown | PowerState::Crashed
+                if start.elapsed() > Duration::from_secs(2) =>
+            {
+                return Err(failed(format!(
+                    "the VMM of {} stopped right after it started; see its console log",
+                    config.id
+                )));
+            }
+            _ if start.elapsed() > BOOT_TIMEOUT => {
+                return Err(failed(format!(
+                    "the VM {} is not running {BOOT_TIMEOUT:?} after it was started",
+                    config.id
+                )));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// The one task that acts on a VM: operations arrive over its channel, one at a time.
+struct VmOwner<V: Vmm> {
+    vmm: Arc<V>,
+    record: VmRecord,
+    dir: PathBuf,
+    graceful_timeout: Duration,
+}
+
+impl<V: Vmm> VmOwner<V> {
+    async fn run(mut self, mut ops: mpsc::Receiver<Op>) {
+        while let Some(op) = ops.recv().await {
+            match op {
+                Op::Act(action, reply) => {
+                    let result = self.act(action).await;
+                    let _ = reply.send(result);
+                }
+                Op::Snapshot(file, reply) => {
+                    let result = self.snapshot(&file).await;
+                    if result.is_err() {
+                        let _ = tokio::fs::remove_file(&file).await;
+                    }
+                    let _ = reply.send(result);
+                }
+                Op::Delete(reply) => {
+                    let result = self.delete().await;
+                    let done = result.is_ok();
+                    let _ = reply.send(result);
+                    if done {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn config(&self) -> VmConfig {
+        vm_config(&self.record.spec.id, &self.record.spec.flavor, &self.dir)
+    }
+
+    fn id(&self) -> Uuid {
+        self.record.spec.id
+    }
+
+    async fn state(&self) -> PowerState {
+        self.vmm.power_state(&self.dir).await
+    }
+
+    fn wrong_state(&self, op: &str, power: PowerState) -> DriverError {
+        DriverError {
+            code: "state",
+            message: format!("cannot {op} server {} while it is {power:?}", self.id()),
+        }
+    }
+
+    async fn reply(&self) -> Result<ServerReply, DriverError> {
+        Ok(ServerReply {
+            id: self.id(),
+            power_state: self.state().await,
+            migration_uri: None,
+        })
+    }
+
+    /// ACPI power-down, then forced off when the guest has not stopped within `timeout`.
+    async fn stop(&self, timeout: Duration) -> Result<(), DriverError> {
+        if self.state().await == PowerState::Shutdown {
+            return Ok(());
+        }
+        if let Err(error) = self.vmm.power_button(&self.dir).await {
+            tracing::warn!(id = %self.id(), %error, "power button failed; forcing off");
+        } else {
+            let start = Instant::now();
+            while start.elapsed() < timeout {
+                if self.state().await == PowerState::Shutdown {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            tracing::warn!(id = %self.id(), ?timeout, "guest did not power off; forcing off");
+        }
+        self.vmm.force_off(&self.dir).await?;
+        Ok(())
+    }
+
+    async fn act(&mut self, action: ServerAction) -> Result<ServerReply, DriverError> {
+        let op = action.name();
+        let power = self.state().await;
+        match action {
+            ServerAction::Start => {
+                if power != PowerState::Shutdown {
+                    return Err(self.wrong_state(op, power));
+                }
+                boot_and_wait(self.vmm.as_ref(), &self.config()).await?;
+            }
+            ServerAction::Stop { timeout_secs } => {
+                if power != PowerState::Running && power != PowerState::Paused {
+                    return Err(self.wrong_state(op, power));
+                }
+                self.stop(Duration::from_secs(timeout_secs)).await?;
+            }
+            ServerAction::Reboot { hard: true } => {
+                if power == PowerState::Shutdown {
+                    boot_and_wait(self.vmm.as_ref(), &self.config()).await?;
+                } else {
+                    self.vmm.reset(&self.dir).await?;
+                    if power == PowerState::Paused {
+                        self.vmm.resume(&self.dir).await?;
+                    }
+                }
+            }
+            ServerAction::Reboot { hard: false } => {
+                if power != PowerState::Running {
+                    return Err(self.wrong_state(op, power));
+                }
+                // As libvirt without a guest agent: power down, then start again.
+                self.stop(self.graceful_timeout).await?;
+                boot_and_wait(self.vmm.as_ref(), &self.config()).await?;
+            }
+            ServerAction::Resize { flavor } => {
+                if self.record.old_flavor.is_some() {
+                    return Err(self.wrong_state("resize again before confirming", power));
+                }
+                let was_running = power != PowerState::Shutdown;
+                self.stop(self.graceful_timeout).await?;
+                let disk = self.config().root_disk;
+                let keep = self.dir.join("disk.pre-resize.qcow2");
+                tokio::fs::copy(&disk, &keep)
+                    .await
+                    .map_err(|e| failed(format!("cannot keep the disk for a revert: {e}")))?;
+                if let Err(e) = grow_disk(&disk, flavor.disk_gb).await {
+                    let _ = tokio::fs::rename(&keep, &disk).await;
+                    return Err(e);
+                }
+                let mut record = self.record.clone();
+                record.old_flavor = Some(record.spec.flavor);
+                record.spec.flavor = flavor;
+                write_record(&self.dir, &record)?;
+                self.record = record;
+                if was_running {
+                    boot_and_wait(self.vmm.as_ref(), &self.config()).await?;
+                }
+            }
+            ServerAction::ConfirmResize => {
+                if self.record.old_flavor.is_none() {
+                    return Err(self.wrong_state(op, power));
+                }
+                let mut record = self.record.clone();
+                record.old_flavor = None;
+                write_record(&self.dir, &record)?;
+                self.record = record;
+                let _ = tokio::fs::remove_file(self.dir.join("disk.pre-resize.qcow2")).await;
+            }
+            ServerAction::RevertResize => {
+                let Some(old) = self.record.old_flavor else {
+                    return Err(self.wrong_state(op, power));
+                };
+                let was_running = power != PowerState::Shutdown;
+                self.stop(self.graceful_timeout).await?;
+                tokio::fs::rename(
+                    self.dir.join("disk.pre-resize.qcow2"),
+                    self.config().root_disk,
+                )
+                .await
+                .map_err(|e| {
+                    failed(format!("cannot restore the disk of before the resize: {e}"))
+                })?;
+                let mut record = self.record.clone();
+                record.old_flavor = None;
+                record.spec.flavor = old;
+                write_record(&self.dir, &record)?;
+                self.record = record;
+                if was_running {
+                    boot_and_wait(self.vmm.as_ref(), &self.config()).await?;
+                }
+            }
+            ServerAction::PrepareIncoming { .. }
+            | ServerAction::MigrateOut { .. }
+            | ServerAction::FinishIncoming
+            | ServerAction::AbortIncoming => {
+                return Err(VmmError::Unsupported("this node's", "live migration").into());
+            }
+        }
+        self.reply().await
+    }
+
+    /// Copies the root disk (with its base) into one qcow2; a running guest is paused for
+    /// the copy so that the disk does not change under it.
+    async fn snapshot(&self, file: &Path) -> Result<(), DriverError> {
+        let pause = self.state().await == PowerState::Running;
+        if pause {
+            self.vmm.pause(&self.dir).await?;
+        }
+        let disk = self.config().root_disk;
+        // -U: QEMU holds the disk's lock; the paused guest writes nothing meanwhile.
+        let args = [
+            "convert".as_ref(),
+            "-U".as_ref(),
+            "-O".as_ref(),
+            "qcow2".as_ref(),
+            disk.as_os_str(),
+            file.as_os_str(),
+        ];
+        let copied = execute("qemu-img", args, TOOL_TIMEOUT).await;
+        if pause {
+            self.vmm.resume(&self.dir).await?;
+        }
+        copied.map_err(failed)?;
+        Ok(())
+    }
+
+    /// Stops the VM at once and removes everything it owned.
+    async fn delete(&self) -> Result<(), DriverError> {
+        self.vmm.force_off(&self.dir).await?;
+        match tokio::fs::remove_dir_all(&self.dir).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(failed(format!("cannot remove {}: {e}", self.dir.display()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashSet;
+
+    use base64::Engine;
+    use yunji_common::agent_api::ImageSpec;
+
+    use super::*;
+
+    /// What the fake VMM does when asked to boot.
+    #[derive(Clone, Copy, PartialEq)]
+    enum BootOutcome {
+        Runs,
+        Fails,
+        /// Starts, and its process ends at once (a guest that cannot run).
+        Dies,
+    }
+
+    /// A VMM that runs nothing: it records which VM directories "run".
+    struct FakeVmm {
+        outcome: BootOutcome,
+        running: Mutex<HashSet<PathBuf>>,
+    }
+
+    impl FakeVmm {
+        fn running(&self) -> HashSet<PathBuf> {
+            self.running.lock().unwrap().clone()
+        }
+    }
+
+    impl Vmm for Arc<FakeVmm> {
+        fn kind(&self) -> VmmDriver {
+            VmmDriver::Qemu
+        }
+        async fn boot(&self, vm: &VmConfig) -> Result<(), VmmError> {
+            assert!(vm.root_disk.exists() && vm.config_drive.exists());
+            match self.outcome {
+                BootOutcome::Fails => Err(VmmError::Failed("injected boot failure".into())),
+                BootOutcome::Dies => Ok(()),
+                BootOutcome::Runs => {
+                    self.running.lock().unwrap().insert(vm.dir.clone());
+                    Ok(())
+                }
+            }
+        }
+        async fn power_state(&self, dir: &Path) -> PowerState {
+            if self.running.lock().unwrap().contains(dir) {
+                PowerState::Running
+            } else {
+                PowerState::Shutdown
+            }
+        }
+        async fn power_button(&self, dir: &Path) -> Result<(), VmmError> {
+            self.running.lock().unwrap().remove(dir);
+            Ok(())
+        }
+        async fn reset(&self, _dir: &Path) -> Result<(), VmmError> {
+            Ok(())
+        }
+        async fn pause(&self, _dir: &Path) -> Result<(), VmmError> {
+            Ok(())
+        }
+        async fn resume(&self, _dir: &Path) -> Result<(), VmmError> {
+            Ok(())
+        }
+        async fn force_off(&self, dir: &Path) -> Result<(), VmmError> {
+            self.running.lock().unwrap().remove(dir);
+            Ok(())
+        }
+        fn console_path(&self, dir: &Path) -> PathBuf {
+            dir.join("console.log")
+        }
+    }
+
+    const IMAGE: &str = "0b6c3c4e-7d2a-4f57-9a43-2f9e5b1e4a10";
+
+    fn host(dir: &Path, outcome: BootOutcome) -> (VmHost<Arc<FakeVmm>>, Arc<FakeVmm>) {
+        let fake = Arc::new(FakeVmm {
+            outcome,
+            running: Mutex::new(HashSet::new()),
+        });
+        let capacity = Capacity {
+            vcpus: 4,
+            memory_mb: 4096,
+            disk_gb: 10,
+        };
+        let host = VmHost::new(
+            fake.clone(),
+            dir.to_path_buf(),
+            capacity,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        // A 1 MiB raw base image, as a push would have left it.
+        std::fs::write(dir.join("images").join(IMAGE), vec![0u8; 1 << 20]).unwrap();
+        (host, fake)
+    }
+
+    fn spec(image: &str, user_data: Option<String>) -> ServerSpec {
+        ServerSpec {
+            id: Uuid::new_v4(),
+            name: "vm".into(),
+            hostname: "vm".into(),
+            project_id: "p".into(),
+            flavor: FlavorSpec {
+                vcpus: 1,
+                memory_mb: 128,
+                disk_gb: 1,
+            },
+            image: Some(ImageSpec {
+                id: image.into(),
+                disk_format: "raw".into(),
+                size: 1 << 20,
+                os_hash_value: None,
+            }),
+            user_data,
+            metadata: Default::default(),
+            public_key: None,
+        }
+    }
+
+    fn vm_dirs(dir: &Path) -> usize {
+        std::fs::read_dir(dir.join("vms")).unwrap().count()
+    }
+
+    #[tokio::test]
+    async fn a_failure_at_each_provisioning_step_leaves_nothing_behind() {
+        let good_data = base64::engine::general_purpose::STANDARD.encode("#!/bin/sh\n");
+        let cases = [
+            // The image is not on the node: before the disk.
+            (
+                BootOutcome::Runs,
+                spec("7f4c2a52-1111-4a4a-9c9c-000000000000", None),
+                "not-found",
+            ),
+            // The config drive: user_data that does not decode.
+            (
+                BootOutcome::Runs,
+                spec(IMAGE, Some("%%%".into())),
+                "bad-request",
+            ),
+            // The VMM refuses to start.
+            (
+                BootOutcome::Fails,
+                spec(IMAGE, Some(good_data.clone())),
+                "vmm",
+            ),
+            // The VMM starts and its guest ends at once.
+            (BootOutcome::Dies, spec(IMAGE, Some(good_data)), "vmm"),
+        ];
+        for (outcome, spec, code) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let (host, fake) = host(dir.path(), outcome);
+            let id = spec.id;
+            let error = host.create(spec).await.unwrap_err();
+            assert_eq!(error.code, code, "{}", error.message);
+            assert_eq!(vm_dirs(dir.path()), 0, "{}", error.message);
+            assert!(fake.running().is_empty());
+            assert!(host.observe().await.unwrap().1.servers.is_empty());
+            assert_eq!(
+                host.act(id, ServerAction::Start).await.unwrap_err().code,
+                "not-found"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_vm_is_re_adopted_from_its_directory_and_delete_removes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (host, fake) = host(dir.path(), BootOutcome::Runs);
+        let spec = spec(IMAGE, None);
+        let id = spec.id;
+        let reply = host.create(spec).await.unwrap();
+        assert_eq!(reply.power_state, PowerState::Running);
+        let vm_dir = dir.path().join("vms").join(id.to_string());
+        for file in ["spec.json", "disk.qcow2", "config.img"] {
+            assert!(vm_dir.join(file).exists(), "{file}");
+        }
+        // A directory a create left half-made (no record) goes at the next start.
+        std::fs::create_dir_all(dir.path().join("vms/half-made")).unwrap();
+        drop(host);
+
+        let again = VmHost::new(
+            fake.clone(),
+            dir.path().to_path_buf(),
+            Capacity {
+                vcpus: 1,
+                memory_mb: 1,
+                disk_gb: 1,
+            },
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert!(!dir.path().join("vms/half-made").exists());
+        let servers = again.observe().await.unwrap().1.servers;
+        assert_eq!(servers.len(), 1);
+        assert_eq!(servers[0].id, id);
+        assert_eq!(servers[0].power_state, PowerState::Running);
+        let stopped = again
+            .act(id, ServerAction::Stop { timeout_secs: 1 })
+            .await
+            .unwrap();
+        assert_eq!(stopped.power_state, PowerState::Shutdown);
+        again.delete(id).await.unwrap();
+        assert!(!vm_dir.exists());
+        assert!(again.observe().await.unwrap().1.servers.is_empty());
+    }
+
+    #[tokio::test]
+    async fn resize_keeps_the_old_disk_until_confirmed_and_revert_restores_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (host, _fake) = host(dir.path(), BootOutcome::Runs);
+        let spec = spec(IMAGE, None);
+        let id = spec.id;
+        host.create(spec).await.unwrap();
+        let vm_dir = dir.path().join("vms").join(id.to_string());
+        let larger = FlavorSpec {
+            vcpus: 2,
+            memory_mb: 256,
+            disk_gb: 2,
+        };
+        host.act(id, ServerAction::Resize { flavor: larger })
+            .await
+            .unwrap();
+        assert_eq!(
+            images::virtual_size(&vm_dir.join("disk.qcow2"))
+                .await
+                .unwrap(),
+            2 << 30
+        );
+        assert!(vm_dir.join("disk.pre-resize.qcow2").exists());
+        assert_eq!(
+            host.act(id, ServerAction::Resize { flavor: larger })
+                .await
+                .unwrap_err()
+                .code,
+            "state"
+        );
+        let reverted = host.act(id, ServerAction::RevertResize).await.unwrap();
+        assert_eq!(reverted.power_state, PowerState::Running);
+        assert_eq!(
+            images::virtual_size(&vm_dir.join("disk.qcow2"))
+                .await
+                .unwrap(),
+            1 << 30
+        );
+        let record: VmRecord =
+            serde_json::from_slice(&std::fs::read(vm_dir.join("spec.json")).unwrap()).unwrap();
+        assert_eq!(record.spec.flavor.vcpus, 1);
+        assert!(record.old_flavor.is_none());
+        assert!(!vm_dir.join("disk.pre-resize.qcow2").exists());
+    }
+}

@@ -1,0 +1,221 @@
+//! The QEMU driver: each VM is a `qemu-system-x86_64` started with `-daemonize` (so it
+//! outlives the agent), its pidfile, QMP socket and serial console log in the VM's
+//! directory. Power state comes from the process and QMP's `query-status`, never from
+//! what the agent last asked for. KVM when `kvm_intel` or `kvm_amd` is loaded, else TCG.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use yunji_common::agent_api::{PowerState, VmmDriver};
+use yunji_common::execute::execute;
+
+use super::qmp::{Qmp, QmpError, RunState};
+use super::{VmConfig, Vmm, VmmError};
+
+/// Longest QEMU may take to daemonize (it has opened its files and sockets by then).
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long observing a VM waits for its monitor.
+const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub const QEMU_BINARY: &str = "qemu-system-x86_64";
+
+#[derive(Debug, Clone)]
+pub struct Qemu {
+    binary: String,
+    /// `kvm` or `tcg`.
+    accel: &'static str,
+}
+
+impl Qemu {
+    pub fn new(binary: String) -> Qemu {
+        let kvm = ["/sys/module/kvm_intel", "/sys/module/kvm_amd"]
+            .iter()
+            .any(|m| Path::new(m).exists())
+            && Path::new("/dev/kvm").exists();
+        let accel = if kvm { "kvm" } else { "tcg" };
+        tracing::info!(%binary, accel, "QEMU driver");
+        Qemu { binary, accel }
+    }
+}
+
+fn qmp_path(dir: &Path) -> PathBuf {
+    dir.join("qmp.sock")
+}
+
+fn pid_path(dir: &Path) -> PathBuf {
+    dir.join("qemu.pid")
+}
+
+/// The pid of the VM's QEMU, when one runs: the pidfile's process, checked to be a QEMU
+/// of this VM (a pid can be reused once QEMU is gone).
+pub fn running_pid(dir: &Path) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(pid_path(dir))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let ours = qmp_path(dir).to_string_lossy().into_owned();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    // A zombie has an empty command line: it is not running.
+    cmdline.contains(&ours).then_some(pid)
+}
+
+/// SIGKILLs the VM's QEMU, if one runs, without waiting: for guards that clean up
+/// after a failed test, where nothing async can run.
+pub fn kill_now(dir: &Path) {
+    if let Some(pid) = running_pid(dir).and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+}
+
+fn qmp_failed(e: QmpError) -> VmmError {
+    VmmError::Failed(format!("QEMU monitor: {e}"))
+}
+
+async fn monitor(dir: &Path) -> Result<Qmp, VmmError> {
+    if running_pid(dir).is_none() {
+        return Err(VmmError::Failed("the VM's QEMU is not running".into()));
+    }
+    Qmp::connect(&qmp_path(dir)).await.map_err(qmp_failed)
+}
+
+fn power_of(state: RunState) -> PowerState {
+    match state {
+        RunState::Running => PowerState::Running,
+        RunState::Shutdown => PowerState::Shutdown,
+        RunState::GuestPanicked | RunState::InternalError | RunState::IoError => {
+            PowerState::Crashed
+        }
+        _ => PowerState::Paused,
+    }
+}
+
+impl Vmm for Qemu {
+    fn kind(&self) -> VmmDriver {
+        VmmDriver::Qemu
+    }
+
+    async fn boot(&self, vm: &VmConfig) -> Result<(), VmmError> {
+        let dir = &vm.dir;
+        // Files of a previous run would mislead the observers.
+        let _ = tokio::fs::remove_file(qmp_path(dir)).await;
+        let _ = tokio::fs::remove_file(pid_path(dir)).await;
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        let args: Vec<String> = vec![
+            "-name".into(),
+            format!("guest={},debug-threads=on", vm.id),
+            "-machine".into(),
+            format!("pc,accel={}", self.accel),
+            "-cpu".into(),
+            if self.accel == "kvm" { "host" } else { "max" }.into(),
+            "-m".into(),
+            vm.memory_mb.to_string(),
+            "-smp".into(),
+            vm.vcpus.to_string(),
+            "-nodefaults".into(),
+            "-no-user-config".into(),
+            "-display".into(),
+            "none".into(),
+            "-daemonize".into(),
+            "-pidfile".into(),
+            path(&pid_path(dir)),
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", path(&qmp_path(dir))),
+            "-chardev".into(),
+            format!(
+                "file,id=console,path={},append=on",
+                path(&self.console_path(dir))
+            ),
+            "-serial".into(),
+            "chardev:console".into(),
+            "-drive".into(),
+            format!(
+                "file={},if=virtio,format=qcow2,discard=unmap",
+                path(&vm.root_disk)
+            ),
+            "-drive".into(),
+            format!(
+                "file={},if=virtio,format=raw,readonly=on",
+                path(&vm.config_drive)
+            ),
+        ];
+        execute(&self.binary, &args, START_TIMEOUT)
+            .await
+            .map_err(|e| VmmError::Failed(e.to_string()))?;
+        tracing::info!(id = %vm.id, pid = ?running_pid(dir), "QEMU started");
+        Ok(())
+    }
+
+    async fn power_state(&self, dir: &Path) -> PowerState {
+        if running_pid(dir).is_none() {
+            return PowerState::Shutdown;
+        }
+        let status = tokio::time::timeout(OBSERVE_TIMEOUT, async {
+            let mut qmp = Qmp::connect(&qmp_path(dir)).await?;
+            qmp.query_status().await
+        })
+        .await;
+        match status {
+            Ok(Ok(status)) => power_of(status.status),
+            // The process ended while we asked.
+            _ if running_pid(dir).is_none() => PowerState::Shutdown,
+            // Running, but its monitor does not answer (busy with another client).
+            Ok(Err(error)) => {
+                tracing::debug!(dir = %dir.display(), %error, "QMP did not answer");
+                PowerState::Paused
+            }
+            Err(_) => PowerState::Paused,
+        }
+    }
+
+    async fn power_button(&self, dir: &Path) -> Result<(), VmmError> {
+        monitor(dir)
+            .await?
+            .system_powerdown()
+            .await
+            .map_err(qmp_failed)
+    }
+
+    async fn reset(&self, dir: &Path) -> Result<(), VmmError> {
+        monitor(dir).await?.system_reset().await.map_err(qmp_failed)
+    }
+
+    async fn pause(&self, dir: &Path) -> Result<(), VmmError> {
+        monitor(dir).await?.stop().await.map_err(qmp_failed)
+    }
+
+    async fn resume(&self, dir: &Path) -> Result<(), VmmError> {
+        monitor(dir).await?.cont().await.map_err(qmp_failed)
+    }
+
+    async fn force_off(&self, dir: &Path) -> Result<(), VmmError> {
+        let Some(pid) = running_pid(dir) else {
+            return Ok(());
+        };
+        // `quit` lets QEMU close its files; SIGKILL when the monitor does not answer.
+        let quit = tokio::time::timeout(OBSERVE_TIMEOUT, async {
+            monitor(dir).await?.quit().await.map_err(qmp_failed)
+        })
+        .await;
+        if !matches!(quit, Ok(Ok(())))
+            && let Some(pid) = rustix::process::Pid::from_raw(pid)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+        for _ in 0..100 {
+            if running_pid(dir).is_none() {
+                let _ = tokio::fs::remove_file(pid_path(dir)).await;
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(VmmError::Failed(format!(
+            "QEMU (pid {pid}) did not end after it was killed"
+        )))
+    }
+
+    fn console_path(&self, dir: &Path) -> PathBuf {
+        dir.join("console.log")
+    }
+}
