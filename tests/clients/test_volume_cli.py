@@ -173,7 +173,7 @@ def test_b_1_3_2_limits_and_quota_show(openstack: Cli, admin_token_info):
     assert limits["total_gigabytes_used"] >= 2
     assert limits["total_volumes_used"] >= 1
     project = admin_token_info["project_id"]
-    # `quota show` without --volume also asks the network service (not in this tree).
+    # Only the block-storage quotas: the compute test checks the plain `quota show`.
     quota = openstack.json("quota", "show", "--volume", project)
     rows = {row["Resource"]: row["Limit"] for row in quota}
     assert rows["volumes"] == 10, quota
