@@ -18,6 +18,7 @@ use crate::core::compute::server_groups::server_group_for_create;
 use crate::core::error::{Error, Result};
 use crate::core::error_chain;
 use crate::core::images::bootable_image;
+use crate::core::network::plan_server_networks;
 use crate::core::policy::{Access, authorize, require_admin, require_project};
 use crate::model::{
     Caller, ComputeQuota, ComputeUsage, Fault, Flavor, GroupPolicy, Node, NodeState, Server,
@@ -482,10 +483,7 @@ impl Core {
                 ));
             }
         }
-        let networks = self
-            .server_networks_plan(caller, &project_id, &input.networks)
-            .await?;
-        // Every look-up that gates the create (flavor, image, key pair, zone) runs in
+        // Every look-up that gates the create (flavor, image, key pair, zone, networks) runs in
         // the same transaction as the quota check and the insert: one trip to the store.
         let now = Utc::now();
         let defaults = self.config.compute.default_quota;
@@ -518,6 +516,7 @@ impl Core {
                         "The requested availability zone {zone} is not available; GET /os-availability-zone lists them."
                     )));
                 }
+                let networks = plan_server_networks(tx, &caller, &project_id, &input.networks)?;
                 let mut server = Server {
                     id: Uuid::new_v4(),
                     name: input.name,

@@ -13,6 +13,7 @@ mod sync;
 pub use networks::{NetworkCreate, NetworkPage, NetworkQuery, NetworkUpdate};
 pub use ports::{AddressPairRequest, FixedIpRequest, PortCreate, PortPage, PortQuery, PortUpdate};
 pub use quotas::{NetworkQuotaDetail, NetworkQuotaSet};
+pub(crate) use server_ports::plan_server_networks;
 pub use subnets::{SubnetCreate, SubnetPage, SubnetQuery, SubnetUpdate};
 pub use sync::NetworkSync;
 

@@ -13,6 +13,7 @@ use super::{FixedIpRequest, cidr::Cidr};
 use crate::core::Core;
 use crate::core::error::{Error, Result};
 use crate::model::{Caller, Node, Port, Server, ServerAddress};
+use crate::store::Db;
 
 /// A server's network request once checked: a network to make a port on (with an
 /// optional address), or a port the user made before.
@@ -58,162 +59,151 @@ fn bad(message: impl Into<String>) -> Error {
     Error::BadRequest(message.into())
 }
 
-impl Core {
-    /// Checks a create's `networks` for `project_id` and resolves it to the list the
-    /// build acts on: 404 for an unknown network or port, 409 for a port or address in
-    /// use, 400 for a malformed entry. Without `networks` (or with `auto`), the one
-    /// network the project may use; none, no NIC; several, a 409 as Nova says.
-    pub(crate) async fn server_networks_plan(
-        &self,
-        caller: &Caller,
-        project_id: &str,
-        networks: &Value,
-    ) -> Result<Value> {
-        let nics = match networks {
-            Value::Null => self.server_auto_network(project_id).await?,
-            Value::String(s) if s == "auto" => self.server_auto_network(project_id).await?,
-            Value::String(s) if s == "none" => Vec::new(),
-            Value::Array(entries) => {
-                let mut nics = Vec::with_capacity(entries.len());
-                for entry in entries {
-                    nics.push(self.server_nic(caller, entry).await?);
-                }
-                nics
+/// Checks a create's `networks` for `project_id` and resolves it to the list the
+/// build acts on: 404 for an unknown network or port, 409 for a port or address in
+/// use, 400 for a malformed entry. Without `networks` (or with `auto`), the one
+/// network the project may use; none, no NIC; several, a 409 as Nova says.
+pub(crate) fn plan_server_networks(
+    db: &Db,
+    caller: &Caller,
+    project_id: &str,
+    networks: &Value,
+) -> Result<Value> {
+    let nics = match networks {
+        Value::Null => auto_network(db, project_id)?,
+        Value::String(s) if s == "auto" => auto_network(db, project_id)?,
+        Value::String(s) if s == "none" => Vec::new(),
+        Value::Array(entries) => {
+            let mut nics = Vec::with_capacity(entries.len());
+            for entry in entries {
+                nics.push(nic_of(db, caller, entry)?);
             }
-            _ => return Err(bad("networks must be a list, \"auto\" or \"none\"")),
-        };
-        let mut ports = std::collections::HashSet::new();
-        for nic in &nics {
-            if let Nic::Port { id } = nic
-                && !ports.insert(id.clone())
-            {
-                return Err(bad(format!("Port {id} is requested more than once.")));
-            }
+            nics
         }
-        Ok(Value::Array(nics.iter().map(Nic::to_value).collect()))
-    }
-
-    async fn server_auto_network(&self, project_id: &str) -> Result<Vec<Nic>> {
-        let project = project_id.to_string();
-        let usable = self
-            .store
-            .read(move |db| {
-                let networks = db.networks_list(&crate::model::NetworkFilter {
-                    visible_to: Some(project.clone()),
-                    ..Default::default()
-                })?;
-                Ok(networks
-                    .into_iter()
-                    .filter(|n| !n.external && (n.shared || n.project_id == project))
-                    .map(|n| n.id)
-                    .collect::<Vec<_>>())
-            })
-            .await?;
-        match usable.as_slice() {
-            [] => Ok(Vec::new()),
-            [one] => Ok(vec![Nic::Network {
-                id: one.clone(),
-                fixed_ip: None,
-            }]),
-            _ => Err(Error::Conflict(
-                "Multiple possible networks found, use a Network ID to be more specific.".into(),
-            )),
+        _ => return Err(bad("networks must be a list, \"auto\" or \"none\"")),
+    };
+    let mut ports = std::collections::HashSet::new();
+    for nic in &nics {
+        if let Nic::Port { id } = nic
+            && !ports.insert(id.clone())
+        {
+            return Err(bad(format!("Port {id} is requested more than once.")));
         }
     }
+    Ok(Value::Array(nics.iter().map(Nic::to_value).collect()))
+}
 
-    async fn server_nic(&self, caller: &Caller, entry: &Value) -> Result<Nic> {
-        let Value::Object(map) = entry else {
-            return Err(bad(
-                "each entry of networks must be an object: {\"uuid\": …}, {\"port\": …} or \
-                 {\"uuid\": …, \"fixed_ip\": …}",
-            ));
-        };
-        for key in map.keys() {
-            if !matches!(key.as_str(), "uuid" | "port" | "fixed_ip" | "tag") {
-                return Err(bad(format!(
-                    "Invalid input for field/attribute networks: additional property {key} is \
-                     not allowed; use uuid, port, fixed_ip or tag"
-                )));
-            }
-        }
-        let text = |key: &str| -> Result<Option<String>> {
-            match map.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(other) => Err(bad(format!(
-                    "Invalid input for field/attribute {key}: {other} is not a string"
-                ))),
-            }
-        };
-        if let Some(port_id) = text("port")? {
-            let port = self.port_get(caller, &port_id).await.map_err(|e| match e {
-                Error::NotFound(_) => {
-                    Error::NotFound(format!("Port {port_id} could not be found."))
-                }
-                other => other,
-            })?;
-            if !port.device_id.is_empty() {
-                return Err(Error::Conflict(format!(
-                    "Port {port_id} is still in use by {}; detach it or pick another port.",
-                    port.device_id
-                )));
-            }
-            return Ok(Nic::Port { id: port.id });
-        }
-        let Some(network_id) = text("uuid")? else {
-            return Err(bad(
-                "each entry of networks needs a uuid (a network id) or a port",
-            ));
-        };
-        let network = self.network_get(caller, &network_id).await?;
-        if network.external && !network.shared && !caller.is_admin() {
-            return Err(Error::Forbidden(format!(
-                "network {network_id} is external; servers attach to it through floating IPs, \
-                 not ports"
+fn auto_network(db: &Db, project_id: &str) -> Result<Vec<Nic>> {
+    let usable: Vec<String> = db
+        .networks_list(&crate::model::NetworkFilter {
+            visible_to: Some(project_id.to_string()),
+            ..Default::default()
+        })?
+        .into_iter()
+        .filter(|n| !n.external && (n.shared || n.project_id == project_id))
+        .map(|n| n.id)
+        .collect();
+    match usable.as_slice() {
+        [] => Ok(Vec::new()),
+        [one] => Ok(vec![Nic::Network {
+            id: one.clone(),
+            fixed_ip: None,
+        }]),
+        _ => Err(Error::Conflict(
+            "Multiple possible networks found, use a Network ID to be more specific.".into(),
+        )),
+    }
+}
+
+fn nic_of(db: &Db, caller: &Caller, entry: &Value) -> Result<Nic> {
+    let Value::Object(map) = entry else {
+        return Err(bad(
+            "each entry of networks must be an object: {\"uuid\": …}, {\"port\": …} or \
+             {\"uuid\": …, \"fixed_ip\": …}",
+        ));
+    };
+    for key in map.keys() {
+        if !matches!(key.as_str(), "uuid" | "port" | "fixed_ip" | "tag") {
+            return Err(bad(format!(
+                "Invalid input for field/attribute networks: additional property {key} is \
+                 not allowed; use uuid, port, fixed_ip or tag"
             )));
         }
-        let fixed_ip = text("fixed_ip")?;
-        if let Some(ip) = &fixed_ip {
-            let parsed: IpAddr = ip
-                .parse()
-                .map_err(|_| bad(format!("Invalid fixed IP address ({ip})")))?;
-            let canonical = parsed.to_string();
-            let net = network.id.clone();
-            let holder = self
-                .store
-                .read(move |db| {
-                    for subnet in db.network_subnet_list(&net)? {
-                        let inside = Cidr::parse(&subnet.cidr).is_ok_and(|c| {
-                            super::cidr::parse_ip(&canonical)
-                                .is_some_and(|(v, value)| c.contains(v, value))
-                        });
-                        if inside {
-                            return Ok(Some(db.address_holder(&subnet.id, &canonical)?));
-                        }
-                    }
-                    Ok(None)
-                })
-                .await?;
-            match holder {
-                None => {
-                    return Err(bad(format!(
-                        "Fixed IP address {ip} is in no subnet of network {network_id}."
-                    )));
-                }
-                Some(Some(_)) => {
-                    return Err(Error::Conflict(format!(
-                        "Fixed IP address {ip} is already in use on network {network_id}."
-                    )));
-                }
-                Some(None) => {}
+    }
+    let text = |key: &str| -> Result<Option<String>> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(bad(format!(
+                "Invalid input for field/attribute {key}: {other} is not a string"
+            ))),
+        }
+    };
+    if let Some(port_id) = text("port")? {
+        let port = db
+            .port_get(&port_id)?
+            .filter(|p| caller.is_admin() || caller.project_id() == Some(p.project_id.as_str()))
+            .ok_or_else(|| Error::NotFound(format!("Port {port_id} could not be found.")))?;
+        if !port.device_id.is_empty() {
+            return Err(Error::Conflict(format!(
+                "Port {port_id} is still in use by {}; detach it or pick another port.",
+                port.device_id
+            )));
+        }
+        return Ok(Nic::Port { id: port.id });
+    }
+    let Some(network_id) = text("uuid")? else {
+        return Err(bad(
+            "each entry of networks needs a uuid (a network id) or a port",
+        ));
+    };
+    let network = db
+        .network_get(&network_id)?
+        .filter(|n| super::networks::visible(caller, n))
+        .ok_or_else(|| super::networks::network_not_found(&network_id))?;
+    if network.external && !network.shared && !caller.is_admin() {
+        return Err(Error::Forbidden(format!(
+            "network {network_id} is external; servers attach to it through floating IPs, \
+             not ports"
+        )));
+    }
+    let fixed_ip = text("fixed_ip")?;
+    if let Some(ip) = &fixed_ip {
+        let parsed: IpAddr = ip
+            .parse()
+            .map_err(|_| bad(format!("Invalid fixed IP address ({ip})")))?;
+        let canonical = parsed.to_string();
+        let mut holder = None;
+        for subnet in db.network_subnet_list(&network.id)? {
+            let inside = Cidr::parse(&subnet.cidr).is_ok_and(|c| {
+                super::cidr::parse_ip(&canonical).is_some_and(|(v, value)| c.contains(v, value))
+            });
+            if inside {
+                holder = Some(db.address_holder(&subnet.id, &canonical)?);
+                break;
             }
         }
-        Ok(Nic::Network {
-            id: network.id,
-            fixed_ip,
-        })
+        match holder {
+            None => {
+                return Err(bad(format!(
+                    "Fixed IP address {ip} is in no subnet of network {network_id}."
+                )));
+            }
+            Some(Some(_)) => {
+                return Err(Error::Conflict(format!(
+                    "Fixed IP address {ip} is already in use on network {network_id}."
+                )));
+            }
+            Some(None) => {}
+        }
     }
+    Ok(Nic::Network {
+        id: network.id,
+        fixed_ip,
+    })
+}
 
+impl Core {
     /// Makes the server's ports on `node` (and binds the ports it was given); on
     /// failure, takes back what it made.
     pub(crate) async fn server_ports_bind(&self, server: &Server, node: &Node) -> Result<()> {
