@@ -16,7 +16,7 @@
 //!
 //! The CPU columns are the whole process's (client and server together, from
 //! `/proc/self/stat`, 10 ms resolution) per request: `sys` and `faults` show the cost of
-//! memory the kernel has to hand out (e.g. argon2's 19 MiB working area).
+//! memory the kernel has to hand out (e.g. argon2's working area).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -264,7 +264,7 @@ async fn measure(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Argon2Op {
     /// Exactly the server's call: `PasswordHash::new` + `Argon2::default().verify_password`,
-    /// which allocates (and frees) the 19 MiB working area each time.
+    /// which allocates (and frees) the working area each time.
     Verify,
     /// The same computation into a working area allocated once and reused: argon2's
     /// compute cost alone, without the allocator and the kernel handing out memory.
