@@ -94,6 +94,18 @@ pub struct Allocation {
     pub disk_gb: i64,
 }
 
+impl Allocation {
+    /// What remains of a node's `capacity` beside this: (vCPUs, RAM MiB, disk GiB),
+    /// negative when overcommitted. Placement and the hypervisor views both use it.
+    pub fn free_of(&self, capacity: &yunji_common::agent_api::Capacity) -> (i64, i64, i64) {
+        (
+            i64::from(capacity.vcpus) - self.vcpus,
+            capacity.memory_mb as i64 - self.ram_mb,
+            capacity.disk_gb as i64 - self.disk_gb,
+        )
+    }
+}
+
 /// Where a server group's servers run relative to each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupPolicy {

@@ -57,11 +57,11 @@ impl Hypervisor {
     }
 
     pub fn free_ram_mb(&self) -> i64 {
-        self.capacity.memory_mb as i64 - self.used.ram_mb
+        self.used.free_of(&self.capacity).1
     }
 
     pub fn free_disk_gb(&self) -> i64 {
-        self.capacity.disk_gb as i64 - self.used.disk_gb
+        self.used.free_of(&self.capacity).2
     }
 }
 

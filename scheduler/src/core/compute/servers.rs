@@ -134,12 +134,7 @@ fn check_quota(quota: &ComputeQuota, usage: &ComputeUsage, extra: &ComputeUsage)
 
 /// Free capacity of a node after what its servers hold.
 fn free_on(node: &Node, held: &crate::model::Allocation) -> Option<(i64, i64, i64)> {
-    let cap = node.status.as_ref()?.capacity;
-    Some((
-        i64::from(cap.vcpus) - held.vcpus,
-        cap.memory_mb as i64 - held.ram_mb,
-        cap.disk_gb as i64 - held.disk_gb,
-    ))
+    Some(held.free_of(&node.status.as_ref()?.capacity))
 }
 
 /// How a server's task ended, beyond the server's own fields.
