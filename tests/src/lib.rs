@@ -160,7 +160,23 @@ impl TestContext {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
+        self.call_at(None, method, path, token, body).await
+    }
+
+    /// Sends a request at a microversion: `version` is the whole
+    /// `OpenStack-API-Version` value, e.g. `"compute 2.25"`.
+    pub async fn call_at(
+        &self,
+        version: Option<&str>,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(v) = version {
+            req = req.header("OpenStack-API-Version", v);
+        }
         if let Some(t) = token {
             req = req.header("X-Auth-Token", t);
         }

@@ -10,18 +10,11 @@ use yunji_tests::{Options, TestContext};
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn actions(ctx: &TestContext, token: &str, id: &str, mv: &str) -> (StatusCode, Value) {
-    let resp = ctx
-        .client
-        .get(format!(
-            "{}/compute/v2.1/servers/{id}/os-instance-actions",
-            ctx.url
-        ))
-        .header("X-Auth-Token", token)
-        .header("OpenStack-API-Version", format!("compute {mv}"))
-        .send()
-        .await
-        .unwrap();
-    let r = TestContext::reply(resp).await;
+    let path = format!("/compute/v2.1/servers/{id}/os-instance-actions");
+    let version = format!("compute {mv}");
+    let r = ctx
+        .call_at(Some(&version), Method::GET, &path, Some(token), None)
+        .await;
     (r.status, r.body)
 }
 

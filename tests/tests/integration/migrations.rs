@@ -17,15 +17,9 @@ async fn at(
     path: &str,
     body: Option<Value>,
 ) -> Reply {
-    let mut req = ctx
-        .client
-        .request(method, format!("{}{path}", ctx.url))
-        .header("X-Auth-Token", token)
-        .header("OpenStack-API-Version", format!("compute {mv}"));
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    TestContext::reply(req.send().await.unwrap()).await
+    let version = format!("compute {mv}");
+    ctx.call_at(Some(&version), method, path, Some(token), body)
+        .await
 }
 
 async fn migrations(ctx: &TestContext, admin: &str, server: &str) -> Vec<Value> {

@@ -10,16 +10,10 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// Creates a group at a microversion (the soft policies need 2.15).
 async fn create(ctx: &TestContext, token: &str, body: Value, mv: &str) -> Reply {
-    let resp = ctx
-        .client
-        .post(format!("{}/compute/v2.1/os-server-groups", ctx.url))
-        .header("X-Auth-Token", token)
-        .header("OpenStack-API-Version", format!("compute {mv}"))
-        .json(&body)
-        .send()
+    let version = format!("compute {mv}");
+    let path = "/compute/v2.1/os-server-groups";
+    ctx.call_at(Some(&version), Method::POST, path, Some(token), Some(body))
         .await
-        .unwrap();
-    TestContext::reply(resp).await
 }
 
 async fn group(ctx: &TestContext, token: &str, policy: &str, mv: &str) -> Reply {

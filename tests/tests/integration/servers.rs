@@ -954,16 +954,16 @@ async fn remote_consoles_are_refused_pointing_at_the_console_log() {
     assert!(r.body.to_string().contains("console log"), "{:?}", r.body);
     let path = format!("/compute/v2.1/servers/{id}/remote-consoles");
     let body = json!({"remote_console": {"protocol": "vnc", "type": "novnc"}});
-    let resp = ctx
-        .client
-        .post(format!("{}{path}", ctx.url))
-        .header("X-Auth-Token", &admin)
-        .header("OpenStack-API-Version", "compute 2.6")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let r = ctx
+        .call_at(
+            Some("compute 2.6"),
+            Method::POST,
+            &path,
+            Some(&admin),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
     // Before 2.6 the path does not exist; for another project's server it is a 404.
     let r = ctx
         .call(Method::POST, &path, Some(&admin), Some(body))
