@@ -141,6 +141,8 @@ pub struct NetworkConfig {
     pub mtu: u32,
     /// Network quotas of a project that has none set (-1: unlimited).
     pub default_quota: crate::model::NetworkQuota,
+    /// The external network public IPs (`publicips`) come from; unset: the only one.
+    pub default_external_network: Option<String>,
 }
 
 impl Default for NetworkConfig {
@@ -148,6 +150,7 @@ impl Default for NetworkConfig {
         NetworkConfig {
             mtu: 1450,
             default_quota: crate::model::NetworkQuota::default(),
+            default_external_network: None,
         }
     }
 }

@@ -199,3 +199,54 @@ pub struct ServerAddress {
     pub version: u8,
     pub mac: String,
 }
+
+/// A Neutron router: its gateway and interfaces are ports it owns
+/// (`device_owner` `network:router_gateway` / `network:router_interface`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Router {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub admin_state_up: bool,
+    pub status: String,
+    /// The external network of its gateway, when it has one.
+    pub external_network_id: Option<String>,
+    pub enable_snat: bool,
+    /// The node carrying its NAT (the "network node"); empty when no node was up.
+    pub host: String,
+    pub revision_number: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A floating IP (and, seen through the `publicips` extension, a public IP): an address
+/// on an external network, held by a port of its own (`network:floatingip`), NATed to
+/// one fixed address of a port when associated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FloatingIp {
+    pub id: String,
+    pub project_id: String,
+    pub floating_network_id: String,
+    pub floating_ip_address: String,
+    pub port_id: Option<String>,
+    pub fixed_ip_address: Option<String>,
+    pub router_id: Option<String>,
+    pub status: String,
+    pub description: String,
+    /// The name a public IP was given (`publicips`).
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Which floating IPs a list asks for; every `None` matches all.
+#[derive(Debug, Clone, Default)]
+pub struct FloatingIpFilter {
+    pub project_id: Option<String>,
+    pub floating_ip_address: Option<String>,
+    pub port_id: Option<String>,
+    pub router_id: Option<String>,
+    pub floating_network_id: Option<String>,
+    pub status: Option<String>,
+}

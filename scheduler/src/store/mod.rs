@@ -6,6 +6,7 @@
 //! succeeds — so core can check a quota and create a resource atomically.
 
 mod flavors;
+mod floating_ips;
 mod identity;
 mod images;
 mod instance_actions;
@@ -16,6 +17,7 @@ mod network;
 mod network_ports;
 mod nodes;
 mod quotas;
+mod routers;
 mod server_groups;
 mod server_migrations;
 mod servers;

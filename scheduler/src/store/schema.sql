@@ -3,6 +3,13 @@ BEGIN
     INSERT OR IGNORE INTO hypervisors (node_name) VALUES (NEW.name);
 END;
 
+CREATE TRIGGER ports_delete_disassociates_floating_ips AFTER DELETE ON ports
+BEGIN
+    UPDATE floating_ips
+       SET port_id = NULL, fixed_ip_address = NULL, router_id = NULL, status = 'DOWN'
+     WHERE port_id = OLD.id;
+END;
+
 CREATE TABLE application_credentials (
     id           TEXT PRIMARY KEY,
     user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -67,6 +74,25 @@ CREATE TABLE flavors (
     disabled     INTEGER NOT NULL DEFAULT 0,
     description  TEXT,
     created_at   TEXT NOT NULL
+);
+
+CREATE TABLE floating_ips (
+    seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                  TEXT NOT NULL UNIQUE,
+    project_id          TEXT NOT NULL,
+    floating_network_id TEXT NOT NULL REFERENCES networks(id),
+    floating_ip_address TEXT NOT NULL,
+    port_id             TEXT,
+    fixed_ip_address    TEXT,
+    router_id           TEXT,
+    status              TEXT NOT NULL DEFAULT 'DOWN',
+    description         TEXT NOT NULL DEFAULT '',
+    -- The public IP's name (the `publicips` view); '' for plain floating IPs.
+    name                TEXT NOT NULL DEFAULT '',
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL,
+    -- A fixed address has at most one floating IP.
+    UNIQUE (port_id, fixed_ip_address)
 );
 
 CREATE TABLE hypervisors (
@@ -255,6 +281,23 @@ CREATE TABLE roles (
     description TEXT NOT NULL DEFAULT ''
 );
 
+CREATE TABLE routers (
+    seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                  TEXT NOT NULL UNIQUE,
+    project_id          TEXT NOT NULL,
+    name                TEXT NOT NULL DEFAULT '',
+    description         TEXT NOT NULL DEFAULT '',
+    admin_state_up      INTEGER NOT NULL DEFAULT 1,
+    status              TEXT NOT NULL DEFAULT 'ACTIVE',
+    external_network_id TEXT REFERENCES networks(id),
+    enable_snat         INTEGER NOT NULL DEFAULT 1,
+    -- The node carrying the router's NAT; '' when none was up.
+    host                TEXT NOT NULL DEFAULT '',
+    revision_number     INTEGER NOT NULL DEFAULT 0,
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL
+);
+
 CREATE TABLE schema_migrations (
              version    INTEGER PRIMARY KEY,
              name       TEXT NOT NULL,
@@ -437,6 +480,10 @@ CREATE TABLE volumes (
     updated_at        TEXT NOT NULL
 );
 
+CREATE INDEX floating_ips_project ON floating_ips(project_id, seq);
+
+CREATE INDEX floating_ips_router ON floating_ips(router_id);
+
 CREATE INDEX image_members_member ON image_members(member_id);
 
 CREATE INDEX image_tasks_image ON image_tasks(image_id);
@@ -464,6 +511,10 @@ CREATE INDEX ports_network ON ports(network_id, device_owner);
 CREATE INDEX ports_project ON ports(project_id, seq);
 
 CREATE INDEX project_role_assignments_project ON project_role_assignments(project_id);
+
+CREATE INDEX routers_host ON routers(host);
+
+CREATE INDEX routers_project ON routers(project_id, seq);
 
 CREATE INDEX server_groups_project ON server_groups(project_id, created_at, id);
 

@@ -6,6 +6,7 @@
 mod bad_input;
 mod compute_admin;
 mod discovery;
+mod floating_ips;
 mod identity;
 mod images;
 mod instance_actions;
@@ -17,6 +18,8 @@ mod network_servers;
 mod network_sync;
 mod nodes;
 mod policy;
+mod public_ips;
+mod routers;
 mod server_groups;
 mod servers;
 mod usage;

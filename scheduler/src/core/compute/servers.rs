@@ -1372,6 +1372,9 @@ impl Core {
                     target.status.as_ref().map(|s| s.availability_zone.clone()),
                 );
                 tracing::info!(%id, from = %source.name, to = %name, "live migration completed");
+                if let Err(e) = self.server_ports_rebind(&id.to_string(), &name).await {
+                    tracing::warn!(%id, error = %e, "moving the server's ports to its new node failed");
+                }
                 let ending = Ending {
                     failure: None,
                     migration: Some("completed"),

@@ -3,16 +3,25 @@
 //! plans, and network quotas checked in the same transaction as each create.
 
 pub mod cidr;
+mod floating_ips;
 mod networks;
 mod ports;
+mod public_ips;
 mod quotas;
+mod routers;
 mod server_ports;
 mod subnets;
 mod sync;
 
+pub use floating_ips::{FloatingIpCreate, FloatingIpDetail, FloatingIpUpdate};
 pub use networks::{NetworkCreate, NetworkPage, NetworkQuery, NetworkUpdate};
 pub use ports::{AddressPairRequest, FixedIpRequest, PortCreate, PortPage, PortQuery, PortUpdate};
+pub use public_ips::PublicIpTarget;
 pub use quotas::{NetworkQuotaDetail, NetworkQuotaSet};
+pub use routers::{
+    GatewayRequest, RouterCreate, RouterDetail, RouterInterface, RouterPage, RouterQuery,
+    RouterUpdate,
+};
 pub(crate) use server_ports::plan_server_networks;
 pub use subnets::{SubnetCreate, SubnetPage, SubnetQuery, SubnetUpdate};
 pub use sync::NetworkSync;
@@ -73,17 +82,16 @@ impl QuotaResource {
         }
     }
 
-    /// What a project holds of it. Routers, floating IPs and security groups count
-    /// from their own tables once those services exist.
+    /// What a project holds of it. Security groups count from their own tables
+    /// once that service exists.
     fn used(self, db: &Db, project_id: &str) -> crate::store::Result<i64> {
         Ok(match self {
             QuotaResource::Network => db.networks_count(project_id)?,
             QuotaResource::Subnet => db.subnets_count(project_id)?,
             QuotaResource::Port => db.ports_count(project_id)?,
-            QuotaResource::Router
-            | QuotaResource::FloatingIp
-            | QuotaResource::SecurityGroup
-            | QuotaResource::SecurityGroupRule => 0,
+            QuotaResource::Router => db.routers_count(project_id)?,
+            QuotaResource::FloatingIp => db.floating_ips_count(project_id)?,
+            QuotaResource::SecurityGroup | QuotaResource::SecurityGroupRule => 0,
         })
     }
 }

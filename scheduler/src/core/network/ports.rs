@@ -127,7 +127,7 @@ pub(crate) fn check_mac(text: &str) -> Result<String> {
 }
 
 /// A MAC in OpenStack's `fa:16:3e` range.
-fn random_mac() -> String {
+pub(super) fn random_mac() -> String {
     let tail: [u8; 3] = rand::random();
     format!("fa:16:3e:{:02x}:{:02x}:{:02x}", tail[0], tail[1], tail[2])
 }
@@ -237,7 +237,7 @@ fn dedup_groups(groups: Vec<String>) -> Result<Vec<String>> {
 
 /// IPAM for one port, inside the write transaction: keeps what `keep` already holds
 /// when asked again, checks each requested address, and picks free ones.
-fn allocate(
+pub(super) fn allocate(
     tx: &Tx,
     network_id: &str,
     port: &Port,
@@ -436,7 +436,7 @@ fn allocate(
 }
 
 /// The store's last guard, in the user's terms.
-fn port_write_error(e: StoreError, port: &Port) -> Error {
+pub(super) fn port_write_error(e: StoreError, port: &Port) -> Error {
     match e {
         StoreError::Duplicate(what) if what.contains("mac_address") => Error::Conflict(format!(
             "Unable to complete operation for network {}. The mac address {} is in use.",
@@ -718,12 +718,53 @@ impl Core {
             Access::Write,
             &format!("port {id}"),
         )?;
+        if port.device_owner.starts_with("network:router_")
+            || port.device_owner == "network:floatingip"
+        {
+            return Err(Error::Conflict(format!(
+                "Port {id} cannot be deleted directly via the port API: has device owner {}; \
+                 use the router's remove_router_interface, clear its gateway, or delete the \
+                 floating IP.",
+                port.device_owner
+            )));
+        }
         let host = port.binding_host_id.clone();
         self.store
             .write(move |tx| Ok::<_, Error>(tx.port_delete(&port.id)?))
             .await?;
         tracing::info!(port = %id, "port deleted");
         self.network_dirty(&host);
+        Ok(())
+    }
+}
+
+impl Core {
+    /// Moves a server's ports to the node it now runs on (after a live migration) and
+    /// re-pushes both the nodes it left and the one it reached.
+    pub(crate) async fn server_ports_rebind(&self, server_id: &str, host: &str) -> Result<()> {
+        let (device, node) = (server_id.to_string(), host.to_string());
+        let left = self
+            .store
+            .write(move |tx| {
+                let mut left = Vec::new();
+                let ports = tx.ports_list(&PortFilter {
+                    device_id: Some(device),
+                    ..PortFilter::default()
+                })?;
+                for mut port in ports.into_iter().filter(|p| p.binding_host_id != node) {
+                    left.push(std::mem::replace(&mut port.binding_host_id, node.clone()));
+                    port.status = "DOWN".into();
+                    port.revision_number += 1;
+                    port.updated_at = Utc::now();
+                    tx.port_update(&port)?;
+                }
+                Ok::<_, Error>(left)
+            })
+            .await?;
+        for old in &left {
+            self.network_dirty(old);
+        }
+        self.network_dirty(host);
         Ok(())
     }
 }

@@ -2,9 +2,12 @@
 //! and extension lists, and what every network handler shares — the paging links,
 //! query flags, and Neutron's exception names in error bodies.
 
+mod floating_ips;
 mod networks;
 mod ports;
+mod public_ips;
 mod quotas;
+mod routers;
 mod subnets;
 
 use http::{Method, StatusCode};
@@ -72,6 +75,29 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "This extension will display the revision number of neutron resources.",
     ),
     (
+        "router",
+        "Neutron L3 Router",
+        "Router abstraction for basic L3 forwarding between L2 Neutron networks and access \
+         to external networks via a NAT gateway.",
+    ),
+    (
+        "ext-gw-mode",
+        "Neutron L3 Configurable external gateway mode",
+        "Extension of the router abstraction for specifying whether SNAT should occur on the \
+         external gateway",
+    ),
+    (
+        "fip-port-details",
+        "Floating IP Port Details Extension",
+        "Add port_details attribute to Floating IP resource",
+    ),
+    (
+        "publicips",
+        "Public IPs",
+        "Public IP addresses from the default external network, bound to a server or a \
+         private IP address; the same addresses and NAT as floating IPs.",
+    ),
+    (
         "project-id",
         "project_id field enabled",
         "Extension that indicates that project_id field is enabled.",
@@ -84,6 +110,9 @@ const RESOURCES: &[(&str, &str)] = &[
     ("subnet", "subnets"),
     ("port", "ports"),
     ("quota", "quotas"),
+    ("router", "routers"),
+    ("floatingip", "floatingips"),
+    ("publicip", "publicips"),
 ];
 
 /// Neutron's exception names, by status and the fixed part of the message core writes.
@@ -91,6 +120,45 @@ const FAULTS: &[(StatusCode, &str, &str)] = &[
     (StatusCode::NOT_FOUND, "Network ", "NetworkNotFound"),
     (StatusCode::NOT_FOUND, "Subnet ", "SubnetNotFound"),
     (StatusCode::NOT_FOUND, "Port ", "PortNotFound"),
+    (StatusCode::NOT_FOUND, "Router ", "RouterNotFound"),
+    (
+        StatusCode::NOT_FOUND,
+        "does not have an interface",
+        "RouterInterfaceNotFound",
+    ),
+    (
+        StatusCode::NOT_FOUND,
+        "has no interface on subnet",
+        "RouterInterfaceNotFoundForSubnet",
+    ),
+    (StatusCode::NOT_FOUND, "Floating IP ", "FloatingIPNotFound"),
+    (
+        StatusCode::NOT_FOUND,
+        "is not reachable from subnet",
+        "ExternalGatewayForFloatingIPNotFound",
+    ),
+    (
+        StatusCode::CONFLICT,
+        "already has a floating IP",
+        "FloatingIPPortAlreadyAssociated",
+    ),
+    (
+        StatusCode::CONFLICT,
+        "required by one or more floating IPs",
+        "RouterInterfaceInUseByFloatingIP",
+    ),
+    (StatusCode::CONFLICT, "still has ports", "RouterInUse"),
+    (
+        StatusCode::CONFLICT,
+        "still has floating IPs",
+        "RouterInUse",
+    ),
+    (StatusCode::CONFLICT, "is in use by device", "PortInUse"),
+    (
+        StatusCode::CONFLICT,
+        "cannot be deleted directly",
+        "ServicePortInUse",
+    ),
     (
         StatusCode::CONFLICT,
         "already allocated in subnet",
@@ -166,6 +234,9 @@ async fn resources(core: &Core, req: ApiRequest) -> ApiResult {
         (_, ["v2.0", "subnets", ..]) => subnets::route(core, req, &p[2..]).await,
         (_, ["v2.0", "ports", ..]) => ports::route(core, req, &p[2..]).await,
         (_, ["v2.0", "quotas", ..]) => quotas::route(core, req, &p[2..]).await,
+        (_, ["v2.0", "routers", ..]) => routers::route(core, req, &p[2..]).await,
+        (_, ["v2.0", "floatingips", ..]) => floating_ips::route(core, req, &p[2..]).await,
+        (_, ["v2.0", "publicips", ..]) => public_ips::route(core, req, &p[2..]).await,
         (_, [] | ["v2.0"] | ["v2.0", "extensions"] | ["v2.0", "extensions", _]) => {
             Err(ApiError::method_not_allowed(&req.method, &req.path))
         }
