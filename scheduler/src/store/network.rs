@@ -136,11 +136,12 @@ impl Db<'_> {
         )?)
     }
 
-    /// Ports on a network other than the network's own (DHCP and the like), which
-    /// keep it from being deleted.
+    /// Ports on a network other than its own DHCP ports, which keep it from being
+    /// deleted: servers', and routers' interfaces and gateways and floating IPs too, as
+    /// in Neutron (deleting those silently would cut a router off).
     pub fn network_user_ports(&self, network_id: &str) -> Result<i64> {
         Ok(self.conn.query_row(
-            "SELECT count(*) FROM ports WHERE network_id = ?1 AND device_owner NOT LIKE 'network:%'",
+            "SELECT count(*) FROM ports WHERE network_id = ?1 AND device_owner != 'network:dhcp'",
             [network_id],
             |r| r.get(0),
         )?)

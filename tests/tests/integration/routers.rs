@@ -653,3 +653,50 @@ async fn a_live_migrated_servers_ports_follow_it_to_its_new_node() {
     assert_eq!(moved.body["port"]["binding:host_id"], target.as_str());
     ctx.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_network_with_a_router_interface_or_gateway_is_not_deleted() {
+    let (ctx, admin) = cloud_with_node().await;
+    let (external, _) = external_network(&ctx, &admin).await;
+    let (private, subnet) = private_network(&ctx, &admin).await;
+    let router = create_router(
+        &ctx,
+        &admin,
+        json!({"name": "r", "external_gateway_info": {"network_id": external}}),
+    )
+    .await;
+    let id = router["id"].as_str().unwrap().to_string();
+    let r = add_interface(&ctx, &admin, &id, json!({"subnet_id": subnet})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    for network in [&private, &external] {
+        let r = call(
+            &ctx,
+            Method::DELETE,
+            &format!("/networks/{network}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+        assert_eq!(neutron_type(&r), "NetworkInUse");
+    }
+    let r = call(
+        &ctx,
+        Method::PUT,
+        &format!("/routers/{id}/remove_router_interface"),
+        &admin,
+        Some(json!({"subnet_id": subnet})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = call(
+        &ctx,
+        Method::DELETE,
+        &format!("/networks/{private}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    ctx.shutdown().await;
+}
