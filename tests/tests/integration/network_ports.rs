@@ -171,6 +171,32 @@ async fn an_exhausted_pool_is_409_naming_the_subnet() {
 }
 
 #[tokio::test]
+async fn an_address_freed_in_a_full_pool_is_handed_out_again() {
+    let ctx = TestContext::new(Options::default()).await;
+    let admin = ctx.admin_token().await;
+    // Five addresses, all handed out: the only free one is the one given back.
+    let (net, _) = network_with_subnet(&ctx, &admin, "10.0.0.0/29").await;
+    let mut ports = Vec::new();
+    for _ in 0..5 {
+        let r = port(&ctx, &admin, json!({"network_id": net})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        ports.push(r.body["port"].clone());
+    }
+    let freed = ports[1]["fixed_ips"][0]["ip_address"].clone();
+    let id = ports[1]["id"].as_str().unwrap();
+    assert_eq!(
+        delete(&ctx, &format!("/ports/{id}"), &admin).await.status,
+        StatusCode::NO_CONTENT
+    );
+
+    let again = port(&ctx, &admin, json!({"network_id": net})).await;
+
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(again.body["port"]["fixed_ips"][0]["ip_address"], freed);
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
 async fn ports_created_in_parallel_never_share_an_address() {
     let ctx = TestContext::new(Options::default()).await;
     let admin = ctx.admin_token().await;

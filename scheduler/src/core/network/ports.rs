@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use chrono::Utc;
 
 use super::cidr::{Cidr, format_ip, parse_ip};
-use super::networks::network_not_found;
+use super::networks::{network_not_found, visible};
 use super::{QuotaResource, check_quota, check_text, owner_project, page_limit};
 use crate::core::Core;
 use crate::core::error::{Error, Result};
@@ -435,6 +435,33 @@ pub(super) fn allocate(
     Ok(picked)
 }
 
+/// May `caller` put a port on `network` (which it can see)? Only on its own or a shared
+/// network, and choosing the MAC or an address is for the network's owner.
+fn check_port_on_network(
+    caller: &Caller,
+    network: &Network,
+    asks_address: bool,
+    chooses_mac: bool,
+) -> Result<()> {
+    let network_owner =
+        caller.is_admin() || caller.project_id() == Some(network.project_id.as_str());
+    if !network_owner && !network.shared {
+        return Err(Error::Forbidden(format!(
+            "network {} belongs to another project and is not shared; only an \
+             administrator may create ports on it",
+            network.id
+        )));
+    }
+    if !network_owner && (asks_address || chooses_mac) {
+        return Err(Error::Forbidden(format!(
+            "choosing a port's MAC or IP address on network {} is for its owner or an \
+             administrator; leave them out to have them assigned",
+            network.id
+        )));
+    }
+    Ok(())
+}
+
 /// The store's last guard, in the user's terms.
 pub(super) fn port_write_error(e: StoreError, port: &Port) -> Error {
     match e {
@@ -462,37 +489,10 @@ impl Core {
             .ok_or_else(|| port_not_found(id))
     }
 
-    /// The network a port goes on: visible, and own or shared (or an admin).
-    async fn network_for_port(&self, caller: &Caller, network_id: &str) -> Result<Network> {
-        let network = self.network_get(caller, network_id).await?;
-        let own = caller.project_id() == Some(network.project_id.as_str());
-        if !caller.is_admin() && !own && !network.shared {
-            return Err(Error::Forbidden(format!(
-                "network {network_id} belongs to another project and is not shared; only an \
-                 administrator may create ports on it"
-            )));
-        }
-        Ok(network)
-    }
-
     /// `POST /v2.0/ports`.
     pub async fn port_create(&self, caller: &Caller, input: PortCreate) -> Result<Port> {
         let project_id = owner_project(caller, input.project_id.clone())?;
         authorize(caller, &project_id, Access::Write, "ports of the project")?;
-        let network = self.network_for_port(caller, &input.network_id).await?;
-        let network_owner =
-            caller.is_admin() || caller.project_id() == Some(network.project_id.as_str());
-        let asks_address = input
-            .fixed_ips
-            .as_ref()
-            .is_some_and(|ips| ips.iter().any(|f| f.ip_address.is_some()));
-        if !network_owner && (asks_address || input.mac_address.is_some()) {
-            return Err(Error::Forbidden(format!(
-                "choosing a port's MAC or IP address on network {} is for its owner or an \
-                 administrator; leave them out to have them assigned",
-                network.id
-            )));
-        }
         if input
             .binding_host_id
             .as_deref()
@@ -500,14 +500,18 @@ impl Core {
         {
             require_admin(caller, "binding a port to a host (binding:host_id)")?;
         }
-        self.port_create_checked(project_id, &network, input).await
+        self.port_create_checked(project_id, Some(caller.clone()), input)
+            .await
     }
 
-    /// Creates a port once policy has been checked (also for servers' ports).
+    /// Creates a port once policy has been checked, in one write transaction with the
+    /// network look-up, the quota check and IPAM. `requester` is the user asking, whose
+    /// right to the network is checked there; `None` for the scheduler's own ports
+    /// (servers'), whose network was checked when the server was.
     pub(crate) async fn port_create_checked(
         &self,
         project_id: String,
-        network: &Network,
+        requester: Option<Caller>,
         input: PortCreate,
     ) -> Result<Port> {
         let name = input.name.unwrap_or_default();
@@ -515,10 +519,14 @@ impl Core {
         check_text("name", &name, 255)?;
         check_text("description", &description, 255)?;
         let given_mac = input.mac_address.as_deref().map(check_mac).transpose()?;
+        let asks_address = input
+            .fixed_ips
+            .as_ref()
+            .is_some_and(|ips| ips.iter().any(|f| f.ip_address.is_some()));
         let now = Utc::now();
         let mut port = Port {
             id: uuid::Uuid::new_v4().to_string(),
-            network_id: network.id.clone(),
+            network_id: input.network_id,
             project_id,
             name,
             description,
@@ -527,9 +535,8 @@ impl Core {
             status: "DOWN".into(),
             device_id: input.device_id.unwrap_or_default(),
             device_owner: input.device_owner.unwrap_or_default(),
-            port_security_enabled: input
-                .port_security_enabled
-                .unwrap_or(network.port_security_enabled),
+            // Settled from the network's default in the transaction.
+            port_security_enabled: input.port_security_enabled.unwrap_or(true),
             binding_host_id: input.binding_host_id.unwrap_or_default(),
             allowed_address_pairs: Vec::new(),
             fixed_ips: Vec::new(),
@@ -544,17 +551,23 @@ impl Core {
         )?;
         check_text("device_id", &port.device_id, 255)?;
         check_text("device_owner", &port.device_owner, 255)?;
-        check_security(&port)?;
+        let port_security = input.port_security_enabled;
         let defaults = self.config.network.default_quota;
         let requests = input.fixed_ips;
-        let row = port.clone();
+        let row = port;
         let port = self
             .store
             .write(move |tx| {
                 let mut port = row;
-                if tx.network_get(&port.network_id)?.is_none() {
-                    return Err(network_not_found(&port.network_id));
+                let network = tx
+                    .network_get(&port.network_id)?
+                    .filter(|n| requester.as_ref().is_none_or(|c| visible(c, n)))
+                    .ok_or_else(|| network_not_found(&port.network_id))?;
+                if let Some(caller) = &requester {
+                    check_port_on_network(caller, &network, asks_address, given_mac.is_some())?;
                 }
+                port.port_security_enabled = port_security.unwrap_or(network.port_security_enabled);
+                check_security(&port)?;
                 check_quota(tx, &defaults, &port.project_id, QuotaResource::Port)?;
                 if given_mac.is_some() {
                     if tx.mac_in_use(&port.network_id, &port.mac_address)? {

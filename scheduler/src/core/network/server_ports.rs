@@ -214,18 +214,10 @@ impl Core {
         let device_id = server.id.to_string();
         for nic in nics_of(server) {
             let made = match nic {
-                Nic::Network { id, fixed_ip } => {
-                    let network = self
-                        .store
-                        .read({
-                            let id = id.clone();
-                            move |db| db.network_get(&id)
-                        })
-                        .await?
-                        .ok_or_else(|| super::networks::network_not_found(&id))?;
-                    self.port_create_checked(
+                Nic::Network { id, fixed_ip } => self
+                    .port_create_checked(
                         server.project_id.clone(),
-                        &network,
+                        None,
                         PortCreate {
                             network_id: id,
                             device_id: Some(device_id.clone()),
@@ -241,8 +233,7 @@ impl Core {
                         },
                     )
                     .await
-                    .map(|_| ())
-                }
+                    .map(|_| ()),
                 Nic::Port { id } => {
                     self.port_bind(&id, &device_id, &format!("compute:{zone}"), &node.name)
                         .await
