@@ -25,7 +25,6 @@ fn floating_ip(r: &Row) -> rusqlite::Result<FloatingIp> {
 impl Db<'_> {
     pub fn floating_ip_get(&self, id: &str) -> Result<Option<FloatingIp>> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT * FROM floating_ips WHERE id = ?1",
                 [id],
@@ -35,7 +34,7 @@ impl Db<'_> {
     }
 
     pub fn floating_ips_list(&self, f: &FloatingIpFilter) -> Result<Vec<FloatingIp>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.prepare(
             "SELECT * FROM floating_ips
               WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR floating_ip_address = ?2)
                 AND (?3 IS NULL OR port_id = ?3) AND (?4 IS NULL OR router_id = ?4)
@@ -57,7 +56,7 @@ impl Db<'_> {
     }
 
     pub fn floating_ips_count(&self, project_id: &str) -> Result<i64> {
-        Ok(self.conn.query_row(
+        Ok(self.query_row(
             "SELECT count(*) FROM floating_ips WHERE project_id = ?1",
             [project_id],
             |r| r.get(0),
@@ -66,7 +65,7 @@ impl Db<'_> {
 
     /// Floating IPs NATed through `router_id` to ports on `network_id` (or on any).
     pub fn router_floating_ips(&self, router_id: &str, network_id: Option<&str>) -> Result<i64> {
-        Ok(self.conn.query_row(
+        Ok(self.query_row(
             "SELECT count(*) FROM floating_ips f LEFT JOIN ports p ON p.id = f.port_id
               WHERE f.router_id = ?1 AND (?2 IS NULL OR p.network_id = ?2)",
             params![router_id, network_id],
@@ -77,7 +76,7 @@ impl Db<'_> {
 
 impl Tx<'_> {
     pub fn floating_ip_insert(&self, f: &FloatingIp) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO floating_ips (id, project_id, floating_network_id, floating_ip_address,
                  port_id, fixed_ip_address, router_id, status, description, created_at,
                  updated_at, name)
@@ -101,7 +100,7 @@ impl Tx<'_> {
     }
 
     pub fn floating_ip_update(&self, f: &FloatingIp) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "UPDATE floating_ips SET port_id = ?2, fixed_ip_address = ?3, router_id = ?4,
                  status = ?5, description = ?6, updated_at = ?7
              WHERE id = ?1",
@@ -119,8 +118,7 @@ impl Tx<'_> {
     }
 
     pub fn floating_ip_delete(&self, id: &str) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM floating_ips WHERE id = ?1", [id])?;
+        self.execute("DELETE FROM floating_ips WHERE id = ?1", [id])?;
         Ok(())
     }
 }

@@ -64,9 +64,8 @@ const VISIBLE: &str = "(n.project_id = ?1 OR n.shared = 1 OR n.external = 1)";
 
 impl Db<'_> {
     fn network_subnets(&self, network_id: &str) -> Result<Vec<SubnetRef>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, name, cidr FROM subnets WHERE network_id = ?1 ORDER BY seq",
-        )?;
+        let mut stmt =
+            self.prepare("SELECT id, name, cidr FROM subnets WHERE network_id = ?1 ORDER BY seq")?;
         let rows = stmt.query_map([network_id], |r| {
             Ok(SubnetRef {
                 id: r.get(0)?,
@@ -80,7 +79,6 @@ impl Db<'_> {
     /// A network by id, with its subnets.
     pub fn network_get(&self, id: &str) -> Result<Option<Network>> {
         let found = self
-            .conn
             .query_row("SELECT * FROM networks WHERE id = ?1", [id], network)
             .optional()?;
         match found {
@@ -104,7 +102,7 @@ impl Db<'_> {
                 AND (?9 IS NULL OR n.seq > (SELECT seq FROM networks WHERE id = ?9))
               ORDER BY n.seq LIMIT ?10"
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut stmt = self.prepare(&sql)?;
         let rows = stmt.query_map(
             params![
                 f.visible_to,
@@ -129,7 +127,7 @@ impl Db<'_> {
 
     /// How many networks a project owns.
     pub fn networks_count(&self, project_id: &str) -> Result<i64> {
-        Ok(self.conn.query_row(
+        Ok(self.query_row(
             "SELECT count(*) FROM networks WHERE project_id = ?1",
             [project_id],
             |r| r.get(0),
@@ -140,7 +138,7 @@ impl Db<'_> {
     /// deleted: servers', and routers' interfaces and gateways and floating IPs too, as
     /// in Neutron (deleting those silently would cut a router off).
     pub fn network_user_ports(&self, network_id: &str) -> Result<i64> {
-        Ok(self.conn.query_row(
+        Ok(self.query_row(
             "SELECT count(*) FROM ports WHERE network_id = ?1 AND device_owner != 'network:dhcp'",
             [network_id],
             |r| r.get(0),
@@ -150,16 +148,13 @@ impl Db<'_> {
     /// A subnet by id.
     pub fn subnet_get(&self, id: &str) -> Result<Option<Subnet>> {
         Ok(self
-            .conn
             .query_row("SELECT * FROM subnets WHERE id = ?1", [id], subnet)
             .optional()?)
     }
 
     /// A network's subnets in creation order.
     pub fn network_subnet_list(&self, network_id: &str) -> Result<Vec<Subnet>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT * FROM subnets WHERE network_id = ?1 ORDER BY seq")?;
+        let mut stmt = self.prepare("SELECT * FROM subnets WHERE network_id = ?1 ORDER BY seq")?;
         let rows = stmt.query_map([network_id], subnet)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
@@ -176,7 +171,7 @@ impl Db<'_> {
                 AND (?9 IS NULL OR s.seq > (SELECT seq FROM subnets WHERE id = ?9))
               ORDER BY s.seq LIMIT ?10"
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut stmt = self.prepare(&sql)?;
         let rows = stmt.query_map(
             params![
                 f.visible_to,
@@ -197,7 +192,7 @@ impl Db<'_> {
 
     /// How many subnets a project owns.
     pub fn subnets_count(&self, project_id: &str) -> Result<i64> {
-        Ok(self.conn.query_row(
+        Ok(self.query_row(
             "SELECT count(*) FROM subnets WHERE project_id = ?1",
             [project_id],
             |r| r.get(0),
@@ -206,7 +201,7 @@ impl Db<'_> {
 
     /// How many addresses ports hold on a subnet.
     pub fn subnet_allocated(&self, subnet_id: &str) -> Result<i64> {
-        Ok(self.conn.query_row(
+        Ok(self.query_row(
             "SELECT count(*) FROM port_fixed_ips WHERE subnet_id = ?1",
             [subnet_id],
             |r| r.get(0),
@@ -216,7 +211,6 @@ impl Db<'_> {
     /// A project's network limit on `resource`, if an administrator set one.
     pub fn network_quota_limit(&self, project_id: &str, resource: &str) -> Result<Option<i64>> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT hard_limit FROM network_quotas WHERE project_id = ?1 AND resource = ?2",
                 [project_id, resource],
@@ -229,7 +223,7 @@ impl Db<'_> {
 impl Tx<'_> {
     /// The lowest VXLAN network identifier no network holds, if any is left.
     pub fn vni_free(&self) -> Result<Option<u32>> {
-        let next: Option<u32> = self.conn.query_row(
+        let next: Option<u32> = self.query_row(
             "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM networks WHERE vni = 1) THEN 1
                     ELSE (SELECT min(a.vni) + 1 FROM networks a
                            WHERE NOT EXISTS (SELECT 1 FROM networks b WHERE b.vni = a.vni + 1))
@@ -241,7 +235,7 @@ impl Tx<'_> {
     }
 
     pub fn network_insert(&self, n: &Network) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO networks (id, project_id, name, description, admin_state_up, shared,
                  external, mtu, port_security_enabled, vni, status, revision_number,
                  created_at, updated_at)
@@ -268,7 +262,7 @@ impl Tx<'_> {
 
     /// Writes a network's changeable fields.
     pub fn network_update(&self, n: &Network) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "UPDATE networks SET name = ?2, description = ?3, admin_state_up = ?4, shared = ?5,
                  external = ?6, mtu = ?7, port_security_enabled = ?8,
                  revision_number = ?9, updated_at = ?10
@@ -291,17 +285,14 @@ impl Tx<'_> {
 
     /// Deletes a network with its subnets and its network-owned ports.
     pub fn network_delete(&self, id: &str) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM ports WHERE network_id = ?1", [id])?;
-        self.conn
-            .execute("DELETE FROM subnets WHERE network_id = ?1", [id])?;
-        self.conn
-            .execute("DELETE FROM networks WHERE id = ?1", [id])?;
+        self.execute("DELETE FROM ports WHERE network_id = ?1", [id])?;
+        self.execute("DELETE FROM subnets WHERE network_id = ?1", [id])?;
+        self.execute("DELETE FROM networks WHERE id = ?1", [id])?;
         Ok(())
     }
 
     pub fn subnet_insert(&self, s: &Subnet) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO subnets (id, network_id, project_id, name, description, ip_version,
                  cidr, gateway_ip, enable_dhcp, dns_nameservers, host_routes, allocation_pools,
                  ipv6_ra_mode, ipv6_address_mode, revision_number, created_at, updated_at)
@@ -331,7 +322,7 @@ impl Tx<'_> {
 
     /// Writes a subnet's changeable fields.
     pub fn subnet_update(&self, s: &Subnet) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "UPDATE subnets SET name = ?2, description = ?3, gateway_ip = ?4, enable_dhcp = ?5,
                  dns_nameservers = ?6, host_routes = ?7, allocation_pools = ?8,
                  revision_number = ?9, updated_at = ?10
@@ -353,8 +344,7 @@ impl Tx<'_> {
     }
 
     pub fn subnet_delete(&self, id: &str) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM subnets WHERE id = ?1", [id])?;
+        self.execute("DELETE FROM subnets WHERE id = ?1", [id])?;
         Ok(())
     }
 }
@@ -366,18 +356,16 @@ impl Db<'_> {
         &self,
         project_id: &str,
     ) -> Result<std::collections::BTreeMap<String, i64>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT resource, hard_limit FROM network_quotas WHERE project_id = ?1",
-        )?;
+        let mut stmt =
+            self.prepare("SELECT resource, hard_limit FROM network_quotas WHERE project_id = ?1")?;
         let rows = stmt.query_map([project_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Projects with limits set, in id order.
     pub fn network_quota_projects(&self) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT DISTINCT project_id FROM network_quotas ORDER BY project_id")?;
+        let mut stmt =
+            self.prepare("SELECT DISTINCT project_id FROM network_quotas ORDER BY project_id")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -385,7 +373,7 @@ impl Db<'_> {
 
 impl Tx<'_> {
     pub fn network_quota_set(&self, project_id: &str, resource: &str, limit: i64) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO network_quotas (project_id, resource, hard_limit) VALUES (?1, ?2, ?3)
              ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
             params![project_id, resource, limit],
@@ -394,7 +382,7 @@ impl Tx<'_> {
     }
 
     pub fn network_quota_delete(&self, project_id: &str) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "DELETE FROM network_quotas WHERE project_id = ?1",
             [project_id],
         )?;

@@ -36,10 +36,10 @@ fn port(r: &Row) -> rusqlite::Result<Port> {
 impl Db<'_> {
     /// Fills in fixed IPs (in allocation order) and security groups.
     fn port_details(&self, ports: &mut [Port]) -> Result<()> {
-        let mut ips = self.conn.prepare_cached(
+        let mut ips = self.prepare(
             "SELECT subnet_id, ip_address FROM port_fixed_ips WHERE port_id = ?1 ORDER BY rowid",
         )?;
-        let mut groups = self.conn.prepare_cached(
+        let mut groups = self.prepare(
             "SELECT security_group_id FROM port_security_groups WHERE port_id = ?1 ORDER BY rowid",
         )?;
         for p in ports {
@@ -60,7 +60,6 @@ impl Db<'_> {
 
     pub fn port_get(&self, id: &str) -> Result<Option<Port>> {
         let found = self
-            .conn
             .query_row("SELECT * FROM ports WHERE id = ?1", [id], port)
             .optional()?;
         let Some(p) = found else { return Ok(None) };
@@ -72,7 +71,7 @@ impl Db<'_> {
 
     /// Ports matching `f` in creation order, at most `limit` after `marker`.
     pub fn ports_list(&self, f: &PortFilter) -> Result<Vec<Port>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.prepare(
             "SELECT p.* FROM ports p
               WHERE (?1 IS NULL OR p.project_id = ?1)
                 AND (?2 IS NULL OR p.id = ?2) AND (?3 IS NULL OR p.name = ?3)
@@ -107,26 +106,36 @@ impl Db<'_> {
 
     /// How many ports a project owns.
     pub fn ports_count(&self, project_id: &str) -> Result<i64> {
-        Ok(self.conn.query_row(
+        Ok(self.query_row(
             "SELECT count(*) FROM ports WHERE project_id = ?1",
             [project_id],
             |r| r.get(0),
         )?)
     }
 
-    /// The addresses handed out on a subnet.
-    pub fn subnet_allocations(&self, subnet_id: &str) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT ip_address FROM port_fixed_ips WHERE subnet_id = ?1")?;
-        let rows = stmt.query_map([subnet_id], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    /// Where IPAM starts looking for a free address on a subnet (a hint).
+    pub fn ipam_cursor(&self, subnet_id: &str) -> Result<Option<u128>> {
+        let cursor: Option<Option<String>> = self
+            .query_row(
+                "SELECT ipam_cursor FROM subnets WHERE id = ?1",
+                [subnet_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(cursor.flatten().and_then(|c| c.parse().ok()))
+    }
+
+    pub fn ipam_cursor_set(&self, subnet_id: &str, next: u128) -> Result<()> {
+        self.execute(
+            "UPDATE subnets SET ipam_cursor = ?2 WHERE id = ?1",
+            [subnet_id, &next.to_string()],
+        )?;
+        Ok(())
     }
 
     /// The port holding an address on a subnet, if any.
     pub fn address_holder(&self, subnet_id: &str, ip: &str) -> Result<Option<String>> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT port_id FROM port_fixed_ips WHERE subnet_id = ?1 AND ip_address = ?2",
                 [subnet_id, ip],
@@ -137,7 +146,6 @@ impl Db<'_> {
 
     pub fn mac_in_use(&self, network_id: &str, mac: &str) -> Result<bool> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT 1 FROM ports WHERE network_id = ?1 AND mac_address = ?2",
                 [network_id, mac],
@@ -150,19 +158,18 @@ impl Db<'_> {
 
 impl Tx<'_> {
     fn port_fixed_ips_write(&self, p: &Port) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM port_fixed_ips WHERE port_id = ?1", [&p.id])?;
-        let mut stmt = self.conn.prepare_cached(
+        self.execute("DELETE FROM port_fixed_ips WHERE port_id = ?1", [&p.id])?;
+        let mut stmt = self.prepare(
             "INSERT INTO port_fixed_ips (subnet_id, ip_address, port_id) VALUES (?1, ?2, ?3)",
         )?;
         for ip in &p.fixed_ips {
             stmt.execute([&ip.subnet_id, &ip.ip_address, &p.id])?;
         }
-        self.conn.execute(
+        self.execute(
             "DELETE FROM port_security_groups WHERE port_id = ?1",
             [&p.id],
         )?;
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.prepare(
             "INSERT INTO port_security_groups (port_id, security_group_id) VALUES (?1, ?2)",
         )?;
         for group in &p.security_groups {
@@ -173,7 +180,7 @@ impl Tx<'_> {
 
     /// Inserts a port with its addresses; a taken address or MAC is `Duplicate`.
     pub fn port_insert(&self, p: &Port) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO ports (id, network_id, project_id, name, description, mac_address,
                  admin_state_up, status, device_id, device_owner, port_security_enabled,
                  binding_host_id, allowed_address_pairs, revision_number, created_at, updated_at)
@@ -202,7 +209,7 @@ impl Tx<'_> {
 
     /// Writes a port's changeable fields and its addresses.
     pub fn port_update(&self, p: &Port) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "UPDATE ports SET name = ?2, description = ?3, mac_address = ?4,
                  admin_state_up = ?5, status = ?6, device_id = ?7, device_owner = ?8,
                  port_security_enabled = ?9, binding_host_id = ?10,
@@ -229,7 +236,7 @@ impl Tx<'_> {
 
     /// Deletes a port; its addresses return to their pools.
     pub fn port_delete(&self, id: &str) -> Result<()> {
-        self.conn.execute("DELETE FROM ports WHERE id = ?1", [id])?;
+        self.execute("DELETE FROM ports WHERE id = ?1", [id])?;
         Ok(())
     }
 }
@@ -240,7 +247,7 @@ impl Db<'_> {
         &self,
         server_ids: &[String],
     ) -> Result<HashMap<String, Vec<crate::model::ServerAddress>>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.prepare(
             "SELECT n.name, f.ip_address, s.ip_version, p.mac_address
                FROM ports p JOIN networks n ON n.id = p.network_id
                JOIN port_fixed_ips f ON f.port_id = p.id
@@ -270,7 +277,7 @@ impl Db<'_> {
 impl Tx<'_> {
     /// Marks ports ACTIVE once `host` carries them (unless they moved meanwhile).
     pub fn ports_activate(&self, host: &str, port_ids: &[String]) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.prepare(
             "UPDATE ports SET status = 'ACTIVE'
               WHERE id = ?1 AND binding_host_id = ?2 AND status <> 'ACTIVE'",
         )?;
@@ -284,7 +291,7 @@ impl Tx<'_> {
 impl Db<'_> {
     /// The hosts carrying ports on a network.
     pub fn network_hosts(&self, network_id: &str) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.prepare(
             "SELECT DISTINCT binding_host_id FROM ports
               WHERE network_id = ?1 AND binding_host_id <> ''",
         )?;

@@ -26,7 +26,6 @@ fn router(r: &Row) -> rusqlite::Result<Router> {
 impl Db<'_> {
     pub fn router_get(&self, id: &str) -> Result<Option<Router>> {
         Ok(self
-            .conn
             .query_row("SELECT * FROM routers WHERE id = ?1", [id], router)
             .optional()?)
     }
@@ -39,7 +38,7 @@ impl Db<'_> {
         marker: Option<&str>,
         limit: Option<usize>,
     ) -> Result<Vec<Router>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.prepare(
             "SELECT * FROM routers
               WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR name = ?2)
                 AND (?3 IS NULL OR seq > (SELECT seq FROM routers WHERE id = ?3))
@@ -53,7 +52,7 @@ impl Db<'_> {
     }
 
     pub fn routers_count(&self, project_id: &str) -> Result<i64> {
-        Ok(self.conn.query_row(
+        Ok(self.query_row(
             "SELECT count(*) FROM routers WHERE project_id = ?1",
             [project_id],
             |r| r.get(0),
@@ -62,9 +61,7 @@ impl Db<'_> {
 
     /// How many routers each node carries, for placing a new one on the least loaded.
     pub fn routers_per_host(&self) -> Result<Vec<(String, i64)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT host, count(*) FROM routers GROUP BY host")?;
+        let mut stmt = self.prepare("SELECT host, count(*) FROM routers GROUP BY host")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
@@ -72,7 +69,6 @@ impl Db<'_> {
     /// The router already holding an interface on `subnet_id`, if any.
     pub fn subnet_router(&self, subnet_id: &str) -> Result<Option<String>> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT p.device_id FROM ports p JOIN port_fixed_ips f ON f.port_id = p.id
                   WHERE f.subnet_id = ?1 AND p.device_owner = 'network:router_interface'
@@ -86,7 +82,7 @@ impl Db<'_> {
 
 impl Tx<'_> {
     pub fn router_insert(&self, r: &Router) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO routers (id, project_id, name, description, admin_state_up, status,
                  external_network_id, enable_snat, host, revision_number, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -110,7 +106,7 @@ impl Tx<'_> {
 
     /// Writes a router's changeable fields.
     pub fn router_update(&self, r: &Router) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "UPDATE routers SET name = ?2, description = ?3, admin_state_up = ?4,
                  external_network_id = ?5, enable_snat = ?6, host = ?7,
                  revision_number = ?8, updated_at = ?9
@@ -131,8 +127,7 @@ impl Tx<'_> {
     }
 
     pub fn router_delete(&self, id: &str) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM routers WHERE id = ?1", [id])?;
+        self.execute("DELETE FROM routers WHERE id = ?1", [id])?;
         Ok(())
     }
 }

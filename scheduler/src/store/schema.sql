@@ -386,7 +386,7 @@ CREATE TABLE subnets (
     revision_number   INTEGER NOT NULL DEFAULT 0,
     created_at        TEXT NOT NULL,
     updated_at        TEXT NOT NULL
-);
+, ipam_cursor TEXT);
 
 CREATE TABLE tokens (
     hash        BLOB PRIMARY KEY,

@@ -97,7 +97,6 @@ impl Db<'_> {
     /// A volume type by id, or else by name (Cinder accepts either).
     pub fn volume_type_get(&self, id_or_name: &str) -> Result<Option<VolumeType>> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT * FROM volume_types WHERE id = ?1
                  UNION ALL SELECT * FROM volume_types WHERE name = ?1 LIMIT 1",
@@ -108,16 +107,13 @@ impl Db<'_> {
     }
 
     pub fn volume_types_list(&self) -> Result<Vec<VolumeType>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT * FROM volume_types ORDER BY created_at, name")?;
+        let mut stmt = self.prepare("SELECT * FROM volume_types ORDER BY created_at, name")?;
         let rows = stmt.query_map([], volume_type)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn volume_type_in_use(&self, id: &str) -> Result<bool> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT 1 FROM volumes WHERE type_id = ?1 LIMIT 1",
                 [id],
@@ -128,7 +124,7 @@ impl Db<'_> {
     }
 
     fn attachments_of(&self, volume_id: Uuid) -> Result<Vec<VolumeAttachment>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT * FROM volume_attachments WHERE volume_id = ?1 ORDER BY attached_at, id",
         )?;
         let rows = stmt.query_map([volume_id.to_string()], attachment)?;
@@ -137,7 +133,6 @@ impl Db<'_> {
 
     pub fn volume_get(&self, id: Uuid) -> Result<Option<Volume>> {
         let found = self
-            .conn
             .query_row(
                 "SELECT v.*, t.name AS type_name FROM volumes v
                  JOIN volume_types t ON t.id = v.type_id WHERE v.id = ?1",
@@ -156,7 +151,7 @@ impl Db<'_> {
 
     /// The volumes matching `filter`, oldest first, with their attachments.
     pub fn volumes_list(&self, filter: &VolumeFilter) -> Result<Vec<Volume>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT v.*, t.name AS type_name FROM volumes v JOIN volume_types t ON t.id = v.type_id
              WHERE (?1 IS NULL OR v.project_id = ?1)
                AND (?2 IS NULL OR v.name = ?2) AND (?3 IS NULL OR v.status = ?3)
@@ -183,9 +178,7 @@ impl Db<'_> {
                 .all(|(k, val)| v.metadata.get(k) == Some(val))
         });
         let mut attachments: HashMap<Uuid, Vec<VolumeAttachment>> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT * FROM volume_attachments ORDER BY attached_at, id")?;
+        let mut stmt = self.prepare("SELECT * FROM volume_attachments ORDER BY attached_at, id")?;
         for a in stmt.query_map([], attachment)? {
             let a = a?;
             attachments.entry(a.volume_id).or_default().push(a);
@@ -202,9 +195,8 @@ impl Db<'_> {
         servers: &[Uuid],
     ) -> Result<HashMap<Uuid, Vec<VolumeAttachment>>> {
         let mut out: HashMap<Uuid, Vec<VolumeAttachment>> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT * FROM volume_attachments WHERE server_id = ?1 ORDER BY device")?;
+        let mut stmt =
+            self.prepare("SELECT * FROM volume_attachments WHERE server_id = ?1 ORDER BY device")?;
         for id in servers {
             for a in stmt.query_map([id.to_string()], attachment)? {
                 out.entry(*id).or_default().push(a?);
@@ -215,22 +207,21 @@ impl Db<'_> {
 
     /// The attachments of one server, by device name.
     pub fn volume_attachments_of_server(&self, server_id: Uuid) -> Result<Vec<VolumeAttachment>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT * FROM volume_attachments WHERE server_id = ?1 ORDER BY device")?;
+        let mut stmt =
+            self.prepare("SELECT * FROM volume_attachments WHERE server_id = ?1 ORDER BY device")?;
         let rows = stmt.query_map([server_id.to_string()], attachment)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// What a project's counted volumes and snapshots use.
     pub fn volume_usage(&self, project_id: &str) -> Result<VolumeUsage> {
-        let (volumes, volume_gb): (i64, i64) = self.conn.query_row(
+        let (volumes, volume_gb): (i64, i64) = self.query_row(
             "SELECT count(*), coalesce(sum(size_gb), 0) FROM volumes
              WHERE project_id = ?1 AND counted = 1",
             [project_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let (snapshots, snapshot_gb): (i64, i64) = self.conn.query_row(
+        let (snapshots, snapshot_gb): (i64, i64) = self.query_row(
             "SELECT count(*), coalesce(sum(size_gb), 0) FROM volume_snapshots
              WHERE project_id = ?1 AND counted = 1",
             [project_id],
@@ -245,9 +236,8 @@ impl Db<'_> {
 
     /// The limits set for a project, by Cinder resource name.
     pub fn volume_quota_limits(&self, project_id: &str) -> Result<BTreeMap<String, i64>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT resource, hard_limit FROM volume_quotas WHERE project_id = ?1")?;
+        let mut stmt =
+            self.prepare("SELECT resource, hard_limit FROM volume_quotas WHERE project_id = ?1")?;
         let rows = stmt.query_map([project_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -267,7 +257,7 @@ impl Db<'_> {
 
     /// Gigabytes of volumes and snapshots held on each node.
     pub fn volume_gb_by_host(&self) -> Result<HashMap<String, i64>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT host, sum(gb) FROM (
                  SELECT host, size_gb AS gb FROM volumes WHERE host IS NOT NULL
                  UNION ALL
@@ -281,7 +271,6 @@ impl Db<'_> {
 
     pub fn snapshot_get(&self, id: Uuid) -> Result<Option<VolumeSnapshot>> {
         Ok(self
-            .conn
             .query_row(
                 "SELECT * FROM volume_snapshots WHERE id = ?1",
                 [id.to_string()],
@@ -292,7 +281,7 @@ impl Db<'_> {
 
     /// Snapshots of a project (`None`: all), oldest first.
     pub fn snapshots_list(&self, project_id: Option<&str>) -> Result<Vec<VolumeSnapshot>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT * FROM volume_snapshots WHERE (?1 IS NULL OR project_id = ?1)
              ORDER BY created_at, id",
         )?;
@@ -301,7 +290,7 @@ impl Db<'_> {
     }
 
     pub fn snapshot_count_of_volume(&self, volume_id: Uuid) -> Result<i64> {
-        Ok(self.conn.query_row(
+        Ok(self.query_row(
             "SELECT count(*) FROM volume_snapshots WHERE volume_id = ?1",
             [volume_id.to_string()],
             |r| r.get(0),
@@ -311,7 +300,7 @@ impl Db<'_> {
 
 impl Tx<'_> {
     pub fn volume_type_insert(&self, t: &VolumeType) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO volume_types (id, name, description, is_public, extra_specs, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -327,7 +316,7 @@ impl Tx<'_> {
     }
 
     pub fn volume_type_update(&self, t: &VolumeType) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "UPDATE volume_types SET name = ?2, description = ?3, is_public = ?4,
              extra_specs = ?5 WHERE id = ?1",
             params![
@@ -342,13 +331,12 @@ impl Tx<'_> {
     }
 
     pub fn volume_type_delete(&self, id: &str) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM volume_types WHERE id = ?1", [id])?;
+        self.execute("DELETE FROM volume_types WHERE id = ?1", [id])?;
         Ok(())
     }
 
     pub fn volume_insert(&self, v: &Volume) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO volumes (id, project_id, user_id, name, description, size_gb, status,
                  type_id, availability_zone, host, multiattach, bootable, read_only, metadata,
                  image_id, snapshot_id, counted, created_at, updated_at)
@@ -381,7 +369,7 @@ impl Tx<'_> {
 
     /// Writes a volume's own columns (not its attachments), stamping `updated_at`.
     pub fn volume_update(&self, v: &Volume) -> Result<()> {
-        let changed = self.conn.execute(
+        let changed = self.execute(
             "UPDATE volumes SET name = ?2, description = ?3, size_gb = ?4, status = ?5,
                  host = ?6, multiattach = ?7, bootable = ?8, read_only = ?9, metadata = ?10,
                  counted = ?11, availability_zone = ?12, updated_at = ?13
@@ -409,14 +397,13 @@ impl Tx<'_> {
     }
 
     pub fn volume_delete(&self, id: Uuid) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM volumes WHERE id = ?1", [id.to_string()])?;
+        self.execute("DELETE FROM volumes WHERE id = ?1", [id.to_string()])?;
         Ok(())
     }
 
     /// Inserts or rewrites an attachment.
     pub fn attachment_put(&self, a: &VolumeAttachment) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO volume_attachments (id, volume_id, server_id, device, mode, host_name,
                  status, attached_at, delete_on_termination)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -440,7 +427,7 @@ impl Tx<'_> {
     }
 
     pub fn attachment_delete(&self, id: Uuid) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "DELETE FROM volume_attachments WHERE id = ?1",
             [id.to_string()],
         )?;
@@ -448,7 +435,7 @@ impl Tx<'_> {
     }
 
     pub fn snapshot_insert(&self, s: &VolumeSnapshot) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "INSERT INTO volume_snapshots (id, project_id, user_id, volume_id, name, description,
                  size_gb, status, metadata, counted, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -471,7 +458,7 @@ impl Tx<'_> {
     }
 
     pub fn snapshot_update(&self, s: &VolumeSnapshot) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "UPDATE volume_snapshots SET name = ?2, description = ?3, status = ?4,
                  metadata = ?5, counted = ?6, updated_at = ?7 WHERE id = ?1",
             params![
@@ -488,7 +475,7 @@ impl Tx<'_> {
     }
 
     pub fn snapshot_delete(&self, id: Uuid) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "DELETE FROM volume_snapshots WHERE id = ?1",
             [id.to_string()],
         )?;
@@ -496,7 +483,7 @@ impl Tx<'_> {
     }
 
     pub fn volume_quota_set(&self, project_id: &str, limits: &BTreeMap<String, i64>) -> Result<()> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "INSERT INTO volume_quotas (project_id, resource, hard_limit) VALUES (?1, ?2, ?3)
              ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
         )?;
@@ -507,7 +494,7 @@ impl Tx<'_> {
     }
 
     pub fn volume_quota_delete(&self, project_id: &str) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "DELETE FROM volume_quotas WHERE project_id = ?1",
             [project_id],
         )?;

@@ -161,6 +161,27 @@ fn pools_of(s: &Subnet, cidr: Cidr) -> Vec<(u128, u128)> {
         .collect()
 }
 
+/// Every address of `pools` once, beginning at `start` when it lies in one of them (the
+/// pool's rest, the later pools, then the earlier ones and the skipped head), else at
+/// the first pool's start. Lazy: an IPv6 pool can hold 2^64 addresses.
+fn pool_walk(pools: &[(u128, u128)], start: Option<u128>) -> impl Iterator<Item = u128> + '_ {
+    let at = start.and_then(|ip| pools.iter().position(|&(a, b)| (a..=b).contains(&ip)));
+    let (first, from) = match at {
+        Some(i) => (i, start.unwrap_or(pools[i].0)),
+        None => (0, pools.first().map_or(0, |p| p.0)),
+    };
+    let n = pools.len();
+    let tail = (0..n).map(move |k| {
+        let (a, b) = pools[(first + k) % n];
+        if k == 0 { from..=b } else { a..=b }
+    });
+    let head = pools
+        .get(first)
+        .filter(|&&(a, _)| from > a)
+        .map(|&(a, _)| a..=from - 1);
+    tail.chain(head).flatten()
+}
+
 fn check_pairs(pairs: Vec<AddressPairRequest>, port_mac: &str) -> Result<Vec<AddressPair>> {
     if pairs.len() > MAX_ADDRESS_PAIRS {
         return Err(invalid(
@@ -277,29 +298,27 @@ pub(super) fn allocate(
             .address_holder(subnet_id, ip)?
             .is_some_and(|holder| holder != port.id))
     };
-    // The first free address of a subnet's pools, past what this port already took.
+    // A free address of a subnet's pools, not taken by this port already: probed from
+    // the subnet's IPAM cursor onwards, wrapping once, so a create checks one or two
+    // addresses instead of reading the subnet's every allocation.
     let next_free =
         |subnet: &Subnet, cidr: Cidr, also: &HashSet<(String, u128)>| -> Result<Option<u128>> {
-            let mut taken: HashSet<u128> = tx
-                .subnet_allocations(&subnet.id)?
-                .iter()
-                .filter_map(|ip| parse_ip(ip).map(|(_, v)| v))
-                .collect();
-            taken.extend(
-                also.iter()
-                    .filter(|(s, _)| *s == subnet.id)
-                    .map(|(_, v)| *v),
-            );
-            for (start, end) in pools_of(subnet, cidr) {
-                let mut ip = start;
-                loop {
-                    if !taken.contains(&ip) {
-                        return Ok(Some(ip));
-                    }
-                    if ip == end {
-                        break;
-                    }
-                    ip += 1;
+            let pools = pools_of(subnet, cidr);
+            let gateway = subnet
+                .gateway_ip
+                .as_deref()
+                .and_then(parse_ip)
+                .map(|(_, ip)| ip);
+            let start = tx.ipam_cursor(&subnet.id)?;
+            for ip in pool_walk(&pools, start) {
+                if Some(ip) == gateway || also.contains(&(subnet.id.clone(), ip)) {
+                    continue;
+                }
+                if tx
+                    .address_holder(&subnet.id, &format_ip(cidr.version, ip))?
+                    .is_none()
+                {
+                    return Ok(Some(ip));
                 }
             }
             Ok(None)
@@ -419,7 +438,10 @@ pub(super) fn allocate(
                 let ip = if subnet.ip_version == 6 && is_autoconf(subnet) {
                     eui64(cidr, &port.mac_address)
                 } else {
-                    next_free(subnet, cidr, &taken_here)?.ok_or_else(|| exhausted(subnet))?
+                    let ip =
+                        next_free(subnet, cidr, &taken_here)?.ok_or_else(|| exhausted(subnet))?;
+                    tx.ipam_cursor_set(&subnet.id, ip.wrapping_add(1))?;
+                    ip
                 };
                 let canonical = format_ip(cidr.version, ip);
                 if held_by_other(&subnet.id, &canonical)? {
@@ -793,6 +815,23 @@ mod tests {
         assert!(check_mac("00:00:00:00:00:00").is_err());
         assert!(check_mac("fa:16:3e:00:11").is_err());
         assert!(random_mac().starts_with("fa:16:3e:"));
+    }
+
+    #[test]
+    fn the_pool_walk_starts_at_the_cursor_and_wraps_once() {
+        let pools = [(10, 12), (20, 21)];
+        let walk = |start| pool_walk(&pools, start).collect::<Vec<_>>();
+        assert_eq!(walk(None), [10, 11, 12, 20, 21]);
+        assert_eq!(walk(Some(11)), [11, 12, 20, 21, 10]);
+        assert_eq!(walk(Some(21)), [21, 10, 11, 12, 20]);
+        // A cursor outside every pool (pools changed, or past the last address).
+        assert_eq!(walk(Some(22)), [10, 11, 12, 20, 21]);
+        assert_eq!(pool_walk(&[], Some(3)).count(), 0);
+        // Lazy over a /64.
+        assert_eq!(
+            pool_walk(&[(1, u128::from(u64::MAX))], None).nth(2),
+            Some(3)
+        );
     }
 
     #[test]
