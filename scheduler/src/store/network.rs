@@ -90,6 +90,18 @@ impl Db<'_> {
         }
     }
 
+    /// The first `limit` networks a project may put a server on unasked (Nova's `auto`):
+    /// its own and shared ones, not external.
+    pub fn networks_usable(&self, project_id: &str, limit: i64) -> Result<Vec<String>> {
+        let mut stmt = self.prepare(
+            "SELECT id FROM networks
+              WHERE external = 0 AND (project_id = ?1 OR shared = 1)
+              ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![project_id, limit], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// Networks matching `f` in creation order, at most `limit` after `marker`.
     pub fn networks_list(&self, f: &NetworkFilter) -> Result<Vec<Network>> {
         let sql = format!(

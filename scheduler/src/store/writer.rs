@@ -4,7 +4,8 @@
 //! write in one transaction, each inside a savepoint of its own (a write that fails
 //! leaves no trace, the others keep theirs), commits once, and only then hands each
 //! caller its result. Under load that makes one BEGIN/COMMIT and one thread hand-off per
-//! batch instead of per write; alone, a write runs in a transaction of its own.
+//! batch instead of per write; alone, a write runs in a transaction of its own, in
+//! place on its caller's thread when the runtime allows it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, PoisonError, TryLockError};

@@ -94,15 +94,8 @@ pub(crate) fn plan_server_networks(
 }
 
 fn auto_network(db: &Db, project_id: &str) -> Result<Vec<Nic>> {
-    let usable: Vec<String> = db
-        .networks_list(&crate::model::NetworkFilter {
-            visible_to: Some(project_id.to_string()),
-            ..Default::default()
-        })?
-        .into_iter()
-        .filter(|n| !n.external && (n.shared || n.project_id == project_id))
-        .map(|n| n.id)
-        .collect();
+    // Two are enough to tell "exactly one" from "several".
+    let usable = db.networks_usable(project_id, 2)?;
     match usable.as_slice() {
         [] => Ok(Vec::new()),
         [one] => Ok(vec![Nic::Network {
