@@ -200,6 +200,43 @@ pub struct ServerAddress {
     pub mac: String,
 }
 
+/// A Neutron security group with its rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    /// The project's `default` group, made on first use.
+    pub is_default: bool,
+    pub revision_number: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub rules: Vec<SecurityGroupRule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecurityGroupRule {
+    pub id: String,
+    pub security_group_id: String,
+    pub project_id: String,
+    /// `ingress` or `egress`.
+    pub direction: String,
+    /// `IPv4` or `IPv6`.
+    pub ethertype: String,
+    /// Lower-case name (`tcp`) or decimal number; `None` is any protocol.
+    pub protocol: Option<String>,
+    pub port_range_min: Option<i64>,
+    pub port_range_max: Option<i64>,
+    /// Normalised to its network address.
+    pub remote_ip_prefix: Option<String>,
+    pub remote_group_id: Option<String>,
+    pub description: String,
+    pub revision_number: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A Neutron router: its gateway and interfaces are ports it owns
 /// (`device_owner` `network:router_gateway` / `network:router_interface`).
 #[derive(Debug, Clone, PartialEq, Eq)]

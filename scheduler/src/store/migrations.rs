@@ -34,6 +34,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_ipam_cursor",
         include_str!("migrations/0012_ipam_cursor.sql"),
     ),
+    (
+        "0013_security_groups",
+        include_str!("migrations/0013_security_groups.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

@@ -20,6 +20,8 @@ mod network_ports;
 mod nodes;
 mod quotas;
 mod routers;
+mod security_groups;
+pub use security_groups::RuleFilter;
 mod server_groups;
 mod server_migrations;
 mod servers;

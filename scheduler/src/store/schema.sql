@@ -304,6 +304,37 @@ CREATE TABLE schema_migrations (
              applied_at TEXT NOT NULL
          );
 
+CREATE TABLE security_group_rules (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                TEXT NOT NULL UNIQUE,
+    security_group_id TEXT NOT NULL REFERENCES security_groups(id) ON DELETE CASCADE,
+    project_id        TEXT NOT NULL,
+    direction         TEXT NOT NULL CHECK (direction IN ('ingress', 'egress')),
+    ethertype         TEXT NOT NULL CHECK (ethertype IN ('IPv4', 'IPv6')),
+    -- Lower-case name or decimal number as given; NULL is any protocol.
+    protocol          TEXT,
+    port_range_min    INTEGER,
+    port_range_max    INTEGER,
+    remote_ip_prefix  TEXT,
+    remote_group_id   TEXT REFERENCES security_groups(id) ON DELETE CASCADE,
+    description       TEXT NOT NULL DEFAULT '',
+    revision_number   INTEGER NOT NULL DEFAULT 0,
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL
+);
+
+CREATE TABLE security_groups (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT NOT NULL UNIQUE,
+    project_id      TEXT NOT NULL,
+    name            TEXT NOT NULL DEFAULT '',
+    description     TEXT NOT NULL DEFAULT '',
+    is_default      INTEGER NOT NULL DEFAULT 0,
+    revision_number INTEGER NOT NULL DEFAULT 0,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+);
+
 CREATE TABLE server_group_members (
     group_id  TEXT NOT NULL REFERENCES server_groups(id) ON DELETE CASCADE,
     server_id TEXT NOT NULL UNIQUE REFERENCES servers(id),
@@ -515,6 +546,16 @@ CREATE INDEX project_role_assignments_project ON project_role_assignments(projec
 CREATE INDEX routers_host ON routers(host);
 
 CREATE INDEX routers_project ON routers(project_id, seq);
+
+CREATE INDEX security_group_rules_group ON security_group_rules(security_group_id, seq);
+
+CREATE INDEX security_group_rules_project ON security_group_rules(project_id);
+
+CREATE INDEX security_group_rules_remote ON security_group_rules(remote_group_id);
+
+CREATE UNIQUE INDEX security_groups_default ON security_groups(project_id) WHERE is_default = 1;
+
+CREATE INDEX security_groups_project ON security_groups(project_id, name);
 
 CREATE INDEX server_groups_project ON server_groups(project_id, created_at, id);
 

@@ -20,6 +20,7 @@ mod nodes;
 mod policy;
 mod public_ips;
 mod routers;
+mod security_groups;
 mod server_groups;
 mod servers;
 mod usage;

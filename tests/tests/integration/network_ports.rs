@@ -10,29 +10,39 @@ use yunji_tests::{Options, Reply, TestContext};
 
 use crate::network::{create_network, create_subnet};
 
-const N: &str = "/network/v2.0";
+pub(crate) const N: &str = "/network/v2.0";
 
-async fn send(ctx: &TestContext, method: Method, path: &str, token: &str, body: Value) -> Reply {
+pub(crate) async fn send(
+    ctx: &TestContext,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> Reply {
     ctx.call(method, &format!("{N}{path}"), Some(token), Some(body))
         .await
 }
 
-async fn get(ctx: &TestContext, path: &str, token: &str) -> Reply {
+pub(crate) async fn get(ctx: &TestContext, path: &str, token: &str) -> Reply {
     ctx.call(Method::GET, &format!("{N}{path}"), Some(token), None)
         .await
 }
 
-async fn delete(ctx: &TestContext, path: &str, token: &str) -> Reply {
+pub(crate) async fn delete(ctx: &TestContext, path: &str, token: &str) -> Reply {
     ctx.call(Method::DELETE, &format!("{N}{path}"), Some(token), None)
         .await
 }
 
-async fn port(ctx: &TestContext, token: &str, port: Value) -> Reply {
+pub(crate) async fn port(ctx: &TestContext, token: &str, port: Value) -> Reply {
     send(ctx, Method::POST, "/ports", token, json!({"port": port})).await
 }
 
 /// A network with one IPv4 subnet; returns (network id, subnet id).
-async fn network_with_subnet(ctx: &TestContext, token: &str, cidr: &str) -> (String, String) {
+pub(crate) async fn network_with_subnet(
+    ctx: &TestContext,
+    token: &str,
+    cidr: &str,
+) -> (String, String) {
     let network = create_network(ctx, token, json!({"name": "n"})).await;
     let net = network["id"].as_str().unwrap().to_string();
     let subnet = create_subnet(
@@ -44,7 +54,7 @@ async fn network_with_subnet(ctx: &TestContext, token: &str, cidr: &str) -> (Str
     (net, subnet["id"].as_str().unwrap().to_string())
 }
 
-fn neutron_type(r: &Reply) -> &str {
+pub(crate) fn neutron_type(r: &Reply) -> &str {
     r.body["NeutronError"]["type"].as_str().unwrap_or_default()
 }
 
@@ -81,7 +91,10 @@ async fn a_port_gets_the_next_free_address_a_mac_and_gives_the_address_back() {
     assert_eq!(p["status"], "DOWN");
     assert_eq!(p["project_id"], project.as_str());
     assert_eq!(p["port_security_enabled"], true);
-    assert_eq!(p["security_groups"], json!([]));
+    // No groups asked: the project's default group, made on this first use.
+    let groups = get(&ctx, "/security-groups?name=default", &member).await;
+    let default = &groups.body["security_groups"][0]["id"];
+    assert_eq!(p["security_groups"], json!([default]));
     assert_eq!(p["binding:vnic_type"], "normal");
     assert!(
         p.get("binding:host_id").is_none(),
@@ -272,7 +285,11 @@ async fn a_given_mac_is_kept_and_a_taken_one_is_409() {
     )
     .await;
 
-    assert_eq!(given.body["port"]["mac_address"], "fa:16:3e:00:00:01");
+    assert_eq!(
+        given.body["port"]["mac_address"], "fa:16:3e:00:00:01",
+        "{}",
+        given.body
+    );
     assert_eq!(taken.status, StatusCode::CONFLICT);
     assert_eq!(neutron_type(&taken), "MacAddressInUse");
     assert_eq!(multicast.status, StatusCode::BAD_REQUEST);
@@ -315,10 +332,19 @@ async fn a_port_update_moves_its_address_and_port_security_guards_pairs_and_grou
     let admin = ctx.admin_token().await;
     let (_, _, member) = ctx.user_with_role(&admin, "alice", "member").await;
     let (net, sub) = network_with_subnet(&ctx, &member, "10.0.0.0/24").await;
+    let group = send(
+        &ctx,
+        Method::POST,
+        "/security-groups",
+        &member,
+        json!({"security_group": {"name": "sg1"}}),
+    )
+    .await;
+    let group_id = group.body["security_group"]["id"].as_str().unwrap();
     let created = port(
         &ctx,
         &member,
-        json!({"network_id": net, "security_groups": ["sg1"]}),
+        json!({"network_id": net, "security_groups": [group_id]}),
     )
     .await;
     let id = created.body["port"]["id"].as_str().unwrap().to_string();

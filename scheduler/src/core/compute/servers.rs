@@ -18,7 +18,7 @@ use crate::core::compute::server_groups::server_group_for_create;
 use crate::core::error::{Error, Result};
 use crate::core::error_chain;
 use crate::core::images::bootable_image;
-use crate::core::network::plan_server_networks;
+use crate::core::network::{DEFAULT_GROUP, plan_server_networks, port_groups};
 use crate::core::policy::{Access, authorize, require_admin, require_project};
 use crate::model::{
     Caller, ComputeQuota, ComputeUsage, Fault, Flavor, GroupPolicy, Node, NodeState, Server,
@@ -512,6 +512,13 @@ impl Core {
                     )));
                 }
                 let networks = plan_server_networks(tx, &caller, &project_id, &input.networks)?;
+                let security_groups = if input.security_groups.is_empty() {
+                    vec![DEFAULT_GROUP.to_string()]
+                } else {
+                    input.security_groups
+                };
+                // Each named group must exist now; the ports made at build time get them.
+                port_groups(tx, Some(&caller), &project_id, true, Some(&security_groups), true)?;
                 let mut server = Server {
                     id: Uuid::new_v4(),
                     name: input.name,
@@ -531,11 +538,7 @@ impl Core {
                     description: input.description,
                     networks,
                     block_devices,
-                    security_groups: if input.security_groups.is_empty() {
-                        vec!["default".into()]
-                    } else {
-                        input.security_groups
-                    },
+                    security_groups,
                     fault: None,
                     counted: true,
                     locked: false,

@@ -9,6 +9,7 @@ mod ports;
 mod public_ips;
 mod quotas;
 mod routers;
+mod security_groups;
 mod server_ports;
 mod subnets;
 mod sync;
@@ -21,6 +22,11 @@ pub use quotas::{NetworkQuotaDetail, NetworkQuotaSet};
 pub use routers::{
     GatewayRequest, RouterCreate, RouterDetail, RouterInterface, RouterPage, RouterQuery,
     RouterUpdate,
+};
+pub(crate) use security_groups::{DEFAULT_GROUP, port_groups};
+pub use security_groups::{
+    RuleCreate, RulePage, RuleQuery, SecurityGroupCreate, SecurityGroupPage, SecurityGroupQuery,
+    SecurityGroupUpdate,
 };
 pub(crate) use server_ports::plan_server_networks;
 pub use subnets::{SubnetCreate, SubnetPage, SubnetQuery, SubnetUpdate};
@@ -82,8 +88,7 @@ impl QuotaResource {
         }
     }
 
-    /// What a project holds of it. Security groups count from their own tables
-    /// once that service exists.
+    /// What a project holds of it.
     fn used(self, db: &Db, project_id: &str) -> crate::store::Result<i64> {
         Ok(match self {
             QuotaResource::Network => db.networks_count(project_id)?,
@@ -91,7 +96,8 @@ impl QuotaResource {
             QuotaResource::Port => db.ports_count(project_id)?,
             QuotaResource::Router => db.routers_count(project_id)?,
             QuotaResource::FloatingIp => db.floating_ips_count(project_id)?,
-            QuotaResource::SecurityGroup | QuotaResource::SecurityGroupRule => 0,
+            QuotaResource::SecurityGroup => db.security_groups_count(project_id)?,
+            QuotaResource::SecurityGroupRule => db.security_group_rules_count(project_id)?,
         })
     }
 }

@@ -8,6 +8,7 @@ use chrono::Utc;
 
 use super::cidr::{Cidr, format_ip, parse_ip};
 use super::networks::{network_not_found, visible};
+use super::security_groups::port_groups;
 use super::{QuotaResource, check_quota, check_text, owner_project, page_limit};
 use crate::core::Core;
 use crate::core::error::{Error, Result};
@@ -562,7 +563,7 @@ impl Core {
             binding_host_id: input.binding_host_id.unwrap_or_default(),
             allowed_address_pairs: Vec::new(),
             fixed_ips: Vec::new(),
-            security_groups: dedup_groups(input.security_groups.unwrap_or_default())?,
+            security_groups: Vec::new(),
             revision_number: 1,
             created_at: now,
             updated_at: now,
@@ -574,6 +575,9 @@ impl Core {
         check_text("device_id", &port.device_id, 255)?;
         check_text("device_owner", &port.device_owner, 255)?;
         let port_security = input.port_security_enabled;
+        let asked_groups = input.security_groups.map(dedup_groups).transpose()?;
+        // The scheduler's own ports (servers') name their groups as Nova was given them.
+        let by_name = requester.is_none();
         let defaults = self.config.network.default_quota;
         let requests = input.fixed_ips;
         let row = port;
@@ -589,6 +593,24 @@ impl Core {
                     check_port_on_network(caller, &network, asks_address, given_mac.is_some())?;
                 }
                 port.port_security_enabled = port_security.unwrap_or(network.port_security_enabled);
+                // The network's own ports (router, DHCP, floating IP) are not filtered.
+                let filtered =
+                    port.port_security_enabled && !port.device_owner.starts_with("network:");
+                port.security_groups = match &asked_groups {
+                    // A server's groups do not apply where port security is off.
+                    _ if by_name && !filtered => Vec::new(),
+                    Some(asked) if !port.port_security_enabled && !asked.is_empty() => {
+                        asked.clone()
+                    }
+                    asked => port_groups(
+                        tx,
+                        requester.as_ref(),
+                        &port.project_id,
+                        filtered,
+                        asked.as_deref(),
+                        by_name,
+                    )?,
+                };
                 check_security(&port)?;
                 check_quota(tx, &defaults, &port.project_id, QuotaResource::Port)?;
                 if given_mac.is_some() {
@@ -697,8 +719,9 @@ impl Core {
         port.port_security_enabled = change
             .port_security_enabled
             .unwrap_or(port.port_security_enabled);
-        if let Some(groups) = change.security_groups {
-            port.security_groups = dedup_groups(groups)?;
+        let new_groups = change.security_groups.map(dedup_groups).transpose()?;
+        if let Some(groups) = &new_groups {
+            port.security_groups = groups.clone();
         }
         if let Some(pairs) = change.allowed_address_pairs {
             port.allowed_address_pairs = check_pairs(pairs, &port.mac_address)?;
@@ -707,6 +730,7 @@ impl Core {
         port.revision_number += 1;
         port.updated_at = Utc::now();
         let requests = change.fixed_ips;
+        let caller = caller.clone();
         let row = port;
         let port = self
             .store
@@ -715,6 +739,16 @@ impl Core {
                 let Some(current) = tx.port_get(&port.id)? else {
                     return Err(port_not_found(&port.id));
                 };
+                if let Some(asked) = &new_groups {
+                    port.security_groups = port_groups(
+                        tx,
+                        Some(&caller),
+                        &port.project_id,
+                        true,
+                        Some(asked),
+                        false,
+                    )?;
+                }
                 if new_mac.is_some()
                     && new_mac.as_deref() != Some(current.mac_address.as_str())
                     && tx.mac_in_use(&port.network_id, &port.mac_address)?

@@ -216,6 +216,7 @@ impl Core {
                             device_id: Some(device_id.clone()),
                             device_owner: Some(format!("compute:{zone}")),
                             binding_host_id: Some(node.name.clone()),
+                            security_groups: Some(server.security_groups.clone()),
                             fixed_ips: fixed_ip.map(|ip| {
                                 vec![FixedIpRequest {
                                     subnet_id: None,

@@ -49,6 +49,11 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
         (_, ["servers", _, "os-volume_attachments", ..]) => {
             super::volume_attachments::route(core, &mut creq, &caller).await
         }
+        (&M::GET, ["servers", id, "os-security-groups"]) => {
+            let groups = core.server_security_groups(&caller, id).await?;
+            let list: Vec<Value> = groups.iter().map(nova_security_group).collect();
+            ok(json!({"security_groups": list}))
+        }
         (&M::GET, ["servers", id, "metadata"]) => {
             let server = core.server_get(&caller, id, Access::Read).await?;
             ok(json!({"metadata": server.metadata}))
@@ -130,7 +135,7 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
             | [
                 "servers",
                 _,
-                "action" | "metadata" | "os-instance-actions" | "ips",
+                "action" | "metadata" | "os-instance-actions" | "ips" | "os-security-groups",
             ]
             | ["servers", _, "metadata" | "os-instance-actions" | "ips", _],
         ) => Err(ApiError::method_not_allowed(&method, &creq.req.path)),
@@ -139,6 +144,39 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
             creq.req.path
         ))),
     }
+}
+
+/// A security group as Nova's `os-security-groups` shows it: ingress rules only.
+fn nova_security_group(g: &crate::model::SecurityGroup) -> Value {
+    let rules: Vec<Value> = g
+        .rules
+        .iter()
+        .filter(|r| r.direction == "ingress")
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "parent_group_id": g.id,
+                "ip_protocol": r.protocol,
+                "from_port": r.port_range_min,
+                "to_port": r.port_range_max,
+                "group": r.remote_group_id.as_ref().map_or_else(
+                    || json!({}),
+                    |_| json!({"tenant_id": g.project_id}),
+                ),
+                "ip_range": r.remote_ip_prefix.as_ref().map_or_else(
+                    || json!({}),
+                    |cidr| json!({"cidr": cidr}),
+                ),
+            })
+        })
+        .collect();
+    json!({
+        "id": g.id,
+        "name": g.name,
+        "description": g.description,
+        "tenant_id": g.project_id,
+        "rules": rules,
+    })
 }
 
 /// What Nova answers when a console type is not enabled, which is all of them here.
@@ -776,6 +814,20 @@ async fn action(core: &Core, creq: &mut ComputeRequest, caller: &Caller, id: &st
         }
         "lock" | "unlock" => {
             core.server_set_locked(caller, id, name == "lock").await?;
+            return Ok(empty(StatusCode::ACCEPTED));
+        }
+        "addSecurityGroup" | "removeSecurityGroup" => {
+            let group = field("name")
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "{name} needs {{\"name\": GROUP}}: the security group's name"
+                    ))
+                })?;
+            core.server_security_group_change(caller, id, &group, name == "addSecurityGroup")
+                .await?;
             return Ok(empty(StatusCode::ACCEPTED));
         }
         "resize" => Action::Resize {

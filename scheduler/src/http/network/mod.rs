@@ -8,6 +8,7 @@ mod ports;
 mod public_ips;
 mod quotas;
 mod routers;
+mod security_groups;
 mod subnets;
 
 use http::{Method, StatusCode};
@@ -98,6 +99,11 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
          private IP address; the same addresses and NAT as floating IPs.",
     ),
     (
+        "security-group",
+        "security-group",
+        "The security groups extension.",
+    ),
+    (
         "project-id",
         "project_id field enabled",
         "Extension that indicates that project_id field is enabled.",
@@ -113,11 +119,48 @@ const RESOURCES: &[(&str, &str)] = &[
     ("router", "routers"),
     ("floatingip", "floatingips"),
     ("publicip", "publicips"),
+    ("security_group", "security-groups"),
+    ("security_group_rule", "security-group-rules"),
 ];
 
 /// Neutron's exception names, by status and the fixed part of the message core writes.
 const FAULTS: &[(StatusCode, &str, &str)] = &[
     (StatusCode::NOT_FOUND, "Network ", "NetworkNotFound"),
+    (
+        StatusCode::NOT_FOUND,
+        "Security group rule ",
+        "SecurityGroupRuleNotFound",
+    ),
+    (
+        StatusCode::NOT_FOUND,
+        "Security group ",
+        "SecurityGroupNotFound",
+    ),
+    (
+        StatusCode::CONFLICT,
+        "port(s) still use it",
+        "SecurityGroupInUse",
+    ),
+    (
+        StatusCode::CONFLICT,
+        "Security group rule already exists",
+        "SecurityGroupRuleExists",
+    ),
+    (
+        StatusCode::CONFLICT,
+        "removing default security group",
+        "SecurityGroupCannotRemoveDefault",
+    ),
+    (
+        StatusCode::CONFLICT,
+        "Updating default security group",
+        "SecurityGroupCannotUpdateDefault",
+    ),
+    (
+        StatusCode::CONFLICT,
+        "Default security group already exists",
+        "SecurityGroupDefaultAlreadyExists",
+    ),
     (StatusCode::NOT_FOUND, "Subnet ", "SubnetNotFound"),
     (StatusCode::NOT_FOUND, "Port ", "PortNotFound"),
     (StatusCode::NOT_FOUND, "Router ", "RouterNotFound"),
@@ -237,6 +280,10 @@ async fn resources(core: &Core, req: ApiRequest) -> ApiResult {
         (_, ["v2.0", "routers", ..]) => routers::route(core, req, &p[2..]).await,
         (_, ["v2.0", "floatingips", ..]) => floating_ips::route(core, req, &p[2..]).await,
         (_, ["v2.0", "publicips", ..]) => public_ips::route(core, req, &p[2..]).await,
+        (_, ["v2.0", "security-groups", ..]) => security_groups::groups(core, req, &p[2..]).await,
+        (_, ["v2.0", "security-group-rules", ..]) => {
+            security_groups::rules(core, req, &p[2..]).await
+        }
         (_, [] | ["v2.0"] | ["v2.0", "extensions"] | ["v2.0", "extensions", _]) => {
             Err(ApiError::method_not_allowed(&req.method, &req.path))
         }
