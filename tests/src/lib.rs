@@ -439,6 +439,26 @@ impl TestContext {
         .unwrap()
     }
 
+    /// The node name of agent `index`.
+    pub fn agent_name(&self, index: usize) -> &str {
+        &self.agents[index].node_name
+    }
+
+    /// The network spec agent `index` carries, as it reports it.
+    pub async fn agent_network(&self, index: usize) -> yunji_common::agent_api::NodeNetworkSpec {
+        let (transport, url) = self.agent_transport(index);
+        yunji_common::client::call_json::<(), _>(
+            &transport,
+            &url,
+            http::Method::GET,
+            yunji_common::agent_api::NETWORK_PATH,
+            None,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap()
+    }
+
     /// The servers agent `index` runs, as it reports them.
     pub async fn agent_inventory(
         &self,

@@ -1,5 +1,6 @@
 //! The network side (`agent_api::NETWORK_PATH`): apply the scheduler's desired network
-//! state; and, on the sim set, inject faults into applies.
+//! state, or read back what the node carries; and, on the sim set, inject faults into
+//! applies.
 
 use std::sync::Arc;
 
@@ -25,6 +26,10 @@ pub fn routes(
         .then(|spec: NodeNetworkSpec, state: Arc<AgentState>| async move {
             reply(state.network.apply(spec).await)
         });
+    let carried = warp::path!("v1" / "network")
+        .and(warp::get())
+        .and(with_state.clone())
+        .map(|state: Arc<AgentState>| reply(Ok(state.network.carried())));
     let fault = warp::path("v1")
         .and(warp::path("sim"))
         .and(warp::path("faults"))
@@ -38,5 +43,5 @@ pub fn routes(
             state.network.set_fault(fault);
             reply(Ok(serde_json::json!({"operation": APPLY})))
         });
-    apply.or(fault).unify()
+    apply.or(carried).unify().or(fault).unify()
 }

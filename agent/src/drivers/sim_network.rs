@@ -51,6 +51,60 @@ fn check(spec: &NodeNetworkSpec) -> Result<(), DriverError> {
             )));
         }
     }
+    let groups: HashSet<&str> = spec.security_groups.iter().map(|g| g.id.as_str()).collect();
+    if groups.len() != spec.security_groups.len() {
+        return Err(invalid("a security group appears twice in the spec".into()));
+    }
+    for p in &spec.ports {
+        if let Some(g) = p
+            .security_group_ids
+            .iter()
+            .find(|g| !groups.contains(g.as_str()))
+        {
+            return Err(invalid(format!(
+                "port {} uses security group {g}, which the spec does not carry",
+                p.id
+            )));
+        }
+    }
+    for g in &spec.security_groups {
+        for r in &g.rules {
+            if !matches!(r.direction.as_str(), "ingress" | "egress")
+                || !matches!(r.ethertype.as_str(), "IPv4" | "IPv6")
+            {
+                return Err(invalid(format!(
+                    "security group {} has a rule with direction {} and ethertype {}",
+                    g.id, r.direction, r.ethertype
+                )));
+            }
+            if let Some(remote) = &r.remote_group_id
+                && !groups.contains(remote.as_str())
+            {
+                return Err(invalid(format!(
+                    "a rule of security group {} names group {remote} as remote, whose \
+                     members the spec does not carry",
+                    g.id
+                )));
+            }
+        }
+    }
+    for router in &spec.routers {
+        let carried = |network: &str| networks.contains(network);
+        if let Some(gw) = &router.gateway
+            && !carried(&gw.network_id)
+        {
+            return Err(invalid(format!(
+                "router {}'s gateway is on network {}, which the spec does not carry",
+                router.id, gw.network_id
+            )));
+        }
+        if let Some(i) = router.interfaces.iter().find(|i| !carried(&i.network_id)) {
+            return Err(invalid(format!(
+                "router {} has an interface on network {}, which the spec does not carry",
+                router.id, i.network_id
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -120,7 +174,8 @@ impl SimNetwork {
         Ok(NetworkApplied { generation })
     }
 
-    fn carried(&self) -> NodeNetworkSpec {
+    /// The spec the node carries now.
+    pub fn carried(&self) -> NodeNetworkSpec {
         self.carried
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -163,6 +218,7 @@ mod tests {
                 allowed_address_pairs: vec![],
                 security_group_ids: vec![],
             }],
+            ..NodeNetworkSpec::default()
         }
     }
 

@@ -2,6 +2,7 @@
 //! state it must carry (desired state, one document), and the node reports which
 //! generation it applied. Every list defaults to empty so that security groups,
 //! routers, NAT and load balancers join the same document without breaking either side.
+//! `GET` on the same path answers the spec a node carries.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,80 @@ pub struct NodeNetworkSpec {
     pub networks: Vec<NetworkSpec>,
     #[serde(default)]
     pub ports: Vec<PortSpec>,
+    /// The groups the node's ports use, and the groups their rules name as remote.
+    #[serde(default)]
+    pub security_groups: Vec<SecurityGroupSpec>,
+    /// The routers whose NAT the node carries.
+    #[serde(default)]
+    pub routers: Vec<RouterSpec>,
+}
+
+/// A security group as a node enforces it: stateful, ingress denied unless a rule
+/// allows it, egress allowed only by rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroupSpec {
+    pub id: String,
+    #[serde(default)]
+    pub rules: Vec<SecurityRuleSpec>,
+    /// The addresses of every port in the group, on any node (fixed IPs and allowed
+    /// address pairs): what a rule naming this group as remote matches.
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityRuleSpec {
+    /// `ingress` or `egress`.
+    pub direction: String,
+    /// `IPv4` or `IPv6`.
+    pub ethertype: String,
+    /// Lower-case name or number; `None` is any protocol.
+    pub protocol: Option<String>,
+    /// Ports for TCP/UDP-like protocols; ICMP type and code for ICMP.
+    pub port_range_min: Option<u32>,
+    pub port_range_max: Option<u32>,
+    pub remote_ip_prefix: Option<String>,
+    /// Matches the addresses in that group's `members`.
+    pub remote_group_id: Option<String>,
+}
+
+/// A router's NAT on the node that carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouterSpec {
+    pub id: String,
+    pub gateway: Option<RouterGatewaySpec>,
+    #[serde(default)]
+    pub interfaces: Vec<RouterInterfaceSpec>,
+    /// DNAT/SNAT pairs: floating (and public) IPs associated through this router.
+    #[serde(default)]
+    pub floating_ips: Vec<FloatingIpSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouterGatewaySpec {
+    pub network_id: String,
+    pub port_id: String,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// Whether traffic out through the gateway is source-NATed to its address.
+    pub enable_snat: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouterInterfaceSpec {
+    pub port_id: String,
+    pub network_id: String,
+    pub subnet_id: String,
+    /// The subnet's gateway address, which the router answers.
+    pub address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FloatingIpSpec {
+    pub id: String,
+    pub floating_ip: String,
+    pub fixed_ip: String,
+    pub port_id: String,
 }
 
 /// A tenant network: a VXLAN segment and its subnets.

@@ -51,6 +51,13 @@ impl Db<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// The routers whose NAT `host` carries.
+    pub fn routers_on_host(&self, host: &str) -> Result<Vec<Router>> {
+        let mut stmt = self.prepare("SELECT * FROM routers WHERE host = ?1 ORDER BY seq")?;
+        let rows = stmt.query_map([host], router)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     pub fn routers_count(&self, project_id: &str) -> Result<i64> {
         Ok(self.query_row(
             "SELECT count(*) FROM routers WHERE project_id = ?1",

@@ -162,6 +162,52 @@ impl Db<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// The addresses of every port in a group, on any node: its fixed IPs and the
+    /// addresses of its allowed address pairs — what a rule naming the group matches.
+    pub fn security_group_members(&self, group_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self.prepare(
+            "SELECT f.ip_address FROM port_fixed_ips f
+               JOIN port_security_groups g ON g.port_id = f.port_id
+              WHERE g.security_group_id = ?1
+              ORDER BY f.ip_address",
+        )?;
+        let mut members = stmt
+            .query_map([group_id], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = self.prepare(
+            "SELECT p.allowed_address_pairs FROM ports p
+               JOIN port_security_groups g ON g.port_id = p.id
+              WHERE g.security_group_id = ?1 AND p.allowed_address_pairs != '[]'",
+        )?;
+        let pairs = stmt
+            .query_map([group_id], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for json in pairs {
+            let pairs: Vec<crate::model::AddressPair> = serde_json::from_str(&json)?;
+            members.extend(pairs.into_iter().map(|p| p.ip_address));
+        }
+        members.sort();
+        members.dedup();
+        Ok(members)
+    }
+
+    /// The nodes whose network rendering involves `group_id`: those with ports in it,
+    /// and those with ports in groups whose rules name it as remote.
+    pub fn security_group_nodes(&self, group_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self.prepare(
+            "SELECT p.binding_host_id FROM ports p
+               JOIN port_security_groups g ON g.port_id = p.id
+              WHERE g.security_group_id = ?1 AND p.binding_host_id != ''
+             UNION
+             SELECT p.binding_host_id FROM ports p
+               JOIN port_security_groups g ON g.port_id = p.id
+               JOIN security_group_rules r ON r.security_group_id = g.security_group_id
+              WHERE r.remote_group_id = ?1 AND p.binding_host_id != ''",
+        )?;
+        let rows = stmt.query_map([group_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     pub fn security_group_rules_count(&self, project_id: &str) -> Result<i64> {
         Ok(self.query_row(
             "SELECT count(*) FROM security_group_rules WHERE project_id = ?1",

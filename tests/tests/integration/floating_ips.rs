@@ -3,6 +3,8 @@
 //! otherwise), `port_details`, filters, the quota, disassociation when the port goes,
 //! the router kept while floating IPs use it, and the 401/403/404 matrix.
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use yunji_tests::{Options, Reply, TestContext};
@@ -446,5 +448,83 @@ async fn every_floating_ip_endpoint_answers_401_403_and_404_as_policy_says() {
     }
     let listed = call(&ctx, Method::GET, "/floatingips", &stranger, None).await;
     assert_eq!(listed.body["floatingips"], json!([]));
+    ctx.shutdown().await;
+}
+
+/// The router's node is pushed its NAT: gateway, interfaces and each associated
+/// floating IP, which goes again on disassociation.
+#[tokio::test]
+async fn the_routers_node_carries_its_gateway_interfaces_and_floating_ip_nat() {
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
+    let admin = ctx.admin_token().await;
+    ctx.wait_nodes_up(1).await;
+    let (member, ext, router, port) = routed(&ctx, &admin).await;
+    let fixed = port["fixed_ips"][0]["ip_address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let created = call(
+        &ctx,
+        Method::POST,
+        "/floatingips",
+        &member,
+        Some(json!({"floatingip": {"floating_network_id": ext, "port_id": port["id"]}})),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let fip = created.body["floatingip"].clone();
+    let floating = fip["floating_ip_address"].as_str().unwrap().to_string();
+
+    ctx.eventually(
+        Duration::from_secs(10),
+        "the floating IP's NAT on the node",
+        || async {
+            ctx.agent_network(0).await.routers.iter().any(|r| {
+                r.id == router
+                    && r.floating_ips
+                        .iter()
+                        .any(|f| f.floating_ip == floating && f.fixed_ip == fixed)
+            })
+        },
+    )
+    .await;
+    let carried = ctx.agent_network(0).await;
+    let spec = carried.routers.iter().find(|r| r.id == router).unwrap();
+    let gateway = spec.gateway.as_ref().expect("a gateway");
+    assert_eq!(gateway.network_id, ext);
+    assert!(gateway.enable_snat);
+    assert_eq!(gateway.addresses, vec!["203.0.113.2".to_string()]);
+    assert_eq!(spec.interfaces.len(), 1);
+    assert_eq!(
+        spec.interfaces[0].network_id,
+        port["network_id"].as_str().unwrap()
+    );
+
+    let id = fip["id"].as_str().unwrap();
+    let off = call(
+        &ctx,
+        Method::PUT,
+        &format!("/floatingips/{id}"),
+        &member,
+        Some(json!({"floatingip": {"port_id": null}})),
+    )
+    .await;
+    assert_eq!(off.status, StatusCode::OK);
+    ctx.eventually(
+        Duration::from_secs(10),
+        "the NAT gone from the node",
+        || async {
+            ctx.agent_network(0)
+                .await
+                .routers
+                .iter()
+                .all(|r| r.floating_ips.is_empty())
+        },
+    )
+    .await;
     ctx.shutdown().await;
 }

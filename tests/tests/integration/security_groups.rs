@@ -549,3 +549,180 @@ async fn servers_take_groups_by_name_and_nova_adds_and_removes_them() {
     assert_ne!(after_remove[0], json!(web_id));
     ctx.shutdown().await;
 }
+
+/// The rules and remote members each node is pushed follow rule and membership changes
+/// on other nodes.
+#[tokio::test]
+async fn nodes_carry_the_rules_of_their_ports_groups_and_the_members_of_remote_groups() {
+    let ctx = TestContext::new(Options {
+        agents: 2,
+        ..Options::default()
+    })
+    .await;
+    let admin = ctx.admin_token().await;
+    ctx.wait_nodes_up(2).await;
+    let image = ctx.test_image(&admin).await;
+    let (net, _) = network_with_subnet(&ctx, &admin, "10.0.0.0/24").await;
+    let web = id(
+        &group(&ctx, &admin, json!({"name": "web"})).await,
+        "security_group",
+    );
+    let client = id(
+        &group(&ctx, &admin, json!({"name": "client"})).await,
+        "security_group",
+    );
+    let http = rule(
+        &ctx,
+        &admin,
+        json!({"security_group_id": web, "direction": "ingress", "protocol": "tcp",
+               "port_range_min": 80, "port_range_max": 80, "remote_group_id": client}),
+    )
+    .await;
+    assert_eq!(http.status, StatusCode::CREATED, "{}", http.body);
+    let spread = ctx
+        .call(
+            Method::POST,
+            "/compute/v2.1/os-server-groups",
+            Some(&admin),
+            Some(json!({"server_group": {"name": "spread", "policies": ["anti-affinity"]}})),
+        )
+        .await;
+    let spread = spread.body["server_group"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let boot = |name: &'static str, group: &'static str| {
+        let (ctx, admin, image, net, spread) = (&ctx, &admin, &image, &net, &spread);
+        async move {
+            let r = ctx
+                .call(
+                    Method::POST,
+                    "/compute/v2.1/servers",
+                    Some(admin),
+                    Some(
+                        json!({"server": {"name": name, "flavorRef": "1", "imageRef": image,
+                        "networks": [{"uuid": net}], "security_groups": [{"name": group}]},
+                        "os:scheduler_hints": {"group": spread}}),
+                    ),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+            let id = r.body["server"]["id"].as_str().unwrap().to_string();
+            ctx.wait_server(admin, &id, "ACTIVE", Duration::from_secs(20))
+                .await;
+            let shown = ctx
+                .call(
+                    Method::GET,
+                    &format!("/compute/v2.1/servers/{id}"),
+                    Some(admin),
+                    None,
+                )
+                .await;
+            let host = shown.body["server"]["OS-EXT-SRV-ATTR:host"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let ports = get(ctx, &format!("/ports?device_id={id}"), admin).await;
+            let address = ports.body["ports"][0]["fixed_ips"][0]["ip_address"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            (id, host, address)
+        }
+    };
+    let (server, server_host, _) = boot("server", "web").await;
+    let (browser, browser_host, browser_ip) = boot("browser", "client").await;
+    assert_ne!(server_host, browser_host, "anti-affinity spreads them");
+    let server_node = usize::from(ctx.agent_name(0) != server_host);
+    let members_seen = |node: usize, group: String| {
+        let ctx = &ctx;
+        async move {
+            ctx.agent_network(node)
+                .await
+                .security_groups
+                .into_iter()
+                .find(|g| g.id == group)
+                .map(|g| g.members)
+                .unwrap_or_default()
+        }
+    };
+
+    // The web server's node enforces web's rules and knows the client's members,
+    // though the browser runs on the other node.
+    ctx.eventually(
+        Duration::from_secs(10),
+        "the browser's address on the server's node",
+        || {
+            let ip = browser_ip.clone();
+            let seen = members_seen(server_node, client.clone());
+            async move { seen.await.contains(&ip) }
+        },
+    )
+    .await;
+    let carried = ctx.agent_network(server_node).await;
+    let web_spec = carried
+        .security_groups
+        .iter()
+        .find(|g| g.id == web)
+        .unwrap();
+    assert!(
+        web_spec
+            .rules
+            .iter()
+            .any(|r| r.remote_group_id.as_deref() == Some(client.as_str())
+                && r.port_range_min == Some(80)),
+        "{web_spec:?}"
+    );
+    let port = &carried.ports[0];
+    assert_eq!(port.security_group_ids, vec![web.clone()]);
+
+    // A rule added reaches the node.
+    let ssh = rule(
+        &ctx,
+        &admin,
+        json!({"security_group_id": web, "direction": "ingress", "protocol": "tcp",
+               "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "192.0.2.0/24"}),
+    )
+    .await;
+    assert_eq!(ssh.status, StatusCode::CREATED);
+    ctx.eventually(
+        Duration::from_secs(10),
+        "the new rule on the server's node",
+        || async {
+            ctx.agent_network(server_node)
+                .await
+                .security_groups
+                .iter()
+                .any(|g| {
+                    g.id == web
+                        && g.rules
+                            .iter()
+                            .any(|r| r.remote_ip_prefix.as_deref() == Some("192.0.2.0/24"))
+                })
+        },
+    )
+    .await;
+
+    // The browser leaves the client group: the server's node stops letting it in.
+    let left = ctx
+        .call(
+            Method::POST,
+            &format!("/compute/v2.1/servers/{browser}/action"),
+            Some(&admin),
+            Some(json!({"removeSecurityGroup": {"name": "client"}})),
+        )
+        .await;
+    assert_eq!(left.status, StatusCode::ACCEPTED, "{}", left.body);
+    ctx.eventually(
+        Duration::from_secs(10),
+        "the browser gone from client's members",
+        || {
+            let ip = browser_ip.clone();
+            let seen = members_seen(server_node, client.clone());
+            async move { !seen.await.contains(&ip) }
+        },
+    )
+    .await;
+    let _ = server;
+    ctx.shutdown().await;
+}

@@ -637,6 +637,10 @@ impl Core {
             .await?;
         tracing::info!(port = %port.id, network = %port.network_id, "port created");
         self.network_dirty(&port.binding_host_id);
+        // A bound port's addresses join its groups, which peers' rules may name.
+        if !port.binding_host_id.is_empty() {
+            self.security_groups_dirty(port.security_groups.clone());
+        }
         Ok(port)
     }
 
@@ -680,6 +684,7 @@ impl Core {
             &format!("port {id}"),
         )?;
         let old_host = port.binding_host_id.clone();
+        let old_groups = port.security_groups.clone();
         if change.binding_host_id.is_some() {
             require_admin(caller, "binding a port to a host (binding:host_id)")?;
         }
@@ -775,6 +780,13 @@ impl Core {
             .await?;
         self.network_dirty(&old_host);
         self.network_dirty(&port.binding_host_id);
+        if !old_host.is_empty() || !port.binding_host_id.is_empty() {
+            let mut groups = old_groups;
+            groups.extend(port.security_groups.iter().cloned());
+            groups.sort();
+            groups.dedup();
+            self.security_groups_dirty(groups);
+        }
         Ok(port)
     }
 
@@ -797,12 +809,15 @@ impl Core {
                 port.device_owner
             )));
         }
-        let host = port.binding_host_id.clone();
+        let (host, groups) = (port.binding_host_id.clone(), port.security_groups.clone());
         self.store
             .write(move |tx| Ok::<_, Error>(tx.port_delete(&port.id)?))
             .await?;
         tracing::info!(port = %id, "port deleted");
         self.network_dirty(&host);
+        if !host.is_empty() {
+            self.security_groups_dirty(groups);
+        }
         Ok(())
     }
 }

@@ -600,7 +600,8 @@ impl Core {
                     .into(),
             ));
         }
-        self.store
+        let nodes = self
+            .store
             .write(move |tx| {
                 let users = tx.security_group_ports(&group.id)?;
                 if users > 0 {
@@ -611,11 +612,14 @@ impl Core {
                         group.id
                     )));
                 }
+                // Rules of other groups naming it go with it: their nodes re-render.
+                let nodes = tx.security_group_nodes(&group.id)?;
                 tx.security_group_delete(&group.id)?;
-                Ok(())
+                Ok(nodes)
             })
             .await?;
         tracing::info!(group = %id, "security group deleted");
+        nodes.iter().for_each(|n| self.network_dirty(n));
         Ok(())
     }
 
@@ -668,6 +672,7 @@ impl Core {
             })
             .await?;
         tracing::info!(rule = %rule.id, group = %rule.security_group_id, "security group rule created");
+        self.security_groups_dirty(vec![rule.security_group_id.clone()]);
         Ok(rule)
     }
 
@@ -735,6 +740,7 @@ impl Core {
             Access::Write,
             &format!("security group rule {id}"),
         )?;
+        let group = rule.security_group_id.clone();
         self.store
             .write(move |tx| {
                 tx.security_group_rule_delete(&rule.id)?;
@@ -742,6 +748,7 @@ impl Core {
                 Ok::<_, Error>(())
             })
             .await?;
+        self.security_groups_dirty(vec![group]);
         Ok(())
     }
 
@@ -826,6 +833,7 @@ impl Core {
                     .transpose()?
                     .flatten();
                 let Some(mut record) = record else {
+                    hosts.extend(tx.security_group_nodes(&id)?);
                     return Ok(hosts);
                 };
                 let name = tx
@@ -839,6 +847,8 @@ impl Core {
                     record.security_groups.retain(|n| *n != name);
                 }
                 tx.server_update(&record)?;
+                // Peers whose rules name the group see the server's addresses come or go.
+                hosts.extend(tx.security_group_nodes(&id)?);
                 Ok(hosts)
             })
             .await?;

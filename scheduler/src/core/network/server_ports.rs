@@ -251,7 +251,8 @@ impl Core {
             owner.to_string(),
             host.to_string(),
         );
-        self.store
+        let groups = self
+            .store
             .write(move |tx| {
                 let mut port: Port = tx
                     .port_get(&id)?
@@ -265,10 +266,11 @@ impl Core {
                 port.revision_number += 1;
                 port.updated_at = chrono::Utc::now();
                 tx.port_update(&port)?;
-                Ok(())
+                Ok(port.security_groups)
             })
             .await?;
         self.network_dirty(host);
+        self.security_groups_dirty(groups);
         Ok(())
     }
 
@@ -282,7 +284,7 @@ impl Core {
             })
             .collect();
         let device_id = server.id.to_string();
-        let hosts = self
+        let (hosts, groups) = self
             .store
             .write(move |tx| {
                 let ports = tx.ports_list(&crate::model::PortFilter {
@@ -290,6 +292,12 @@ impl Core {
                     ..Default::default()
                 })?;
                 let hosts: Vec<String> = ports.iter().map(|p| p.binding_host_id.clone()).collect();
+                let mut groups: Vec<String> = ports
+                    .iter()
+                    .flat_map(|p| p.security_groups.clone())
+                    .collect();
+                groups.sort();
+                groups.dedup();
                 for mut port in ports {
                     if given.contains(&port.id) {
                         port.device_id.clear();
@@ -303,10 +311,11 @@ impl Core {
                         tx.port_delete(&port.id)?;
                     }
                 }
-                Ok::<_, Error>(hosts)
+                Ok::<_, Error>((hosts, groups))
             })
             .await?;
         hosts.iter().for_each(|h| self.network_dirty(h));
+        self.security_groups_dirty(groups);
         Ok(())
     }
 

@@ -13,13 +13,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use yunji_common::agent_api::{
-    AddressPairSpec, HostRouteSpec, NetworkSpec, NodeNetworkSpec, PortAddressSpec, PortSpec,
-    SubnetSpec,
+    AddressPairSpec, FloatingIpSpec, HostRouteSpec, NetworkSpec, NodeNetworkSpec, PortAddressSpec,
+    PortSpec, RouterGatewaySpec, RouterInterfaceSpec, RouterSpec, SecurityGroupSpec,
+    SecurityRuleSpec, SubnetSpec,
 };
 
+use super::routers::{OWNER_GATEWAY, OWNER_INTERFACE};
 use crate::core::error::{Error, Result};
 use crate::core::{Core, error_chain};
-use crate::model::{NodeState, PortFilter};
+use crate::model::{FloatingIpFilter, NodeState, Port, PortFilter};
+use crate::store::Db;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -151,6 +154,36 @@ impl Core {
         }
     }
 
+    /// Schedules a push to every node whose rendering involves one of `groups` (see
+    /// `security_group_nodes`), after a rule or membership change. The look-up runs in
+    /// the background, off the request's path.
+    pub(crate) fn security_groups_dirty(&self, groups: Vec<String>) {
+        if groups.is_empty() {
+            return;
+        }
+        let core = self.me.clone();
+        tokio::spawn(async move {
+            let Some(core) = core.upgrade() else { return };
+            let nodes = core
+                .store
+                .read(move |db| {
+                    let mut nodes = BTreeSet::new();
+                    for g in &groups {
+                        nodes.extend(db.security_group_nodes(g)?);
+                    }
+                    Ok(nodes)
+                })
+                .await;
+            match nodes {
+                Ok(nodes) => nodes.iter().for_each(|n| core.network_dirty(n)),
+                Err(error) => {
+                    tracing::warn!(error = %error_chain(&error),
+                        "finding the nodes of security groups failed");
+                }
+            }
+        });
+    }
+
     /// Every heartbeat, pushes again to each node that is up but has not received its
     /// network since its agent (re)started.
     pub fn spawn_network_sync(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
@@ -210,13 +243,15 @@ impl Core {
     /// What `node` must carry: the ports bound to it and their networks.
     pub(crate) async fn network_spec_for(&self, node: &str) -> Result<NodeNetworkSpec> {
         let host = node.to_string();
-        let (ports, networks) = self
+        let (ports, networks, security_groups, routers) = self
             .store
             .read(move |db| {
                 let ports = db.ports_list(&PortFilter {
-                    binding_host_id: Some(host),
+                    binding_host_id: Some(host.clone()),
                     ..PortFilter::default()
                 })?;
+                let groups = render_groups(db, &ports)?;
+                let routers = render_routers(db, &host)?;
                 let ids: BTreeSet<&str> = ports.iter().map(|p| p.network_id.as_str()).collect();
                 let mut networks = Vec::with_capacity(ids.len());
                 for id in ids {
@@ -224,7 +259,7 @@ impl Core {
                         networks.push((n, db.network_subnet_list(id)?));
                     }
                 }
-                Ok((ports, networks))
+                Ok((ports, networks, groups, routers))
             })
             .await?;
         Ok(NodeNetworkSpec {
@@ -282,8 +317,111 @@ impl Core {
                     security_group_ids: p.security_groups,
                 })
                 .collect(),
+            security_groups,
+            routers,
         })
     }
+}
+
+/// The groups the ports use, with their rules and members, and the groups those rules
+/// name as remote, with their members only (the node enforces no port of theirs).
+fn render_groups(db: &Db, ports: &[Port]) -> crate::store::Result<Vec<SecurityGroupSpec>> {
+    let own: BTreeSet<&str> = ports
+        .iter()
+        .flat_map(|p| p.security_groups.iter().map(String::as_str))
+        .collect();
+    let mut specs = Vec::with_capacity(own.len());
+    let mut remotes = BTreeSet::new();
+    for id in &own {
+        let Some(group) = db.security_group_get(id)? else {
+            continue;
+        };
+        let rules = group
+            .rules
+            .into_iter()
+            .map(|r| {
+                if let Some(remote) = &r.remote_group_id {
+                    remotes.insert(remote.clone());
+                }
+                SecurityRuleSpec {
+                    direction: r.direction,
+                    ethertype: r.ethertype,
+                    protocol: r.protocol,
+                    port_range_min: r.port_range_min.and_then(|p| u32::try_from(p).ok()),
+                    port_range_max: r.port_range_max.and_then(|p| u32::try_from(p).ok()),
+                    remote_ip_prefix: r.remote_ip_prefix,
+                    remote_group_id: r.remote_group_id,
+                }
+            })
+            .collect();
+        specs.push(SecurityGroupSpec {
+            id: group.id,
+            rules,
+            members: db.security_group_members(id)?,
+        });
+    }
+    for id in remotes.iter().filter(|r| !own.contains(r.as_str())) {
+        specs.push(SecurityGroupSpec {
+            id: id.clone(),
+            rules: Vec::new(),
+            members: db.security_group_members(id)?,
+        });
+    }
+    Ok(specs)
+}
+
+/// The routers whose NAT `host` carries: gateway, interfaces, floating IPs.
+fn render_routers(db: &Db, host: &str) -> crate::store::Result<Vec<RouterSpec>> {
+    let mut specs = Vec::new();
+    for router in db.routers_on_host(host)? {
+        let ports = db.ports_list(&PortFilter {
+            device_id: Some(router.id.clone()),
+            ..PortFilter::default()
+        })?;
+        let gateway = ports
+            .iter()
+            .find(|p| p.device_owner == OWNER_GATEWAY)
+            .map(|p| RouterGatewaySpec {
+                network_id: p.network_id.clone(),
+                port_id: p.id.clone(),
+                addresses: p.fixed_ips.iter().map(|f| f.ip_address.clone()).collect(),
+                enable_snat: router.enable_snat,
+            });
+        let interfaces = ports
+            .iter()
+            .filter(|p| p.device_owner == OWNER_INTERFACE)
+            .flat_map(|p| {
+                p.fixed_ips.iter().map(|f| RouterInterfaceSpec {
+                    port_id: p.id.clone(),
+                    network_id: p.network_id.clone(),
+                    subnet_id: f.subnet_id.clone(),
+                    address: f.ip_address.clone(),
+                })
+            })
+            .collect();
+        let floating_ips = db
+            .floating_ips_list(&FloatingIpFilter {
+                router_id: Some(router.id.clone()),
+                ..FloatingIpFilter::default()
+            })?
+            .into_iter()
+            .filter_map(|f| {
+                Some(FloatingIpSpec {
+                    port_id: f.port_id?,
+                    fixed_ip: f.fixed_ip_address?,
+                    floating_ip: f.floating_ip_address,
+                    id: f.id,
+                })
+            })
+            .collect();
+        specs.push(RouterSpec {
+            id: router.id,
+            gateway,
+            interfaces,
+            floating_ips,
+        });
+    }
+    Ok(specs)
 }
 
 #[cfg(test)]
