@@ -30,6 +30,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0009_network", include_str!("migrations/0009_network.sql")),
     ("0010_volumes", include_str!("migrations/0010_volumes.sql")),
     ("0011_routers", include_str!("migrations/0011_routers.sql")),
+    (
+        "0013_load_balancers",
+        include_str!("migrations/0013_load_balancers.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {
