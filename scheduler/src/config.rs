@@ -73,6 +73,7 @@ pub struct Config {
     pub compute: ComputeConfig,
     pub network: NetworkConfig,
     pub volume: crate::model::VolumeConfig,
+    pub load_balancer: crate::model::LoadBalancerConfig,
     /// Largest request body accepted (bytes) outside image uploads.
     pub max_body_bytes: usize,
     /// The first admin's password, from `YUNJI_ADMIN_PASSWORD` (never from the file).
@@ -186,6 +187,7 @@ impl Default for Config {
             compute: ComputeConfig::default(),
             network: NetworkConfig::default(),
             volume: crate::model::VolumeConfig::default(),
+            load_balancer: crate::model::LoadBalancerConfig::default(),
             max_body_bytes: 1024 * 1024,
             admin_password: None,
         }

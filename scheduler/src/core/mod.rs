@@ -8,6 +8,7 @@ pub mod compute;
 pub mod error;
 pub mod identity;
 pub mod images;
+pub mod load_balancers;
 pub mod network;
 mod nodes;
 mod passwords;

@@ -13,6 +13,7 @@ mod discovery;
 pub mod errors;
 mod identity;
 mod image;
+mod load_balancer;
 pub mod microversion;
 mod network;
 mod volume;
@@ -281,6 +282,9 @@ async fn dispatch(core: &Core, req: ApiRequest) -> Response {
             };
         }
         Some("volume") => (Service::Volume, discovery::volume(core, &req)),
+        Some("load-balancer") if req.segments.len() > 2 => {
+            (Service::LoadBalancer, load_balancer::route(core, req).await)
+        }
         Some("load-balancer") => (Service::LoadBalancer, discovery::load_balancer(core, &req)),
         Some("agent-join") => (Service::Other, agent_join::route(core, req).await),
         Some(_) => (

@@ -4,6 +4,7 @@
 mod compute;
 mod identity;
 mod images;
+mod load_balancers;
 mod network;
 mod nodes;
 mod servers;
@@ -12,6 +13,7 @@ mod volumes;
 pub use compute::*;
 pub use identity::*;
 pub use images::*;
+pub use load_balancers::*;
 pub use network::*;
 pub use nodes::*;
 pub use servers::*;

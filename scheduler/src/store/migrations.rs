@@ -38,6 +38,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0013_security_groups",
         include_str!("migrations/0013_security_groups.sql"),
     ),
+    (
+        "0014_load_balancers",
+        include_str!("migrations/0014_load_balancers.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

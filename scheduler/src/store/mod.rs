@@ -13,6 +13,7 @@ mod identity;
 mod images;
 mod instance_actions;
 mod keypairs;
+mod load_balancers;
 pub use identity::{NameFilter, TokenSelector};
 mod migrations;
 mod network;

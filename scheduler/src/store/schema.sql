@@ -175,6 +175,23 @@ CREATE TABLE keypairs (
     UNIQUE (user_id, name)
 );
 
+CREATE TABLE load_balancers (
+    seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                  TEXT NOT NULL UNIQUE,
+    project_id          TEXT NOT NULL,
+    name                TEXT NOT NULL DEFAULT '',
+    description         TEXT NOT NULL DEFAULT '',
+    vip_port_id         TEXT NOT NULL,
+    vip_network_id      TEXT NOT NULL,
+    vip_subnet_id       TEXT NOT NULL,
+    vip_address         TEXT NOT NULL,
+    provisioning_status TEXT NOT NULL,
+    operating_status    TEXT NOT NULL,
+    admin_state_up      INTEGER NOT NULL DEFAULT 1,
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL
+);
+
 CREATE TABLE network_quotas (
     project_id TEXT NOT NULL,
     resource   TEXT NOT NULL,
@@ -526,6 +543,8 @@ CREATE INDEX images_owner ON images(owner);
 CREATE INDEX instance_actions_open ON instance_actions(server_id) WHERE finish_time IS NULL;
 
 CREATE INDEX instance_actions_server ON instance_actions(server_id, id);
+
+CREATE INDEX load_balancers_project ON load_balancers(project_id, seq);
 
 CREATE INDEX networks_project ON networks(project_id, seq);
 

@@ -5,7 +5,7 @@
 pub mod cidr;
 mod floating_ips;
 mod networks;
-mod ports;
+pub(crate) mod ports;
 mod public_ips;
 mod quotas;
 mod routers;

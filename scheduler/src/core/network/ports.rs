@@ -128,7 +128,7 @@ pub(crate) fn check_mac(text: &str) -> Result<String> {
 }
 
 /// A MAC in OpenStack's `fa:16:3e` range.
-pub(super) fn random_mac() -> String {
+pub(crate) fn random_mac() -> String {
     let tail: [u8; 3] = rand::random();
     format!("fa:16:3e:{:02x}:{:02x}:{:02x}", tail[0], tail[1], tail[2])
 }
@@ -259,7 +259,7 @@ fn dedup_groups(groups: Vec<String>) -> Result<Vec<String>> {
 
 /// IPAM for one port, inside the write transaction: keeps what `keep` already holds
 /// when asked again, checks each requested address, and picks free ones.
-pub(super) fn allocate(
+pub(crate) fn allocate(
     tx: &Tx,
     network_id: &str,
     port: &Port,
@@ -486,7 +486,7 @@ fn check_port_on_network(
 }
 
 /// The store's last guard, in the user's terms.
-pub(super) fn port_write_error(e: StoreError, port: &Port) -> Error {
+pub(crate) fn port_write_error(e: StoreError, port: &Port) -> Error {
     match e {
         StoreError::Duplicate(what) if what.contains("mac_address") => Error::Conflict(format!(
             "Unable to complete operation for network {}. The mac address {} is in use.",

@@ -1,0 +1,153 @@
+//! `/v2/lbaas/loadbalancers`: create, show, list (filters, paging), update, delete.
+
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{member, page_links, paging, timestamp};
+use crate::core::Core;
+use crate::core::load_balancers::{LoadBalancerCreate, LoadBalancerUpdate};
+use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
+use crate::model::{LoadBalancer, LoadBalancerFilter};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: Option<String>,
+    description: Option<String>,
+    vip_subnet_id: Option<String>,
+    vip_network_id: Option<String>,
+    vip_address: Option<String>,
+    admin_state_up: Option<bool>,
+    project_id: Option<String>,
+    tenant_id: Option<String>,
+    /// Only this cloud's own provider is accepted.
+    provider: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    name: Option<String>,
+    description: Option<String>,
+    admin_state_up: Option<bool>,
+}
+
+pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
+    use Method as M;
+    let method = req.method.clone();
+    match (&method, p) {
+        (&M::GET, []) => {
+            let caller = req.caller(core).await?;
+            let (limit, marker) = paging(&req)?;
+            let filter = LoadBalancerFilter {
+                project_id: req.query_param("project_id"),
+                name: req.query_param("name"),
+                provisioning_status: req.query_param("provisioning_status"),
+                marker,
+                limit,
+            };
+            let list = core.load_balancers_list(&caller, filter).await?;
+            let full = limit.is_some_and(|l| list.len() == l);
+            let links = page_links(core, &req, list.last().map(|lb| lb.id.as_str()), full);
+            let items: Vec<Value> = list.iter().map(view).collect();
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"loadbalancers": items, "loadbalancers_links": links}),
+            ))
+        }
+        (&M::POST, []) => {
+            let caller = req.caller(core).await?;
+            let body: CreateBody = member(req.json().await?, "loadbalancer")?;
+            if let Some(provider) = body.provider.as_deref().filter(|p| *p != "yunji") {
+                return Err(ApiError::bad_request(format!(
+                    "Provider '{provider}' is not enabled; leave provider out or give \"yunji\""
+                )));
+            }
+            let made = core
+                .load_balancer_create(
+                    &caller,
+                    LoadBalancerCreate {
+                        project_id: body.project_id.or(body.tenant_id),
+                        name: body.name,
+                        description: body.description,
+                        vip_subnet_id: body.vip_subnet_id,
+                        vip_network_id: body.vip_network_id,
+                        vip_address: body.vip_address,
+                        admin_state_up: body.admin_state_up,
+                    },
+                )
+                .await?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &json!({"loadbalancer": view(&made)}),
+            ))
+        }
+        (&M::GET, [id]) => {
+            let caller = req.caller(core).await?;
+            let found = core.load_balancer_get(&caller, id).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"loadbalancer": view(&found)}),
+            ))
+        }
+        (&M::PUT, [id]) => {
+            let caller = req.caller(core).await?;
+            let body: UpdateBody = member(req.json().await?, "loadbalancer")?;
+            let changed = core
+                .load_balancer_update(
+                    &caller,
+                    id,
+                    LoadBalancerUpdate {
+                        name: body.name,
+                        description: body.description,
+                        admin_state_up: body.admin_state_up,
+                    },
+                )
+                .await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"loadbalancer": view(&changed)}),
+            ))
+        }
+        (&M::DELETE, [id]) => {
+            let caller = req.caller(core).await?;
+            core.load_balancer_delete(&caller, id, req.query_flag("cascade"))
+                .await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (_, [] | [_]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
+        _ => Err(ApiError::not_found(format!(
+            "{} is not a load balancer endpoint; see Octavia's loadbalancers API",
+            req.path
+        ))),
+    }
+}
+
+/// Octavia's load balancer. Listeners and pools are not offered yet: always empty.
+fn view(lb: &LoadBalancer) -> Value {
+    json!({
+        "id": lb.id,
+        "name": lb.name,
+        "description": lb.description,
+        "project_id": lb.project_id,
+        "tenant_id": lb.project_id,
+        "vip_address": lb.vip_address,
+        "vip_port_id": lb.vip_port_id,
+        "vip_subnet_id": lb.vip_subnet_id,
+        "vip_network_id": lb.vip_network_id,
+        "vip_qos_policy_id": null,
+        "provisioning_status": lb.provisioning_status,
+        "operating_status": lb.operating_status,
+        "admin_state_up": lb.admin_state_up,
+        "listeners": [],
+        "pools": [],
+        "nodes": [],
+        "flavor_id": null,
+        "provider": "yunji",
+        "availability_zone": null,
+        "tags": [],
+        "created_at": timestamp(&lb.created_at),
+        "updated_at": timestamp(&lb.updated_at),
+    })
+}
