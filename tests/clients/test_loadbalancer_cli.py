@@ -1,11 +1,13 @@
 """Octavia load balancers (standard clause B.3.4) through the real `openstack
 loadbalancer` CLI (python-octaviaclient) against a scheduler with two sim nodes (see
-conftest.py). Listeners, pools, members, health monitors and the nodes extension are not
-offered yet."""
+conftest.py); the standard's nodes extension with plain HTTP."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
+import requests
 
 from conftest import Cli, unique
 
@@ -57,3 +59,53 @@ def test_b_3_4_loadbalancer_without_vip_is_refused_with_a_reason(openstack: Cli)
         "loadbalancer", "create", "--name", unique("lb"), "--vip-network-id", "no-such-net",
     )  # fmt: skip
     assert "no-such-net" in message or "not found" in message.lower()
+
+
+def test_b_3_4_listener_pool_member_healthmonitor_and_nodes(cloud, openstack: Cli, admin_token_info, private):
+    _, subnet = private
+    lb = openstack.json("loadbalancer", "create", "--name", unique("lb"), "--vip-subnet-id", subnet, "--wait")["id"]
+    try:
+        listener = openstack.json(
+            "loadbalancer", "listener", "create", "--protocol", "HTTP", "--protocol-port", "80",
+            "--name", unique("web"), "--wait", lb,
+        )  # fmt: skip
+        assert listener["protocol_port"] == 80
+        pool = openstack.json(
+            "loadbalancer", "pool", "create", "--listener", listener["id"], "--protocol", "HTTP",
+            "--lb-algorithm", "ROUND_ROBIN", "--wait",
+        )  # fmt: skip
+        assert pool["lb_algorithm"] == "ROUND_ROBIN"
+        member = openstack.json(
+            "loadbalancer", "member", "create", "--address", "10.88.0.21", "--protocol-port", "8080",
+            "--wait", pool["id"],
+        )  # fmt: skip
+        assert member["address"] == "10.88.0.21" and member["protocol_port"] == 8080
+        monitor = openstack.json(
+            "loadbalancer", "healthmonitor", "create", "--delay", "5", "--timeout", "3",
+            "--max-retries", "3", "--type", "HTTP", "--url-path", "/health", "--wait", pool["id"],
+        )  # fmt: skip
+        assert monitor["type"] == "HTTP" and monitor["url_path"] == "/health"
+        members = openstack.json("loadbalancer", "member", "list", pool["id"])
+        assert [m["address"] for m in members] == ["10.88.0.21"]
+
+        # The standard's nodes: the default pool's members, added and removed by address.
+        session = requests.Session()
+        # Only the cloud's own CA: no CA bundle or proxy from the environment.
+        session.trust_env = False
+        session.verify = str(cloud.cacert)
+        session.headers["X-Auth-Token"] = admin_token_info["id"]
+        url = f"{cloud.base_url}/load-balancer/v2/lbaas/loadbalancers/{lb}"
+        shown = session.get(url).json()["loadbalancer"]
+        assert [n["address"] for n in shown["nodes"]] == ["10.88.0.21"]
+        r = session.patch(f"{url}/nodes", json={"add": [{"address": "10.88.0.22", "protocol_port": 8080}]})
+        assert r.status_code == 200, r.text
+        assert sorted(n["address"] for n in r.json()["loadbalancer"]["nodes"]) == ["10.88.0.21", "10.88.0.22"]
+        for _ in range(100):
+            if session.get(url).json()["loadbalancer"]["provisioning_status"] == "ACTIVE":
+                break
+            time.sleep(0.1)
+        r = session.patch(f"{url}/nodes", json={"remove": [{"address": "10.88.0.21"}]})
+        assert r.status_code == 200, r.text
+        assert [n["address"] for n in r.json()["loadbalancer"]["nodes"]] == ["10.88.0.22"]
+    finally:
+        openstack.run("loadbalancer", "delete", "--cascade", "--wait", lb)

@@ -24,6 +24,78 @@ pub struct LoadBalancer {
     pub updated_at: DateTime<Utc>,
 }
 
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub id: String,
+    pub load_balancer_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    /// TCP or HTTP.
+    pub protocol: String,
+    pub protocol_port: i64,
+    pub default_pool_id: Option<String>,
+    /// -1: unlimited.
+    pub connection_limit: i64,
+    pub admin_state_up: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub id: String,
+    pub load_balancer_id: String,
+    /// The listener it is the default pool of, if any.
+    pub listener_id: Option<String>,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    pub protocol: String,
+    /// ROUND_ROBIN, LEAST_CONNECTIONS or SOURCE_IP.
+    pub lb_algorithm: String,
+    pub admin_state_up: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub id: String,
+    pub pool_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub address: String,
+    pub protocol_port: i64,
+    pub weight: i64,
+    pub subnet_id: Option<String>,
+    /// The server the nodes extension added it for.
+    pub server_id: Option<String>,
+    pub admin_state_up: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthMonitor {
+    pub id: String,
+    pub pool_id: String,
+    pub project_id: String,
+    pub name: String,
+    /// TCP, HTTP or PING.
+    pub kind: String,
+    pub delay: i64,
+    pub timeout: i64,
+    pub max_retries: i64,
+    pub max_retries_down: i64,
+    pub http_method: Option<String>,
+    pub url_path: Option<String>,
+    pub expected_codes: Option<String>,
+    pub admin_state_up: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// Filters and paging of `GET /v2/lbaas/loadbalancers`.
 #[derive(Debug, Clone, Default)]
 pub struct LoadBalancerFilter {

@@ -42,6 +42,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0014_load_balancers",
         include_str!("migrations/0014_load_balancers.sql"),
     ),
+    (
+        "0015_lb_listeners_pools",
+        include_str!("migrations/0015_lb_listeners_pools.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

@@ -15,6 +15,7 @@ mod instance_actions;
 mod keypairs;
 mod load_balancers;
 pub use identity::{NameFilter, TokenSelector};
+pub use load_balancers::LbChild;
 mod migrations;
 mod network;
 mod network_ports;

@@ -22,7 +22,7 @@ async fn call(
     ctx.call(method, path, token, body).await
 }
 
-async fn create_lb(ctx: &TestContext, token: &str, lb: Value) -> Value {
+pub(crate) async fn create_lb(ctx: &TestContext, token: &str, lb: Value) -> Value {
     let r = call(
         ctx,
         Method::POST,
@@ -35,7 +35,7 @@ async fn create_lb(ctx: &TestContext, token: &str, lb: Value) -> Value {
     r.body["loadbalancer"].clone()
 }
 
-async fn wait_active(ctx: &TestContext, token: &str, id: &str) {
+pub(crate) async fn wait_active(ctx: &TestContext, token: &str, id: &str) {
     ctx.eventually(
         Duration::from_secs(10),
         "the load balancer ACTIVE",

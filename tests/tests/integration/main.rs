@@ -10,6 +10,7 @@ mod floating_ips;
 mod identity;
 mod images;
 mod instance_actions;
+mod load_balancer_pools;
 mod load_balancers;
 mod migrations;
 mod network;

@@ -3,6 +3,13 @@
 //! state machine — every change leaves the load balancer PENDING_* (immutable, 409)
 //! until a background task has applied it and marked it ACTIVE or ERROR.
 
+mod children;
+
+pub use children::{
+    ChildUpdate, HealthMonitorCreate, LbNode, LbRelations, ListenerCreate, MemberCreate, NodeAdd,
+    NodeRemove, PoolCreate,
+};
+
 use chrono::Utc;
 
 use crate::core::Core;
@@ -261,7 +268,7 @@ impl Core {
     }
 
     /// `DELETE /v2/lbaas/loadbalancers/{id}`: the load balancer and its VIP port go in
-    /// one transaction. `cascade` will also remove listeners and pools once they exist.
+    /// one transaction; with `cascade`, everything below it too (else 409 while any).
     pub async fn load_balancer_delete(
         &self,
         caller: &Caller,
@@ -275,7 +282,6 @@ impl Core {
             Access::Write,
             &format!("load balancer {id}"),
         )?;
-        let _ = cascade;
         let key = id.to_string();
         self.store
             .write(move |tx| {
@@ -283,6 +289,15 @@ impl Core {
                     .load_balancer_get(&key)?
                     .ok_or_else(|| load_balancer_not_found(&key))?;
                 require_mutable(&lb)?;
+                let children = tx.listeners_list(Some(&lb.id), None)?.len()
+                    + tx.pools_list(Some(&lb.id), None)?.len();
+                if children > 0 && !cascade {
+                    return Err(Error::Conflict(format!(
+                        "Load balancer {} still has listeners or pools; delete them first, or                          delete with ?cascade=true (openstack loadbalancer delete --cascade).",
+                        lb.id
+                    )));
+                }
+                // Listeners, pools, members and health monitors go by the schema's cascades.
                 tx.load_balancer_delete(&lb.id)?;
                 tx.port_delete(&lb.vip_port_id)?;
                 Ok::<_, Error>(())

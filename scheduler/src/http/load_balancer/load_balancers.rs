@@ -6,9 +6,28 @@ use serde_json::{Value, json};
 
 use super::{member, page_links, paging, timestamp};
 use crate::core::Core;
-use crate::core::load_balancers::{LoadBalancerCreate, LoadBalancerUpdate};
+use crate::core::load_balancers::{
+    LbRelations, LoadBalancerCreate, LoadBalancerUpdate, NodeAdd, NodeRemove,
+};
 use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
 use crate::model::{LoadBalancer, LoadBalancerFilter};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeBody {
+    server_id: Option<String>,
+    address: Option<String>,
+    protocol_port: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodesBody {
+    #[serde(default)]
+    add: Vec<NodeBody>,
+    #[serde(default)]
+    remove: Vec<NodeBody>,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,7 +69,10 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
             let list = core.load_balancers_list(&caller, filter).await?;
             let full = limit.is_some_and(|l| list.len() == l);
             let links = page_links(core, &req, list.last().map(|lb| lb.id.as_str()), full);
-            let items: Vec<Value> = list.iter().map(view).collect();
+            let mut items = Vec::with_capacity(list.len());
+            for lb in &list {
+                items.push(view(lb, &core.load_balancer_relations(&lb.id).await?));
+            }
             Ok(json_response(
                 StatusCode::OK,
                 &json!({"loadbalancers": items, "loadbalancers_links": links}),
@@ -80,15 +102,16 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
                 .await?;
             Ok(json_response(
                 StatusCode::CREATED,
-                &json!({"loadbalancer": view(&made)}),
+                &json!({"loadbalancer": view(&made, &LbRelations::default())}),
             ))
         }
         (&M::GET, [id]) => {
             let caller = req.caller(core).await?;
             let found = core.load_balancer_get(&caller, id).await?;
+            let relations = core.load_balancer_relations(&found.id).await?;
             Ok(json_response(
                 StatusCode::OK,
-                &json!({"loadbalancer": view(&found)}),
+                &json!({"loadbalancer": view(&found, &relations)}),
             ))
         }
         (&M::PUT, [id]) => {
@@ -105,9 +128,52 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
                     },
                 )
                 .await?;
+            let relations = core.load_balancer_relations(&changed.id).await?;
             Ok(json_response(
                 StatusCode::OK,
-                &json!({"loadbalancer": view(&changed)}),
+                &json!({"loadbalancer": view(&changed, &relations)}),
+            ))
+        }
+        // The standard's nodes extension (B.3.4.5-6): members of the default pool.
+        (&M::PATCH, [id, "nodes"]) => {
+            let caller = req.caller(core).await?;
+            let body: NodesBody = serde_json::from_value(req.json().await?).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "Invalid input for nodes: {e}; send {{\"add\": [{{\"server_id\" or \
+                     \"address\", \"protocol_port\"}}]}} and/or {{\"remove\": [{{\"server_id\" \
+                     or \"address\"}}]}}"
+                ))
+            })?;
+            if body.add.is_empty() && body.remove.is_empty() {
+                return Err(ApiError::bad_request(
+                    "Invalid input for nodes: give at least one node to add or remove",
+                ));
+            }
+            let mut add = Vec::with_capacity(body.add.len());
+            for n in body.add {
+                add.push(NodeAdd {
+                    server_id: n.server_id,
+                    address: n.address,
+                    protocol_port: n.protocol_port.ok_or_else(|| {
+                        ApiError::bad_request("each node to add needs its protocol_port")
+                    })?,
+                });
+            }
+            let remove = body
+                .remove
+                .into_iter()
+                .map(|n| NodeRemove {
+                    server_id: n.server_id,
+                    address: n.address,
+                })
+                .collect();
+            core.load_balancer_nodes_change(&caller, id, add, remove)
+                .await?;
+            let found = core.load_balancer_get(&caller, id).await?;
+            let relations = core.load_balancer_relations(&found.id).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"loadbalancer": view(&found, &relations)}),
             ))
         }
         (&M::DELETE, [id]) => {
@@ -116,7 +182,7 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
                 .await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (_, [] | [_]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
+        (_, [] | [_] | [_, "nodes"]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
         _ => Err(ApiError::not_found(format!(
             "{} is not a load balancer endpoint; see Octavia's loadbalancers API",
             req.path
@@ -124,8 +190,16 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
     }
 }
 
-/// Octavia's load balancer. Listeners and pools are not offered yet: always empty.
-fn view(lb: &LoadBalancer) -> Value {
+/// Octavia's load balancer, with the standard's `nodes` (its default pool's members).
+fn view(lb: &LoadBalancer, r: &LbRelations) -> Value {
+    let nodes: Vec<Value> = r
+        .nodes
+        .iter()
+        .map(|n| {
+            json!({"id": n.server_id, "name": n.name, "address": n.address,
+                   "protocol_port": n.protocol_port})
+        })
+        .collect();
     json!({
         "id": lb.id,
         "name": lb.name,
@@ -140,9 +214,9 @@ fn view(lb: &LoadBalancer) -> Value {
         "provisioning_status": lb.provisioning_status,
         "operating_status": lb.operating_status,
         "admin_state_up": lb.admin_state_up,
-        "listeners": [],
-        "pools": [],
-        "nodes": [],
+        "listeners": r.listeners.iter().map(|id| json!({"id": id})).collect::<Vec<_>>(),
+        "pools": r.pools.iter().map(|id| json!({"id": id})).collect::<Vec<_>>(),
+        "nodes": nodes,
         "flavor_id": null,
         "provider": "yunji",
         "availability_zone": null,

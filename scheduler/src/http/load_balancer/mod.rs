@@ -1,6 +1,7 @@
 //! Octavia v2 (clause B.3.4): routing under `/load-balancer/v2/lbaas` (and `v2.0`),
 //! Octavia's body shapes and paging links.
 
+mod children;
 mod load_balancers;
 
 use http::StatusCode;
@@ -21,6 +22,23 @@ pub async fn route(core: &Core, req: ApiRequest) -> ApiResult {
             "loadbalancers",
             rest @ ..,
         ] => load_balancers::route(core, req, rest).await,
+        [
+            "load-balancer",
+            "v2" | "v2.0",
+            "lbaas",
+            "listeners",
+            rest @ ..,
+        ] => children::listeners(core, req, rest).await,
+        ["load-balancer", "v2" | "v2.0", "lbaas", "pools", rest @ ..] => {
+            children::pools(core, req, rest).await
+        }
+        [
+            "load-balancer",
+            "v2" | "v2.0",
+            "lbaas",
+            "healthmonitors",
+            rest @ ..,
+        ] => children::health_monitors(core, req, rest).await,
         _ => Err(ApiError::not_found(format!(
             "{} is not a load balancer endpoint; see Octavia's v2 API (/load-balancer/v2/lbaas/…)",
             req.path
