@@ -122,6 +122,27 @@ pub(crate) fn check_quota(
     Ok(())
 }
 
+/// Whose resources a list shows.
+pub(crate) enum ListScope {
+    /// Those of one project, or (`None`, administrators) of every project.
+    Project(Option<String>),
+    /// Nothing: a user asked for another project's.
+    Nothing,
+}
+
+/// Administrators see the project they ask for (or all); others only their own, and
+/// nothing when they ask for another project's — as Neutron filters.
+pub(crate) fn list_scope(caller: &Caller, asked: Option<String>) -> Result<ListScope> {
+    if caller.is_admin() {
+        return Ok(ListScope::Project(asked));
+    }
+    let own = require_project(caller)?;
+    Ok(match asked {
+        Some(p) if p != own => ListScope::Nothing,
+        _ => ListScope::Project(Some(own.to_string())),
+    })
+}
+
 /// The project a create is for: the caller's own, or (administrators) the one named by
 /// `project_id`/`tenant_id`.
 pub(crate) fn owner_project(caller: &Caller, asked: Option<String>) -> Result<String> {

@@ -9,10 +9,13 @@ use chrono::Utc;
 
 use super::ports::{allocate, port_not_found, port_write_error, random_mac};
 use super::subnets::subnet_not_found;
-use super::{FixedIpRequest, QuotaResource, check_quota, check_text, owner_project, page_limit};
+use super::{
+    FixedIpRequest, ListScope, QuotaResource, check_quota, check_text, list_scope, owner_project,
+    page_limit,
+};
 use crate::core::Core;
 use crate::core::error::{Error, Result};
-use crate::core::policy::{Access, authorize, require_admin, require_project};
+use crate::core::policy::{Access, authorize, require_admin};
 use crate::model::{Caller, FixedIp, NodeState, Port, PortFilter, Router};
 use crate::store::Tx;
 
@@ -294,17 +297,14 @@ impl Core {
 
     /// `GET /v2.0/routers`.
     pub async fn routers_list(&self, caller: &Caller, query: RouterQuery) -> Result<RouterPage> {
-        let scope = if caller.is_admin() {
-            query.project_id
-        } else {
-            let own = require_project(caller)?.to_string();
-            if query.project_id.as_ref().is_some_and(|p| *p != own) {
+        let scope = match list_scope(caller, query.project_id)? {
+            ListScope::Project(scope) => scope,
+            ListScope::Nothing => {
                 return Ok(RouterPage {
                     routers: Vec::new(),
                     more: false,
                 });
             }
-            Some(own)
         };
         let limit = page_limit(query.limit);
         let (name, marker) = (query.name, query.marker);

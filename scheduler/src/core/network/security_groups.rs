@@ -5,10 +5,12 @@
 use chrono::Utc;
 
 use super::cidr::{format_ip, parse_ip};
-use super::{QuotaResource, check_quota, check_text, owner_project, page_limit};
+use super::{
+    ListScope, QuotaResource, check_quota, check_text, list_scope, owner_project, page_limit,
+};
 use crate::core::Core;
 use crate::core::error::{Error, Result};
-use crate::core::policy::{Access, authorize, require_project};
+use crate::core::policy::{Access, authorize};
 use crate::model::{Caller, PortFilter, SecurityGroup, SecurityGroupRule};
 use crate::store::{RuleFilter, Tx};
 
@@ -522,17 +524,14 @@ impl Core {
         query: SecurityGroupQuery,
     ) -> Result<SecurityGroupPage> {
         self.default_group_ensure(caller).await?;
-        let scope = if caller.is_admin() {
-            query.project_id
-        } else {
-            let own = require_project(caller)?.to_string();
-            if query.project_id.as_ref().is_some_and(|p| *p != own) {
+        let scope = match list_scope(caller, query.project_id)? {
+            ListScope::Project(scope) => scope,
+            ListScope::Nothing => {
                 return Ok(SecurityGroupPage {
                     groups: Vec::new(),
                     more: false,
                 });
             }
-            Some(own)
         };
         let limit = page_limit(query.limit);
         let mut groups = self
@@ -696,17 +695,14 @@ impl Core {
         query: RuleQuery,
     ) -> Result<RulePage> {
         self.default_group_ensure(caller).await?;
-        let scope = if caller.is_admin() {
-            query.project_id
-        } else {
-            let own = require_project(caller)?.to_string();
-            if query.project_id.as_ref().is_some_and(|p| *p != own) {
+        let scope = match list_scope(caller, query.project_id)? {
+            ListScope::Project(scope) => scope,
+            ListScope::Nothing => {
                 return Ok(RulePage {
                     rules: Vec::new(),
                     more: false,
                 });
             }
-            Some(own)
         };
         let limit = page_limit(query.limit);
         let protocol = protocol(query.protocol.as_deref())?.map(|(name, _)| name);
