@@ -114,6 +114,8 @@ async fn bench() -> anyhow::Result<()> {
             if r.status() != 202 {
                 bail!("create answered {}: {}", r.status(), r.text().await?);
             }
+            // Read as a client does; an unread body also costs the connection.
+            r.bytes().await?;
             Ok(())
         }
     };
