@@ -251,7 +251,12 @@ fn visible_image(
     let Some(image) = db.image_get(&key)? else {
         return Ok(None);
     };
-    let membership = db.image_member_get(&key, project)?;
+    // Only a shared image another project owns needs the membership to be seen.
+    let membership = if image.visibility == Visibility::Shared && image.owner != project {
+        db.image_member_get(&key, project)?
+    } else {
+        None
+    };
     Ok(visible(caller, &image, membership.as_ref()).then_some((image, membership)))
 }
 

@@ -46,6 +46,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0015_lb_listeners_pools",
         include_str!("migrations/0015_lb_listeners_pools.sql"),
     ),
+    (
+        "0016_server_create_writes",
+        include_str!("migrations/0016_server_create_writes.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

@@ -150,8 +150,8 @@ CREATE TABLE images (
     updated_at       TEXT NOT NULL
 );
 
-CREATE TABLE instance_actions (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+CREATE TABLE "instance_actions" (
+    id          INTEGER PRIMARY KEY,
     server_id   TEXT NOT NULL REFERENCES servers(id),
     request_id  TEXT NOT NULL,
     action      TEXT NOT NULL,
@@ -651,11 +651,13 @@ CREATE INDEX server_groups_project ON server_groups(project_id, created_at, id);
 
 CREATE INDEX server_migrations_server ON server_migrations(server_id, id);
 
-CREATE INDEX servers_host ON servers(deleted, host, vcpus, ram_mb, disk_gb);
+CREATE INDEX servers_host ON servers(deleted, host, vcpus, ram_mb, disk_gb)
+    WHERE deleted = 0 AND host IS NOT NULL;
 
 CREATE INDEX servers_project ON servers(project_id, deleted, created_at, id);
 
-CREATE INDEX servers_usage ON servers(project_id, deleted, counted, vcpus, ram_mb);
+CREATE INDEX servers_usage ON servers(project_id, deleted, counted, vcpus, ram_mb)
+    WHERE deleted = 0 AND counted = 1;
 
 CREATE INDEX subnets_network ON subnets(network_id, seq);
 

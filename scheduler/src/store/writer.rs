@@ -143,9 +143,27 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn QueuedWrite>>) {
     let tx = Tx { db: Db { conn } };
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut failure = sql("BEGIN IMMEDIATE").err();
+    // A lone write needs no savepoint: if it fails, the whole transaction is undone.
+    let alone = batch.len() == 1;
     let mut batch = batch.into_iter();
     if failure.is_none() {
         for write in batch.by_ref() {
+            if alone {
+                match catch_unwind(AssertUnwindSafe(|| write.run(&tx))) {
+                    Ok(outcome) if outcome.succeeded() => outcomes.push(outcome),
+                    Ok(outcome) => {
+                        outcomes.push(outcome);
+                        rollback_lone(conn);
+                        return deliver(outcomes, Ok(()));
+                    }
+                    Err(_) => {
+                        tracing::error!("a store write panicked; its changes are rolled back");
+                        rollback_lone(conn);
+                        return;
+                    }
+                }
+                break;
+            }
             if let Err(e) = sql("SAVEPOINT write") {
                 failure = Some(e);
                 write.fail(failure.as_ref().expect("just set"));
@@ -188,14 +206,26 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn QueuedWrite>>) {
         // Nothing of the batch is kept, and the writer is clean for the next one.
         let _ = sql("ROLLBACK");
     }
-    let commit = failure.as_ref().map_or(Ok(()), Err);
-    for outcome in outcomes {
-        outcome.deliver(commit);
-    }
+    deliver(outcomes, failure.as_ref().map_or(Ok(()), Err));
     if let Some(e) = &failure {
         for write in batch {
             write.fail(e);
         }
+    }
+}
+
+fn deliver(outcomes: Vec<Box<dyn WriteOutcome>>, commit: Result<(), &StoreError>) {
+    for outcome in outcomes {
+        outcome.deliver(commit);
+    }
+}
+
+/// Undoes a lone write's transaction; the write's own error is what its caller sees.
+fn rollback_lone(conn: &Connection) {
+    if !conn.is_autocommit()
+        && let Err(e) = conn.execute_batch("ROLLBACK")
+    {
+        tracing::error!(error = %e, "rolling back a failed write");
     }
 }
 

@@ -49,22 +49,44 @@ pub(crate) fn names(action: &str) -> (&'static str, &'static str) {
 /// Begins an action in the transaction that starts the server's task. An action still
 /// open (a build a delete interrupts) ends as an error that says so.
 pub(crate) fn action_begin(tx: &Tx, server: &Server, by: &Requester, api_name: &str) -> Result<()> {
+    let action = action_of(server, by, api_name);
+    tx.instance_action_finish(
+        server.id,
+        Some(&format!("interrupted by {}", action.action)),
+        action.start_time,
+    )?;
+    tx.instance_action_begin(&action)?;
+    Ok(())
+}
+
+/// Records a new server's `create` in its create transaction: one row (a new server
+/// has no open action to end), already finished as an error when the create placed it
+/// in ERROR.
+pub(crate) fn action_create(tx: &Tx, server: &Server, by: &Requester) -> Result<()> {
+    let mut action = action_of(server, by, "create");
+    if let Some(fault) = &server.fault {
+        action.finish_time = Some(action.start_time);
+        action.result = Some("Error".into());
+        action.message = Some(fault.message.clone());
+    }
+    tx.instance_action_begin(&action)?;
+    Ok(())
+}
+
+fn action_of(server: &Server, by: &Requester, api_name: &str) -> InstanceAction {
     let (action, event) = names(api_name);
-    let now = Utc::now();
-    tx.instance_action_finish(server.id, Some(&format!("interrupted by {action}")), now)?;
-    tx.instance_action_begin(&InstanceAction {
+    InstanceAction {
         server_id: server.id,
         request_id: by.request_id.clone(),
         action: action.into(),
         event: event.into(),
         user_id: by.user_id.clone(),
         project_id: by.project_id.clone(),
-        start_time: now,
+        start_time: Utc::now(),
         finish_time: None,
         result: None,
         message: None,
-    })?;
-    Ok(())
+    }
 }
 
 /// Finishes the open action when a change ends the server's task: an error when the

@@ -13,7 +13,9 @@ use yunji_common::agent_api::{FlavorSpec, ImageSpec, PowerState, ServerAction, S
 
 use crate::core::Core;
 use crate::core::compute::flavors::usable_flavor;
-use crate::core::compute::instance_actions::{Requester, action_begin, action_end_if_done};
+use crate::core::compute::instance_actions::{
+    Requester, action_begin, action_create, action_end_if_done,
+};
 use crate::core::compute::server_groups::server_group_for_create;
 use crate::core::error::{Error, Result};
 use crate::core::error_chain;
@@ -590,10 +592,7 @@ impl Core {
                 if let Some(id) = &group_id {
                     tx.server_group_add_member(id, &server.id.to_string())?;
                 }
-                action_begin(tx, &server, &by, "create")?;
-                if let Some(fault) = &server.fault {
-                    tx.instance_action_finish(server.id, Some(&fault.message), now)?;
-                }
+                action_create(tx, &server, &by)?;
                 Ok((server, node))
             })
             .await?;
