@@ -6,6 +6,7 @@ pub mod api;
 pub mod config;
 pub mod drivers;
 mod join;
+pub mod net;
 mod netinfo;
 pub mod vmm;
 

@@ -7,7 +7,7 @@ set -euo pipefail
 missing=()
 codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
 command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86 "qemu-utils/$codename")
-for p in seabios linux-image-amd64 busybox-static syslinux syslinux-common mtools dosfstools cpio; do
+for p in seabios linux-image-amd64 busybox-static syslinux syslinux-common mtools dosfstools cpio nftables iproute2 procps; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,0 +1,14 @@
+//! The node's real network datapath: tenant networks as bridges joined by VXLAN
+//! (`links`, over netlink), DHCP answering each VM with its port's address (`dhcp`, on a
+//! raw socket), and security groups with port security in nftables (`firewall`).
+
+pub mod dhcp;
+pub mod firewall;
+pub mod links;
+
+/// The tap device of a port: `tap` and the first 11 characters of its id (Neutron's
+/// convention, which keeps the name within the kernel's 15 characters). QEMU makes it;
+/// the links enslave it and the firewall matches on it.
+pub fn tap_name(port_id: &str) -> String {
+    format!("tap{}", port_id.chars().take(11).collect::<String>())
+}
