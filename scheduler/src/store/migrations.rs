@@ -50,6 +50,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0016_server_create_writes",
         include_str!("migrations/0016_server_create_writes.sql"),
     ),
+    (
+        "0017_port_create_writes",
+        include_str!("migrations/0017_port_create_writes.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

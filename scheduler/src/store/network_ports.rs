@@ -157,18 +157,24 @@ impl Db<'_> {
 }
 
 impl Tx<'_> {
-    fn port_fixed_ips_write(&self, p: &Port) -> Result<()> {
+    /// Replaces a port's addresses and groups.
+    fn port_children_replace(&self, p: &Port) -> Result<()> {
         self.execute("DELETE FROM port_fixed_ips WHERE port_id = ?1", [&p.id])?;
+        self.execute(
+            "DELETE FROM port_security_groups WHERE port_id = ?1",
+            [&p.id],
+        )?;
+        self.port_children_insert(p)
+    }
+
+    /// Writes the addresses and groups of a port that has none yet.
+    fn port_children_insert(&self, p: &Port) -> Result<()> {
         let mut stmt = self.prepare(
             "INSERT INTO port_fixed_ips (subnet_id, ip_address, port_id) VALUES (?1, ?2, ?3)",
         )?;
         for ip in &p.fixed_ips {
             stmt.execute([&ip.subnet_id, &ip.ip_address, &p.id])?;
         }
-        self.execute(
-            "DELETE FROM port_security_groups WHERE port_id = ?1",
-            [&p.id],
-        )?;
         let mut stmt = self.prepare(
             "INSERT INTO port_security_groups (port_id, security_group_id) VALUES (?1, ?2)",
         )?;
@@ -204,7 +210,7 @@ impl Tx<'_> {
                 p.updated_at
             ],
         )?;
-        self.port_fixed_ips_write(p)
+        self.port_children_insert(p)
     }
 
     /// Writes a port's changeable fields and its addresses.
@@ -231,7 +237,7 @@ impl Tx<'_> {
                 p.updated_at
             ],
         )?;
-        self.port_fixed_ips_write(p)
+        self.port_children_replace(p)
     }
 
     /// Deletes a port; its addresses return to their pools.
@@ -252,7 +258,7 @@ impl Db<'_> {
                FROM ports p JOIN networks n ON n.id = p.network_id
                JOIN port_fixed_ips f ON f.port_id = p.id
                JOIN subnets s ON s.id = f.subnet_id
-              WHERE p.device_id = ?1
+              WHERE p.device_id = ?1 AND p.device_id != ''
               ORDER BY p.seq, f.rowid",
         )?;
         let mut out = HashMap::new();

@@ -623,9 +623,9 @@ CREATE INDEX port_fixed_ips_port ON port_fixed_ips(port_id);
 
 CREATE INDEX port_security_groups_group ON port_security_groups(security_group_id);
 
-CREATE INDEX ports_device ON ports(device_id);
+CREATE INDEX ports_device ON ports(device_id) WHERE device_id != '';
 
-CREATE INDEX ports_host ON ports(binding_host_id);
+CREATE INDEX ports_host ON ports(binding_host_id) WHERE binding_host_id != '';
 
 CREATE INDEX ports_network ON ports(network_id, device_owner);
 
