@@ -231,30 +231,47 @@ pub(crate) fn port_groups(
     let admin = requester.is_some_and(Caller::is_admin);
     let mut ids: Vec<String> = Vec::with_capacity(asked.len());
     for entry in asked {
-        let id = match tx.security_group_get(entry)? {
-            Some(g) if admin || g.project_id == project_id => g.id,
-            _ if by_name && entry == DEFAULT_GROUP => default_group(tx, project_id)?,
-            _ if by_name => match tx.security_groups_named(project_id, entry)?.as_slice() {
-                [one] => one.clone(),
-                [] => {
-                    return Err(Error::BadRequest(format!(
-                        "Security group {entry} not found for project {project_id}."
-                    )));
-                }
-                _ => {
-                    return Err(Error::Conflict(format!(
-                        "Multiple security groups named {entry} exist in project \
-                         {project_id}; give the group's id instead."
-                    )));
-                }
-            },
-            _ => return Err(security_group_not_found(entry)),
+        let id = if by_name {
+            // Nova's 400 for a server create that names a group the project lacks.
+            group_by_name_or_id(tx, admin, project_id, entry)?.ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "Security group {entry} not found for project {project_id}."
+                ))
+            })?
+        } else {
+            match tx.security_group_get(entry)? {
+                Some(g) if admin || g.project_id == project_id => g.id,
+                _ => return Err(security_group_not_found(entry)),
+            }
         };
         if !ids.contains(&id) {
             ids.push(id);
         }
     }
     Ok(ids)
+}
+
+/// A group as Nova names one: its id (the project's own unless an administrator asks),
+/// or its name in the project — `default` made on first use; `None` when there is none,
+/// a 409 when the name is ambiguous.
+fn group_by_name_or_id(
+    tx: &Tx,
+    admin: bool,
+    project_id: &str,
+    entry: &str,
+) -> Result<Option<String>> {
+    match tx.security_group_get(entry)? {
+        Some(g) if admin || g.project_id == project_id => Ok(Some(g.id)),
+        _ if entry == DEFAULT_GROUP => default_group(tx, project_id).map(Some),
+        _ => match tx.security_groups_named(project_id, entry)?.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.clone())),
+            _ => Err(Error::Conflict(format!(
+                "Multiple security groups named {entry} exist in project {project_id}; give \
+                 the group's id instead."
+            ))),
+        },
+    }
 }
 
 /// Checks a rule as asked and builds it for `group`.
@@ -773,23 +790,12 @@ impl Core {
         let hosts = self
             .store
             .write(move |tx| {
-                let id = match tx.security_group_get(&wanted)? {
-                    Some(g) if caller.is_admin() || g.project_id == project => g.id,
-                    _ if wanted == DEFAULT_GROUP => default_group(tx, &project)?,
-                    _ => match tx.security_groups_named(&project, &wanted)?.as_slice() {
-                        [one] => one.clone(),
-                        [] => {
-                            return Err(Error::NotFound(format!(
-                                "Security group {wanted} not found for project {project}."
-                            )));
-                        }
-                        _ => {
-                            return Err(Error::Conflict(format!(
-                                "Multiple security groups named {wanted}; give its id."
-                            )));
-                        }
-                    },
-                };
+                let id = group_by_name_or_id(tx, caller.is_admin(), &project, &wanted)?
+                    .ok_or_else(|| {
+                        Error::NotFound(format!(
+                            "Security group {wanted} not found for project {project}."
+                        ))
+                    })?;
                 let ports = tx.ports_list(&PortFilter {
                     device_id: Some(server.clone()),
                     ..PortFilter::default()
