@@ -5,14 +5,15 @@
 //! Sequential figures of both are printed too.
 //! Run: `cargo bench -p yunji-scheduler --bench ports`.
 
+mod common;
+
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
-use futures_util::{StreamExt, stream};
+use common::{admin_token, ms, p50, timed, trivial_get};
 use reqwest::Client;
 use serde_json::{Value, json};
-use yunji_scheduler::config::{Config, DriverChoice};
 
 const ADMIN_PASSWORD: &str = "bench-ports-admin";
 const PORTS: usize = 1_000;
@@ -20,80 +21,16 @@ const PORTS: usize = 1_000;
 const CONCURRENCY: usize = 16;
 const SEQUENTIAL_RUNS: usize = 200;
 
-fn p50(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1e3)
-}
-
-/// Runs `f(0..runs)` with `concurrency` calls in flight; each call's latency, and the
-/// values they returned.
-async fn timed<F, Fut, T>(
-    runs: usize,
-    concurrency: usize,
-    f: F,
-) -> anyhow::Result<(Vec<Duration>, Vec<T>)>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
-    let results: Vec<anyhow::Result<(Duration, T)>> = stream::iter(0..runs)
-        .map(|i| {
-            let call = f(i);
-            async move {
-                let start = Instant::now();
-                let value = call.await?;
-                Ok((start.elapsed(), value))
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    let mut samples = Vec::with_capacity(runs);
-    let mut values = Vec::with_capacity(runs);
-    for r in results {
-        let (d, v) = r?;
-        samples.push(d);
-        values.push(v);
-    }
-    Ok((samples, values))
-}
-
 async fn bench() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let mut config = Config {
-        data_dir: dir.path().join("data"),
-        listen: ([127, 0, 0, 1], 0).into(),
-        local_agents: 0,
-        driver: DriverChoice::Sim,
-        admin_password: Some(ADMIN_PASSWORD.into()),
-        ..Config::default()
-    };
-    config.tls.plain_http = true;
-    config.network.default_quota.port = -1;
-    let running = yunji_scheduler::start(config).await?;
+    let (running, _dir) = common::scheduler(ADMIN_PASSWORD, |config| {
+        config.network.default_quota.port = -1;
+    })
+    .await?;
     let base = running.public_url.clone();
     let client = Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
         .build()?;
-
-    let auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"id": "default"}, "password": ADMIN_PASSWORD}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
-    let resp = client
-        .post(format!("{base}/identity/v3/auth/tokens"))
-        .json(&auth)
-        .send()
-        .await?;
-    let token = resp
-        .headers()
-        .get("x-subject-token")
-        .and_then(|v| v.to_str().ok())
-        .context("no token")?
-        .to_string();
+    let token = admin_token(&client, &base, ADMIN_PASSWORD).await?;
 
     let post = |path: &str, body: Value| {
         let (client, url, token) = (client.clone(), format!("{base}{path}"), token.clone());
@@ -143,18 +80,7 @@ async fn bench() -> anyhow::Result<()> {
             }
         }
     };
-    let trivial = |_| {
-        let (client, base, token) = (client.clone(), base.clone(), token.clone());
-        async move {
-            let r = client
-                .get(format!("{base}/identity/v3/auth/catalog"))
-                .header("X-Auth-Token", &token)
-                .send()
-                .await?;
-            r.bytes().await?;
-            anyhow::Ok(())
-        }
-    };
+    let trivial = |_| trivial_get(client.clone(), base.clone(), token.clone());
     timed(200, CONCURRENCY, trivial).await?;
 
     let started = Instant::now();
@@ -208,17 +134,5 @@ async fn bench() -> anyhow::Result<()> {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build();
-    match runtime
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(bench()))
-    {
-        Ok(()) => {}
-        Err(e) => {
-            eprintln!("benchmark failed: {e:#}");
-            std::process::exit(1);
-        }
-    }
+    common::main_with(bench());
 }

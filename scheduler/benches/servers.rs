@@ -9,12 +9,14 @@
 //! fills fast; the views are full detailed views all the same.
 //! Run: `cargo bench -p yunji-scheduler --bench servers`.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Instant;
 
 use anyhow::{Context, bail};
+use common::{admin_token, ms, p50, timed, trivial_get};
 use reqwest::Client;
 use serde_json::{Value, json};
-use yunji_scheduler::config::{Config, DriverChoice};
 
 const ADMIN_PASSWORD: &str = "bench-servers-admin";
 const SERVERS: usize = 10_000;
@@ -22,61 +24,16 @@ const DETAIL_RUNS: usize = 30;
 const POST_RUNS: usize = 300;
 const GET_RUNS: usize = 2_000;
 
-fn p50(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1e3)
-}
-
-async fn timed<F, Fut>(runs: usize, mut f: F) -> anyhow::Result<Vec<Duration>>
-where
-    F: FnMut(usize) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
-    let mut samples = Vec::with_capacity(runs);
-    for i in 0..runs {
-        let start = Instant::now();
-        f(i).await?;
-        samples.push(start.elapsed());
-    }
-    Ok(samples)
-}
-
 async fn bench() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let mut config = Config {
-        data_dir: dir.path().join("data"),
-        listen: ([127, 0, 0, 1], 0).into(),
-        local_agents: 0,
-        driver: DriverChoice::Sim,
-        admin_password: Some(ADMIN_PASSWORD.into()),
-        ..Config::default()
-    };
-    config.tls.plain_http = true;
-    config.compute.default_quota.instances = -1;
-    config.compute.default_quota.cores = -1;
-    config.compute.default_quota.ram_mb = -1;
-    let running = yunji_scheduler::start(config).await?;
+    let (running, _dir) = common::scheduler(ADMIN_PASSWORD, |config| {
+        config.compute.default_quota.instances = -1;
+        config.compute.default_quota.cores = -1;
+        config.compute.default_quota.ram_mb = -1;
+    })
+    .await?;
     let base = running.public_url.clone();
     let client = Client::builder().pool_max_idle_per_host(4).build()?;
-
-    let auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"id": "default"}, "password": ADMIN_PASSWORD}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}});
-    let resp = client
-        .post(format!("{base}/identity/v3/auth/tokens"))
-        .json(&auth)
-        .send()
-        .await?;
-    let token = resp
-        .headers()
-        .get("x-subject-token")
-        .and_then(|v| v.to_str().ok())
-        .context("no token")?
-        .to_string();
+    let token = admin_token(&client, &base, ADMIN_PASSWORD).await?;
 
     let image = client
         .post(format!("{base}/image/v2/images"))
@@ -120,28 +77,17 @@ async fn bench() -> anyhow::Result<()> {
         }
     };
     let started = Instant::now();
-    timed(SERVERS - POST_RUNS, create).await?;
+    timed(SERVERS - POST_RUNS, 1, create).await?;
     eprintln!(
         "filled the store with {} servers in {:.1} s",
         SERVERS - POST_RUNS,
         started.elapsed().as_secs_f64()
     );
 
-    let trivial = |_| {
-        let (client, base, token) = (client.clone(), base.clone(), token.clone());
-        async move {
-            let r = client
-                .get(format!("{base}/identity/v3/auth/catalog"))
-                .header("X-Auth-Token", &token)
-                .send()
-                .await?;
-            r.bytes().await?;
-            Ok(())
-        }
-    };
-    timed(200, trivial).await?;
-    let get_p50 = p50(timed(GET_RUNS, trivial).await?);
-    let post_p50 = p50(timed(POST_RUNS, |i| create(SERVERS + i)).await?);
+    let trivial = |_| trivial_get(client.clone(), base.clone(), token.clone());
+    timed(200, 1, trivial).await?;
+    let get_p50 = p50(timed(GET_RUNS, 1, trivial).await?.0);
+    let post_p50 = p50(timed(POST_RUNS, 1, |i| create(SERVERS + i)).await?.0);
 
     let detail = |_| {
         let (client, base, token) = (client.clone(), base.clone(), token.clone());
@@ -155,8 +101,8 @@ async fn bench() -> anyhow::Result<()> {
             Ok(())
         }
     };
-    timed(3, detail).await?;
-    let detail_p50 = p50(timed(DETAIL_RUNS, detail).await?);
+    timed(3, 1, detail).await?;
+    let detail_p50 = p50(timed(DETAIL_RUNS, 1, detail).await?.0);
     let page: Value = client
         .get(format!("{base}/compute/v2.1/servers/detail?limit=1000"))
         .header("X-Auth-Token", &token)
@@ -197,17 +143,5 @@ async fn bench() -> anyhow::Result<()> {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build();
-    match runtime
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(bench()))
-    {
-        Ok(()) => {}
-        Err(e) => {
-            eprintln!("benchmark failed: {e:#}");
-            std::process::exit(1);
-        }
-    }
+    common::main_with(bench());
 }
