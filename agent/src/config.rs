@@ -16,6 +16,17 @@ pub enum DriverChoice {
     Qemu,
 }
 
+/// Which network driver applies the scheduler's network specs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetworkChoice {
+    /// The real datapath when the node runs real VMs (`--driver` chose QEMU), else the sim.
+    Auto,
+    /// The simulated network: specs are recorded, nothing is made.
+    Sim,
+    /// Bridges, VXLAN, DHCP and nftables on this node (fails to start without real VMs).
+    Real,
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(name = "yunji-agent", version, about = "The yunji node agent")]
 pub struct AgentConfig {
@@ -40,6 +51,9 @@ pub struct AgentConfig {
     /// Driver set.
     #[arg(long, env = "YUNJI_DRIVER", value_enum, default_value = "auto")]
     pub driver: DriverChoice,
+    /// Network driver. `sim` until the real datapath is rolled out on every rig.
+    #[arg(long, env = "YUNJI_NETWORK", value_enum, default_value = "sim")]
+    pub network: NetworkChoice,
     /// Operator-provided certificate for this node (with --tls-key and --ca-cert).
     #[arg(long, env = "YUNJI_TLS_CERT", requires_all = ["tls_key", "ca_cert"])]
     pub tls_cert: Option<PathBuf>,

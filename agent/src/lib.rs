@@ -42,6 +42,32 @@ impl RunningAgent {
     }
 }
 
+/// The network driver `--network` asks for: the real datapath only beside real VMs.
+fn network_driver(
+    config: &AgentConfig,
+    drivers: &drivers::DriverSet,
+) -> anyhow::Result<net::driver::NetworkDriver> {
+    let real_vms = matches!(drivers, drivers::DriverSet::Qemu(_));
+    let real = match config.network {
+        config::NetworkChoice::Sim => false,
+        config::NetworkChoice::Auto => real_vms,
+        config::NetworkChoice::Real if real_vms => true,
+        config::NetworkChoice::Real => {
+            anyhow::bail!("--network real needs real VMs (--driver qemu)")
+        }
+    };
+    if real {
+        tracing::info!("network: the real datapath (bridges, VXLAN, DHCP, nftables)");
+        let real = net::driver::RealNetwork::new().context("cannot start the real network")?;
+        return Ok(net::driver::NetworkDriver::Real(real));
+    }
+    Ok(net::driver::NetworkDriver::Sim(
+        drivers::sim_network::SimNetwork::new(std::time::Duration::from_millis(
+            config.sim_delay_ms,
+        )),
+    ))
+}
+
 /// Joins the scheduler and serves the agent API; returns once serving.
 pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
     let listener = TcpListener::bind(config.listen)
@@ -62,9 +88,7 @@ pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
     let credentials = join::join(&config, &agent_url).await?;
     let tls = pki::mutual_server_config(&credentials.identity, &credentials.ca_pem)?;
     let drivers = drivers::DriverSet::select(&config).await?;
-    let network = drivers::sim_network::SimNetwork::new(std::time::Duration::from_millis(
-        config.sim_delay_ms,
-    ));
+    let network = network_driver(&config, &drivers)?;
     let state = Arc::new(api::AgentState::new(
         config.node_name.clone(),
         config.availability_zone.clone(),

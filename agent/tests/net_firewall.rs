@@ -252,6 +252,7 @@ fn spec(web_rules: Vec<SecurityRuleSpec>, group_x_rules: Vec<SecurityRuleSpec>) 
             vni: 5,
             mtu: 1500,
             subnets: Vec::new(),
+            peers: Vec::new(),
         }],
         ports: vec![
             port("AAAAAAAAAAA-port", A_MAC, "10.50.0.1", "group-x"),
@@ -269,6 +270,7 @@ fn spec(web_rules: Vec<SecurityRuleSpec>, group_x_rules: Vec<SecurityRuleSpec>) 
             group("group-y", "10.50.0.3", Vec::new()),
         ],
         routers: Vec::new(),
+        underlay: None,
     }
 }
 
@@ -474,6 +476,7 @@ fn every_rule_kind_loads_into_nft() {
         vni: 70000,
         mtu: 1450,
         subnets: Vec::new(),
+        peers: Vec::new(),
     });
     spec.ports[0].fixed_ips.push(PortAddressSpec {
         subnet_id: "subnet-6".to_string(),

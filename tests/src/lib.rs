@@ -91,6 +91,7 @@ pub fn agent_config(
         listen: "127.0.0.1:0".parse().unwrap(),
         advertise_url: None,
         driver: yunji_agent::config::DriverChoice::Sim,
+        network: yunji_agent::config::NetworkChoice::Sim,
         tls_cert: None,
         tls_key: None,
         ca_cert: None,

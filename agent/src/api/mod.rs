@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use warp::Filter;
-use yunji_common::agent_api::{AgentError, NodeStatus};
+use yunji_common::agent_api::{AgentError, Drivers, NodeStatus};
 
 mod images;
 mod network;
@@ -15,15 +15,15 @@ mod volumes;
 
 use crate::drivers::sim::Fault;
 use crate::drivers::sim_disk::SimDisk;
-use crate::drivers::sim_network::SimNetwork;
 use crate::drivers::{DriverError, DriverSet};
+use crate::net::driver::NetworkDriver;
 
 pub struct AgentState {
     node_name: String,
     availability_zone: String,
     started_at: DateTime<Utc>,
     pub(crate) drivers: DriverSet,
-    pub(crate) network: SimNetwork,
+    pub(crate) network: NetworkDriver,
     /// The disk driver, beside the driver set: volumes and snapshots.
     pub(crate) disks: SimDisk,
 }
@@ -33,7 +33,7 @@ impl AgentState {
         node_name: String,
         availability_zone: String,
         drivers: DriverSet,
-        network: SimNetwork,
+        network: NetworkDriver,
         disks: SimDisk,
     ) -> AgentState {
         AgentState {
@@ -53,7 +53,10 @@ impl AgentState {
             availability_zone: self.availability_zone.clone(),
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             started_at: self.started_at,
-            drivers: self.drivers.drivers(),
+            drivers: Drivers {
+                network: self.network.kind(),
+                ..self.drivers.drivers()
+            },
             capacity,
             inventory,
             network: self.network.inventory(),

@@ -1,6 +1,6 @@
 //! The network side (`agent_api::NETWORK_PATH`): apply the scheduler's desired network
 //! state, or read back what the node carries; and, on the sim set, inject faults into
-//! applies.
+//! applies (answered 400 by the real driver).
 
 use std::sync::Arc;
 
@@ -40,8 +40,12 @@ pub fn routes(
         .and(warp::body::json::<Option<Fault>>())
         .and(with_state)
         .map(|fault: Option<Fault>, state: Arc<AgentState>| {
-            state.network.set_fault(fault);
-            reply(Ok(serde_json::json!({"operation": APPLY})))
+            reply(
+                state
+                    .network
+                    .set_fault(fault)
+                    .map(|()| serde_json::json!({"operation": APPLY})),
+            )
         });
     apply.or(carried).unify().or(fault).unify()
 }

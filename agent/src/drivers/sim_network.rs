@@ -24,7 +24,7 @@ pub struct SimNetwork {
 }
 
 /// Refuses a spec that does not hang together: the scheduler rendered it wrong.
-fn check(spec: &NodeNetworkSpec) -> Result<(), DriverError> {
+pub(crate) fn check(spec: &NodeNetworkSpec) -> Result<(), DriverError> {
     let invalid = |message: String| DriverError {
         code: "invalid",
         message,
@@ -207,6 +207,7 @@ mod tests {
                 vni: 7,
                 mtu: 1450,
                 subnets: vec![],
+                peers: vec![],
             }],
             ports: vec![PortSpec {
                 id: "p1".into(),

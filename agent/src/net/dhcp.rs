@@ -1209,6 +1209,7 @@ mod tests {
             id: "net-1".into(),
             vni: 7,
             mtu: 1450,
+            peers: Vec::new(),
             subnets: vec![
                 SubnetSpec {
                     id: "sub-v4".into(),

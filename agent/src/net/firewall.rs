@@ -953,6 +953,7 @@ mod tests {
                 vni: 5,
                 mtu: 1450,
                 subnets: Vec::new(),
+                peers: Vec::new(),
             }],
             ports: vec![
                 port(
@@ -993,6 +994,7 @@ mod tests {
                 },
             ],
             routers: Vec::new(),
+            underlay: None,
         }
     }
 

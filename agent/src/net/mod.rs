@@ -3,6 +3,7 @@
 //! raw socket), and security groups with port security in nftables (`firewall`).
 
 pub mod dhcp;
+pub mod driver;
 pub mod firewall;
 pub mod links;
 

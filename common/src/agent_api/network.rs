@@ -24,6 +24,10 @@ pub struct NodeNetworkSpec {
     /// The routers whose NAT the node carries.
     #[serde(default)]
     pub routers: Vec<RouterSpec>,
+    /// This node's own underlay IPv4 address, the local end of its VXLAN tunnels (`None`
+    /// when the scheduler knows no IPv4 address for the node).
+    #[serde(default)]
+    pub underlay: Option<String>,
 }
 
 /// A security group as a node enforces it: stateful, ingress denied unless a rule
@@ -102,6 +106,10 @@ pub struct NetworkSpec {
     pub mtu: u32,
     #[serde(default)]
     pub subnets: Vec<SubnetSpec>,
+    /// The underlay IPv4 addresses of the OTHER nodes carrying the network: where this
+    /// node's VXLAN device floods broadcast and unknown-unicast frames.
+    #[serde(default)]
+    pub peers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ mod load_balancer_pools;
 mod load_balancers;
 mod migrations;
 mod network;
+mod network_peers;
 mod network_ports;
 mod network_quotas;
 mod network_servers;

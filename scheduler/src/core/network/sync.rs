@@ -3,9 +3,13 @@
 //! touches it. One worker per node coalesces changes (however many arrive while it
 //! pushes, it pushes once more), retries with backoff, and a watcher pushes again to
 //! every node that (re)joined or restarted since its last push — its agent's
-//! `started_at` changed — which is what reconciliation builds on.
+//! `started_at` changed — which is what reconciliation builds on. A node's spec names
+//! its own underlay address and, per network, the other nodes carrying it (the VXLAN
+//! peers, at the IPv4 address of their agent URL); when a node joins or leaves a network
+//! the network's other nodes are pushed again, so their peer lists follow.
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -47,6 +51,8 @@ struct NodeSync {
     wake: Notify,
     /// The agent start (`started_at`) the last successful push reached.
     pushed_for: Mutex<Option<DateTime<Utc>>>,
+    /// The underlay address and networks of the node's last rendered spec.
+    rendered: Mutex<(Option<String>, BTreeSet<String>)>,
 }
 
 impl NodeSync {
@@ -56,6 +62,22 @@ impl NodeSync {
 
     fn set_pushed_for(&self, started_at: Option<DateTime<Utc>>) {
         *self.pushed_for.lock().unwrap_or_else(|p| p.into_inner()) = started_at;
+    }
+
+    /// Records what the node was just rendered with; answers the networks whose peer
+    /// lists elsewhere name it differently now: those it joined or left, or all of them
+    /// when its underlay address changed.
+    fn rendered(&self, spec: &NodeNetworkSpec) -> BTreeSet<String> {
+        let networks: BTreeSet<String> = spec.networks.iter().map(|n| n.id.clone()).collect();
+        let mut rendered = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
+        let (underlay, before) = &*rendered;
+        let changed = if *underlay == spec.underlay {
+            before.symmetric_difference(&networks).cloned().collect()
+        } else {
+            before.union(&networks).cloned().collect()
+        };
+        *rendered = (spec.underlay.clone(), networks);
+        changed
     }
 }
 
@@ -154,6 +176,34 @@ impl Core {
         }
     }
 
+    /// Schedules a push to the nodes other than `node` carrying one of `networks`: their
+    /// VXLAN peer lists name `node`. Logged on failure, as [`Self::network_dirty_for_network`].
+    async fn network_peers_dirty(&self, node: &str, networks: BTreeSet<String>) {
+        if networks.is_empty() {
+            return;
+        }
+        let hosts = self
+            .store
+            .read(move |db| {
+                let mut hosts = BTreeSet::new();
+                for network in &networks {
+                    hosts.extend(db.network_hosts(network)?);
+                }
+                Ok(hosts)
+            })
+            .await;
+        match hosts {
+            Ok(hosts) => hosts
+                .iter()
+                .filter(|h| h.as_str() != node)
+                .for_each(|h| self.network_dirty(h)),
+            Err(error) => {
+                tracing::warn!(%node, error = %error_chain(&error),
+                    "finding the peer nodes of a node's networks failed");
+            }
+        }
+    }
+
     /// Schedules a push to every node whose rendering involves one of `groups` (see
     /// `security_group_nodes`), after a rule or membership change. The look-up runs in
     /// the background, off the request's path.
@@ -222,6 +272,9 @@ impl Core {
         }
         let started_at = node.status.as_ref().map(|s| s.started_at);
         let spec = self.network_spec_for(node_name).await?;
+        let (slot, _) = self.network_sync.slot(node_name);
+        self.network_peers_dirty(node_name, slot.rendered(&spec))
+            .await;
         let ports: Vec<String> = spec.ports.iter().map(|p| p.id.clone()).collect();
         let applied = self
             .agents
@@ -240,10 +293,11 @@ impl Core {
         Ok(started_at)
     }
 
-    /// What `node` must carry: the ports bound to it and their networks.
+    /// What `node` must carry: the ports bound to it and their networks, with the other
+    /// nodes carrying each network as VXLAN peers.
     pub(crate) async fn network_spec_for(&self, node: &str) -> Result<NodeNetworkSpec> {
         let host = node.to_string();
-        let (ports, networks, security_groups, routers) = self
+        let (ports, networks, security_groups, routers, underlay) = self
             .store
             .read(move |db| {
                 let ports = db.ports_list(&PortFilter {
@@ -256,17 +310,19 @@ impl Core {
                 let mut networks = Vec::with_capacity(ids.len());
                 for id in ids {
                     if let Some(n) = db.network_get(id)? {
-                        networks.push((n, db.network_subnet_list(id)?));
+                        let peers = network_peers(db, id, &host)?;
+                        networks.push((n, db.network_subnet_list(id)?, peers));
                     }
                 }
-                Ok((ports, networks, groups, routers))
+                let underlay = node_underlay(db, &host)?;
+                Ok((ports, networks, groups, routers, underlay))
             })
             .await?;
         Ok(NodeNetworkSpec {
             generation: self.network_sync.next_generation(),
             networks: networks
                 .into_iter()
-                .map(|(n, subnets)| NetworkSpec {
+                .map(|(n, subnets, peers)| NetworkSpec {
                     id: n.id,
                     vni: n.vni,
                     mtu: n.mtu,
@@ -288,6 +344,7 @@ impl Core {
                             enable_dhcp: s.enable_dhcp,
                         })
                         .collect(),
+                    peers,
                 })
                 .collect(),
             ports: ports
@@ -319,8 +376,42 @@ impl Core {
                 .collect(),
             security_groups,
             routers,
+            underlay,
         })
     }
+}
+
+/// The IPv4 address in an agent URL (`https://10.99.0.2:8443`): the node's underlay
+/// address. `None` for a host name or an IPv6 address, which VXLAN here cannot use.
+fn underlay_of_url(url: &str) -> Option<Ipv4Addr> {
+    let uri: http::Uri = url.parse().ok()?;
+    uri.host()?.parse().ok()
+}
+
+/// The underlay address of `node`, from its agent URL.
+fn node_underlay(db: &Db, node: &str) -> crate::store::Result<Option<String>> {
+    let Some(found) = db.node_get(node)? else {
+        return Ok(None);
+    };
+    let underlay = underlay_of_url(&found.url);
+    if underlay.is_none() {
+        tracing::warn!(%node, url = %found.url, "the node's agent URL names no IPv4 underlay address");
+    }
+    Ok(underlay.map(|ip| ip.to_string()))
+}
+
+/// The underlay addresses of the nodes other than `node` with a bound port on the
+/// network, each once, in order.
+fn network_peers(db: &Db, network_id: &str, node: &str) -> crate::store::Result<Vec<String>> {
+    let mut peers = BTreeSet::new();
+    for host in db.network_hosts(network_id)? {
+        if host != node
+            && let Some(underlay) = node_underlay(db, &host)?
+        {
+            peers.insert(underlay);
+        }
+    }
+    Ok(peers.into_iter().collect())
 }
 
 /// The groups the ports use, with their rules and members, and the groups those rules
@@ -427,6 +518,49 @@ fn render_routers(db: &Db, host: &str) -> crate::store::Result<Vec<RouterSpec>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_underlay_is_the_ipv4_address_of_the_agent_url() {
+        assert_eq!(
+            underlay_of_url("https://10.99.0.2:8443"),
+            Some(Ipv4Addr::new(10, 99, 0, 2))
+        );
+        assert_eq!(underlay_of_url("https://node-2.example:8443"), None);
+        assert_eq!(underlay_of_url("https://[fd00::2]:8443"), None);
+        assert_eq!(underlay_of_url("not a url"), None);
+    }
+
+    fn rendered(underlay: &str, networks: &[&str]) -> NodeNetworkSpec {
+        NodeNetworkSpec {
+            underlay: Some(underlay.to_string()),
+            networks: networks
+                .iter()
+                .map(|id| NetworkSpec {
+                    id: id.to_string(),
+                    vni: 1,
+                    mtu: 1450,
+                    subnets: Vec::new(),
+                    peers: Vec::new(),
+                })
+                .collect(),
+            ..NodeNetworkSpec::default()
+        }
+    }
+
+    #[test]
+    fn peers_are_pushed_again_for_the_networks_a_node_joins_or_leaves() {
+        let slot = NodeSync::default();
+        let first = slot.rendered(&rendered("10.99.0.1", &["a", "b"]));
+        let same = slot.rendered(&rendered("10.99.0.1", &["a", "b"]));
+        let moved = slot.rendered(&rendered("10.99.0.1", &["b", "c"]));
+        let readdressed = slot.rendered(&rendered("10.99.0.9", &["b", "c"]));
+
+        let set = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(first, set(&["a", "b"]));
+        assert!(same.is_empty());
+        assert_eq!(moved, set(&["a", "c"]));
+        assert_eq!(readdressed, set(&["b", "c"]));
+    }
 
     #[test]
     fn generations_only_grow() {
