@@ -15,10 +15,59 @@ use super::sim::Fault;
 /// The fault-injection name of an apply.
 pub const APPLY: &str = "network_apply";
 
+/// The spec a node carries, as both network drivers keep it: replaced whole by an apply
+/// that succeeded, never by one older than it.
+#[derive(Default)]
+pub(crate) struct Carried(Mutex<NodeNetworkSpec>);
+
+impl Carried {
+    /// Refuses `spec` when it is older than the carried one (the scheduler's stale push).
+    pub(crate) fn check_newer(&self, spec: &NodeNetworkSpec) -> Result<(), DriverError> {
+        let current = self.get().generation;
+        if spec.generation < current {
+            return Err(DriverError {
+                code: "state",
+                message: format!(
+                    "network spec generation {} is older than the applied {current}",
+                    spec.generation
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Carries `spec` from now on.
+    pub(crate) fn replace(&self, spec: NodeNetworkSpec) -> NetworkApplied {
+        let generation = spec.generation;
+        tracing::info!(
+            generation,
+            networks = spec.networks.len(),
+            ports = spec.ports.len(),
+            "network spec carried"
+        );
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = spec;
+        NetworkApplied { generation }
+    }
+
+    pub(crate) fn get(&self) -> NodeNetworkSpec {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// What the node carries, for its status.
+    pub(crate) fn inventory(&self) -> NetworkInventory {
+        let carried = self.get();
+        NetworkInventory {
+            generation: carried.generation,
+            networks: carried.networks.into_iter().map(|n| n.id).collect(),
+            ports: carried.ports.into_iter().map(|p| p.id).collect(),
+        }
+    }
+}
+
 pub struct SimNetwork {
     delay: Duration,
     fault: Mutex<Option<Fault>>,
-    carried: Mutex<NodeNetworkSpec>,
+    carried: Carried,
     /// One apply at a time, so a slow one cannot overwrite a newer one.
     applying: tokio::sync::Mutex<()>,
 }
@@ -113,7 +162,7 @@ impl SimNetwork {
         SimNetwork {
             delay,
             fault: Mutex::new(None),
-            carried: Mutex::new(NodeNetworkSpec::default()),
+            carried: Carried::default(),
             applying: tokio::sync::Mutex::new(()),
         }
     }
@@ -144,16 +193,7 @@ impl SimNetwork {
     /// Replaces what the node carries with `spec`, or changes nothing.
     pub async fn apply(&self, spec: NodeNetworkSpec) -> Result<NetworkApplied, DriverError> {
         let _one_at_a_time = self.applying.lock().await;
-        let current = self.carried().generation;
-        if spec.generation < current {
-            return Err(DriverError {
-                code: "state",
-                message: format!(
-                    "sim: network spec generation {} is older than the applied {current}",
-                    spec.generation
-                ),
-            });
-        }
+        self.carried.check_newer(&spec)?;
         check(&spec)?;
         let (fault_delay, fail) = self.take_fault();
         tokio::time::sleep(self.delay + Duration::from_millis(fault_delay)).await;
@@ -163,33 +203,17 @@ impl SimNetwork {
                 message: format!("sim: injected failure of {APPLY}"),
             });
         }
-        let generation = spec.generation;
-        tracing::info!(
-            generation,
-            networks = spec.networks.len(),
-            ports = spec.ports.len(),
-            "network spec applied"
-        );
-        *self.carried.lock().unwrap_or_else(|p| p.into_inner()) = spec;
-        Ok(NetworkApplied { generation })
+        Ok(self.carried.replace(spec))
     }
 
     /// The spec the node carries now.
     pub fn carried(&self) -> NodeNetworkSpec {
-        self.carried
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.carried.get()
     }
 
     /// What the node carries, for its status.
     pub fn inventory(&self) -> NetworkInventory {
-        let carried = self.carried();
-        NetworkInventory {
-            generation: carried.generation,
-            networks: carried.networks.into_iter().map(|n| n.id).collect(),
-            ports: carried.ports.into_iter().map(|p| p.id).collect(),
-        }
+        self.carried.inventory()
     }
 }
 

@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
 
 use yunji_common::agent_api::{self, NetworkApplied, NetworkInventory, NodeNetworkSpec, PortSpec};
 
@@ -19,7 +18,7 @@ use super::links::{self, Interface, LinkError, Links};
 use super::tap_name;
 use crate::drivers::DriverError;
 use crate::drivers::sim::Fault;
-use crate::drivers::sim_network::{self, SimNetwork};
+use crate::drivers::sim_network::{self, Carried, SimNetwork};
 
 /// With these set, bridged IPv4 and IPv6 traffic crosses the `inet` forward hook, where
 /// the security groups are; without them the firewall would silently enforce nothing.
@@ -99,7 +98,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// The real network side of a node. One apply (or attach, or removal) at a time; the
 /// carried spec is replaced only when an apply succeeded whole.
 pub struct RealNetwork {
-    carried: Mutex<NodeNetworkSpec>,
+    carried: Carried,
     datapath: tokio::sync::Mutex<Datapath>,
 }
 
@@ -125,7 +124,7 @@ impl RealNetwork {
     /// inside the tokio runtime that will run the applies.
     pub fn new() -> Result<RealNetwork, NetworkError> {
         Ok(RealNetwork {
-            carried: Mutex::new(NodeNetworkSpec::default()),
+            carried: Carried::default(),
             datapath: tokio::sync::Mutex::new(Datapath {
                 links: Links::new().map_err(|e| NetworkError::Connect(Box::new(e)))?,
                 dhcp: BTreeMap::new(),
@@ -139,16 +138,7 @@ impl RealNetwork {
     /// failure the node may carry part of the new spec; the next apply finishes it.
     pub async fn apply(&self, spec: NodeNetworkSpec) -> Result<NetworkApplied, DriverError> {
         let mut datapath = self.datapath.lock().await;
-        let current = self.carried().generation;
-        if spec.generation < current {
-            return Err(DriverError {
-                code: "state",
-                message: format!(
-                    "network spec generation {} is older than the applied {current}",
-                    spec.generation
-                ),
-            });
-        }
+        self.carried.check_newer(&spec)?;
         sim_network::check(&spec)?;
         let plan = Plan::of(&spec).map_err(NetworkError::into_driver_error)?;
         if let Err(error) = datapath.carry(&plan).await {
@@ -156,15 +146,7 @@ impl RealNetwork {
             tracing::warn!(generation = spec.generation, error = %error.message, "network spec not applied");
             return Err(error);
         }
-        let generation = spec.generation;
-        tracing::info!(
-            generation,
-            networks = spec.networks.len(),
-            ports = spec.ports.len(),
-            "network spec applied"
-        );
-        *self.carried.lock().unwrap_or_else(|p| p.into_inner()) = spec;
-        Ok(NetworkApplied { generation })
+        Ok(self.carried.replace(spec))
     }
 
     /// Attaches the tap of a port the node carries to its network's bridge: the VMM
@@ -211,10 +193,10 @@ impl RealNetwork {
             first_error.get_or_insert(error);
         }
         let generation = self.carried().generation;
-        *self.carried.lock().unwrap_or_else(|p| p.into_inner()) = NodeNetworkSpec {
+        self.carried.replace(NodeNetworkSpec {
             generation,
             ..NodeNetworkSpec::default()
-        };
+        });
         match first_error {
             None => {
                 tracing::info!("network datapath removed");
@@ -226,23 +208,12 @@ impl RealNetwork {
 
     /// The spec the node carries now.
     pub fn carried(&self) -> NodeNetworkSpec {
-        self.carried
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.carried.get()
     }
 
     /// What the node carries, for its status.
     pub fn inventory(&self) -> NetworkInventory {
-        inventory_of(self.carried())
-    }
-}
-
-fn inventory_of(carried: NodeNetworkSpec) -> NetworkInventory {
-    NetworkInventory {
-        generation: carried.generation,
-        networks: carried.networks.into_iter().map(|n| n.id).collect(),
-        ports: carried.ports.into_iter().map(|p| p.id).collect(),
+        self.carried.inventory()
     }
 }
 
