@@ -45,9 +45,8 @@ impl RunningAgent {
 /// The network driver `--network` asks for: the real datapath only beside real VMs.
 fn network_driver(
     config: &AgentConfig,
-    drivers: &drivers::DriverSet,
+    real_vms: bool,
 ) -> anyhow::Result<net::driver::NetworkDriver> {
-    let real_vms = matches!(drivers, drivers::DriverSet::Qemu(_));
     let real = match config.network {
         config::NetworkChoice::Sim => false,
         config::NetworkChoice::Auto => real_vms,
@@ -87,8 +86,9 @@ pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
     };
     let credentials = join::join(&config, &agent_url).await?;
     let tls = pki::mutual_server_config(&credentials.identity, &credentials.ca_pem)?;
-    let drivers = drivers::DriverSet::select(&config).await?;
-    let network = network_driver(&config, &drivers)?;
+    let use_qemu = drivers::use_qemu(&config)?;
+    let network = Arc::new(network_driver(&config, use_qemu)?);
+    let drivers = drivers::DriverSet::select(&config, use_qemu, network.clone()).await?;
     let state = Arc::new(api::AgentState::new(
         config.node_name.clone(),
         config.availability_zone.clone(),

@@ -71,6 +71,7 @@ async fn bare_boot(image: &Path, dir: &Path, round: usize) -> Duration {
         user_data: None,
         metadata: Default::default(),
         public_key: None,
+        nics: Vec::new(),
     };
     yunji_agent::vmm::config_drive::build(&spec, &drive)
         .await

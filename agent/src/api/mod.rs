@@ -23,7 +23,7 @@ pub struct AgentState {
     availability_zone: String,
     started_at: DateTime<Utc>,
     pub(crate) drivers: DriverSet,
-    pub(crate) network: NetworkDriver,
+    pub(crate) network: Arc<NetworkDriver>,
     /// The disk driver, beside the driver set: volumes and snapshots.
     pub(crate) disks: SimDisk,
 }
@@ -33,7 +33,7 @@ impl AgentState {
         node_name: String,
         availability_zone: String,
         drivers: DriverSet,
-        network: NetworkDriver,
+        network: Arc<NetworkDriver>,
         disks: SimDisk,
     ) -> AgentState {
         AgentState {

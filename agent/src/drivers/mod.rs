@@ -7,6 +7,7 @@ pub mod sim_disk;
 pub mod sim_network;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -67,22 +68,31 @@ fn real_capacity(data_dir: &Path) -> anyhow::Result<Capacity> {
     })
 }
 
+/// Whether the node runs real VMs with QEMU, as `--driver` asks and the node allows.
+pub fn use_qemu(config: &AgentConfig) -> anyhow::Result<bool> {
+    Ok(match config.driver {
+        DriverChoice::Sim => false,
+        DriverChoice::Qemu => match qemu_unavailable() {
+            None => true,
+            Some(why) => anyhow::bail!("--driver qemu: {why}"),
+        },
+        DriverChoice::Auto => match qemu_unavailable() {
+            None => true,
+            Some(why) => {
+                tracing::info!("driver auto: using the sim set: {why}");
+                false
+            }
+        },
+    })
+}
+
 impl DriverSet {
-    pub async fn select(config: &AgentConfig) -> anyhow::Result<DriverSet> {
-        let use_qemu = match config.driver {
-            DriverChoice::Sim => false,
-            DriverChoice::Qemu => match qemu_unavailable() {
-                None => true,
-                Some(why) => anyhow::bail!("--driver qemu: {why}"),
-            },
-            DriverChoice::Auto => match qemu_unavailable() {
-                None => true,
-                Some(why) => {
-                    tracing::info!("driver auto: using the sim set: {why}");
-                    false
-                }
-            },
-        };
+    /// The sim set, or real VMs whose NICs `network` plugs (see [`use_qemu`]).
+    pub async fn select(
+        config: &AgentConfig,
+        use_qemu: bool,
+        network: Arc<crate::net::driver::NetworkDriver>,
+    ) -> anyhow::Result<DriverSet> {
         if use_qemu {
             let data_dir = config.data_dir.clone();
             std::fs::create_dir_all(&data_dir)?;
@@ -92,6 +102,7 @@ impl DriverSet {
             let host = tokio::task::spawn_blocking(move || {
                 VmHost::new(
                     Qemu::new(QEMU_BINARY.to_string()),
+                    network,
                     data_dir,
                     capacity,
                     graceful,

@@ -398,6 +398,7 @@ mod tests {
             user_data: None,
             metadata: Default::default(),
             public_key: None,
+            nics: Vec::new(),
         }
     }
 

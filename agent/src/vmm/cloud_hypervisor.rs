@@ -112,6 +112,10 @@ pub fn vm_config(vm: &VmConfig, firmware: &Path, console: &Path) -> Value {
             {"path": vm.root_disk, "image_type": "Qcow2"},
             {"path": vm.config_drive, "readonly": true, "image_type": "Raw"},
         ],
+        "net": vm.nics.iter().map(|nic| json!({
+            "tap": crate::net::tap_name(&nic.port_id),
+            "mac": nic.mac,
+        })).collect::<Vec<_>>(),
         "serial": {"mode": "File", "file": console},
         "console": {"mode": "Off"},
     })
@@ -353,6 +357,10 @@ mod tests {
             dir: dir.path().to_path_buf(),
             root_disk: dir.path().join("disk.qcow2"),
             config_drive: dir.path().join("config.img"),
+            nics: vec![yunji_common::agent_api::NicSpec {
+                port_id: "5f0c9a2e-1b3d-4c8e-9f7a-2d6b8e4c1a30".into(),
+                mac: "fa:16:3e:00:00:01".into(),
+            }],
         };
         let config = vm_config(
             &vm,
@@ -361,6 +369,9 @@ mod tests {
         );
         assert_eq!(config["memory"]["size"], 256u64 << 20);
         assert_eq!(config["disks"][1]["readonly"], true);
+        // Cloud Hypervisor's NetConfig: the port's tap, the port's MAC for the guest.
+        assert_eq!(config["net"][0]["tap"], "tap5f0c9a2e-1b");
+        assert_eq!(config["net"][0]["mac"], "fa:16:3e:00:00:01");
 
         let refused = api_call(&socket, Method::PUT, "vm.boot", None)
             .await

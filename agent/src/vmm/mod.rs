@@ -24,12 +24,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use yunji_common::agent_api::{
-    Capacity, FlavorSpec, Inventory, PowerState, ServerAction, ServerInventory, ServerReply,
-    ServerSpec, SnapshotReply, VmmDriver,
+    Capacity, FlavorSpec, Inventory, NicSpec, PowerState, ServerAction, ServerInventory,
+    ServerReply, ServerSpec, SnapshotReply, VmmDriver,
 };
 use yunji_common::execute::execute;
 
 use crate::drivers::DriverError;
+use crate::net::driver::NetworkDriver;
 
 /// Longest a host tool (`qemu-img`, `mkfs.vfat`, …) may take.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -76,6 +77,9 @@ pub struct VmConfig {
     /// The root disk (qcow2) and the config drive (raw vfat, read-only).
     pub root_disk: PathBuf,
     pub config_drive: PathBuf,
+    /// One NIC per port: a tap named after the port (`net::tap_name`), which the VMM
+    /// makes and the network driver then attaches to the port's bridge.
+    pub nics: Vec<NicSpec>,
 }
 
 /// A hypervisor driver: the primitive operations on one VM's VMM process. `VmHost`
@@ -162,6 +166,8 @@ struct VmHandle {
 /// The node's VMs on one VMM driver.
 pub struct VmHost<V: Vmm> {
     vmm: Arc<V>,
+    /// Attaches each booted VM's taps to their networks.
+    network: Arc<NetworkDriver>,
     data_dir: PathBuf,
     capacity: Capacity,
     /// How long a soft reboot waits for the guest to power off before forcing it.
@@ -186,12 +192,14 @@ impl<V: Vmm> VmHost<V> {
     /// The VMs of `data_dir`, each re-adopted (its VMM process keeps running).
     pub fn new(
         vmm: V,
+        network: Arc<NetworkDriver>,
         data_dir: PathBuf,
         capacity: Capacity,
         graceful_timeout: Duration,
     ) -> anyhow::Result<VmHost<V>> {
         let host = VmHost {
             vmm: Arc::new(vmm),
+            network,
             images: images::NodeImages::new(data_dir.join("images"))?,
             data_dir,
             capacity,
@@ -283,6 +291,7 @@ impl<V: Vmm> VmHost<V> {
         let (ops, rx) = mpsc::channel(16);
         let owner = VmOwner {
             vmm: self.vmm.clone(),
+            network: self.network.clone(),
             record,
             dir: dir.clone(),
             graceful_timeout: self.graceful_timeout,
@@ -394,7 +403,7 @@ impl<V: Vmm> VmHost<V> {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
-        let config = vm_config(&spec.id, &spec.flavor, dir);
+        let config = vm_config(spec, dir);
         create_overlay(
             &base,
             &image.disk_format,
@@ -412,7 +421,7 @@ impl<V: Vmm> VmHost<V> {
                 old_flavor: None,
             },
         )?;
-        boot_and_wait(self.vmm.as_ref(), &config).await
+        boot_and_wait(self.vmm.as_ref(), &self.network, &config).await
     }
 
     pub async fn act(&self, id: Uuid, action: ServerAction) -> Result<ServerReply, DriverError> {
@@ -461,14 +470,15 @@ fn not_found(id: Uuid) -> DriverError {
     }
 }
 
-fn vm_config(id: &Uuid, flavor: &FlavorSpec, dir: &Path) -> VmConfig {
+fn vm_config(spec: &ServerSpec, dir: &Path) -> VmConfig {
     VmConfig {
-        id: *id,
-        vcpus: flavor.vcpus.max(1),
-        memory_mb: flavor.memory_mb.max(64),
+        id: spec.id,
+        vcpus: spec.flavor.vcpus.max(1),
+        memory_mb: spec.flavor.memory_mb.max(64),
         dir: dir.to_path_buf(),
         root_disk: dir.join("disk.qcow2"),
         config_drive: dir.join("config.img"),
+        nics: spec.nics.clone(),
     }
 }
 
@@ -530,7 +540,24 @@ async fn grow_disk(disk: &Path, disk_gb: u64) -> Result<(), DriverError> {
     Ok(())
 }
 
-async fn boot_and_wait<V: Vmm>(vmm: &V, config: &VmConfig) -> Result<(), DriverError> {
+/// Boots the VM, waits until its guest runs, and attaches its taps to their networks (a
+/// VM whose NICs cannot be attached is forced off: it would run cut off).
+async fn boot_and_wait<V: Vmm>(
+    vmm: &V,
+    network: &NetworkDriver,
+    config: &VmConfig,
+) -> Result<(), DriverError> {
+    wait_running(vmm, config).await?;
+    for nic in &config.nics {
+        if let Err(e) = network.attach_port(&nic.port_id).await {
+            let _ = vmm.force_off(&config.dir).await;
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+async fn wait_running<V: Vmm>(vmm: &V, config: &VmConfig) -> Result<(), DriverError> {
     vmm.boot(config).await?;
     let start = Instant::now();
     loop {
@@ -558,6 +585,7 @@ async fn boot_and_wait<V: Vmm>(vmm: &V, config: &VmConfig) -> Result<(), DriverE
 /// The one task that acts on a VM: operations arrive over its channel, one at a time.
 struct VmOwner<V: Vmm> {
     vmm: Arc<V>,
+    network: Arc<NetworkDriver>,
     record: VmRecord,
     dir: PathBuf,
     graceful_timeout: Duration,
@@ -591,7 +619,7 @@ impl<V: Vmm> VmOwner<V> {
     }
 
     fn config(&self) -> VmConfig {
-        vm_config(&self.record.spec.id, &self.record.spec.flavor, &self.dir)
+        vm_config(&self.record.spec, &self.dir)
     }
 
     fn id(&self) -> Uuid {
@@ -646,7 +674,7 @@ impl<V: Vmm> VmOwner<V> {
                 if power != PowerState::Shutdown {
                     return Err(self.wrong_state(op, power));
                 }
-                boot_and_wait(self.vmm.as_ref(), &self.config()).await?;
+                boot_and_wait(self.vmm.as_ref(), &self.network, &self.config()).await?;
             }
             ServerAction::Stop { timeout_secs } => {
                 if power != PowerState::Running && power != PowerState::Paused {
@@ -656,7 +684,7 @@ impl<V: Vmm> VmOwner<V> {
             }
             ServerAction::Reboot { hard: true } => {
                 if power == PowerState::Shutdown {
-                    boot_and_wait(self.vmm.as_ref(), &self.config()).await?;
+                    boot_and_wait(self.vmm.as_ref(), &self.network, &self.config()).await?;
                 } else {
                     self.vmm.reset(&self.dir).await?;
                     if power == PowerState::Paused {
@@ -670,7 +698,7 @@ impl<V: Vmm> VmOwner<V> {
                 }
                 // As libvirt without a guest agent: power down, then start again.
                 self.stop(self.graceful_timeout).await?;
-                boot_and_wait(self.vmm.as_ref(), &self.config()).await?;
+                boot_and_wait(self.vmm.as_ref(), &self.network, &self.config()).await?;
             }
             ServerAction::Resize { flavor } => {
                 if self.record.old_flavor.is_some() {
@@ -693,7 +721,7 @@ impl<V: Vmm> VmOwner<V> {
                 write_record(&self.dir, &record)?;
                 self.record = record;
                 if was_running {
-                    boot_and_wait(self.vmm.as_ref(), &self.config()).await?;
+                    boot_and_wait(self.vmm.as_ref(), &self.network, &self.config()).await?;
                 }
             }
             ServerAction::ConfirmResize => {
@@ -726,7 +754,7 @@ impl<V: Vmm> VmOwner<V> {
                 write_record(&self.dir, &record)?;
                 self.record = record;
                 if was_running {
-                    boot_and_wait(self.vmm.as_ref(), &self.config()).await?;
+                    boot_and_wait(self.vmm.as_ref(), &self.network, &self.config()).await?;
                 }
             }
             ServerAction::PrepareIncoming { .. }
@@ -851,6 +879,12 @@ mod tests {
         }
     }
 
+    fn sim_network() -> Arc<NetworkDriver> {
+        Arc::new(NetworkDriver::Sim(
+            crate::drivers::sim_network::SimNetwork::new(Duration::ZERO),
+        ))
+    }
+
     const IMAGE: &str = "0b6c3c4e-7d2a-4f57-9a43-2f9e5b1e4a10";
 
     fn host(dir: &Path, outcome: BootOutcome) -> (VmHost<Arc<FakeVmm>>, Arc<FakeVmm>) {
@@ -865,6 +899,7 @@ mod tests {
         };
         let host = VmHost::new(
             fake.clone(),
+            sim_network(),
             dir.to_path_buf(),
             capacity,
             Duration::from_secs(1),
@@ -895,6 +930,7 @@ mod tests {
             user_data,
             metadata: Default::default(),
             public_key: None,
+            nics: Vec::new(),
         }
     }
 
@@ -961,6 +997,7 @@ mod tests {
 
         let again = VmHost::new(
             fake.clone(),
+            sim_network(),
             dir.path().to_path_buf(),
             Capacity {
                 vcpus: 1,

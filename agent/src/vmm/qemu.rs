@@ -102,7 +102,7 @@ impl Vmm for Qemu {
         let _ = tokio::fs::remove_file(qmp_path(dir)).await;
         let _ = tokio::fs::remove_file(pid_path(dir)).await;
         let path = |p: &Path| p.to_string_lossy().into_owned();
-        let args: Vec<String> = vec![
+        let mut args: Vec<String> = vec![
             "-name".into(),
             format!("guest={},debug-threads=on", vm.id),
             "-machine".into(),
@@ -140,6 +140,19 @@ impl Vmm for Qemu {
                 path(&vm.config_drive)
             ),
         ];
+        // QEMU makes each tap (by name) before it daemonizes, so the network driver can
+        // attach it as soon as boot returns; the tap goes when QEMU does.
+        for (index, nic) in vm.nics.iter().enumerate() {
+            args.extend([
+                "-netdev".into(),
+                format!(
+                    "tap,id=nic{index},ifname={},script=no,downscript=no",
+                    crate::net::tap_name(&nic.port_id)
+                ),
+                "-device".into(),
+                format!("virtio-net-pci,netdev=nic{index},mac={}", nic.mac),
+            ]);
+        }
         execute(&self.binary, &args, START_TIMEOUT)
             .await
             .map_err(|e| VmmError::Failed(e.to_string()))?;

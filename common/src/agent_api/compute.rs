@@ -22,6 +22,17 @@ pub struct ServerSpec {
     pub metadata: std::collections::BTreeMap<String, String>,
     /// The public key of the server's key pair, for the config drive.
     pub public_key: Option<String>,
+    /// The server's network interfaces, in the order the guest sees them: one per port
+    /// bound to it, each a tap on the port's network (see `NodeNetworkSpec`).
+    #[serde(default)]
+    pub nics: Vec<NicSpec>,
+}
+
+/// A server's interface: the port it is and the MAC the guest's NIC has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NicSpec {
+    pub port_id: String,
+    pub mac: String,
 }
 
 /// The resources a server gets.

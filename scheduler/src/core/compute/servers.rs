@@ -705,6 +705,7 @@ impl Core {
             user_data: server.user_data.clone(),
             metadata: server.metadata.clone(),
             public_key,
+            nics: self.server_nics(server.id).await?,
         })
     }
 

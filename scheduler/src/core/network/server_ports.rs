@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use serde_json::{Value, json};
 use uuid::Uuid;
+use yunji_common::agent_api::NicSpec;
 
 use super::ports::PortCreate;
 use super::{FixedIpRequest, cidr::Cidr};
@@ -317,6 +318,27 @@ impl Core {
         hosts.iter().for_each(|h| self.network_dirty(h));
         self.security_groups_dirty(groups);
         Ok(())
+    }
+
+    /// The server's interfaces for its node, in port order: the ports bound to it.
+    pub(crate) async fn server_nics(&self, server_id: Uuid) -> Result<Vec<NicSpec>> {
+        let device_id = server_id.to_string();
+        let ports = self
+            .store
+            .read(move |db| {
+                db.ports_list(&crate::model::PortFilter {
+                    device_id: Some(device_id),
+                    ..Default::default()
+                })
+            })
+            .await?;
+        Ok(ports
+            .into_iter()
+            .map(|p| NicSpec {
+                port_id: p.id,
+                mac: p.mac_address,
+            })
+            .collect())
     }
 
     /// Servers' addresses by server id, for their views.
