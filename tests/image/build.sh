@@ -3,8 +3,8 @@
 # without mounting anything. SeaBIOS boots it from a virtio disk (syslinux on a FAT
 # superfloppy); a busybox initramfs loads the virtio modules, reads the config drive
 # (vfat, label config-2), runs user_data when it is a script, brings every NIC up with
-# DHCP, serves its hostname and instance id over HTTP on port 80, and prints markers on
-# the serial console:
+# DHCP (with the MTU it offers), serves its hostname and instance id over HTTP on port 80,
+# has nc and ping for user_data probes, and prints markers on the serial console:
 #
 #   YUNJI-BOOT-OK hostname=H uuid=U uptime=S   user space is up (the first marker)
 #   YUNJI-RESOURCES cpus=N mem_kb=M            what the VM sees (resize tests)
@@ -39,7 +39,7 @@ root=$work/initramfs
 mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,mnt/config,www,modules,usr/share/udhcpc}
 cp /bin/busybox "$root/bin/busybox"
 for applet in sh mount umount insmod mkdir cat echo sed grep ls ip udhcpc httpd hostname \
-    sleep poweroff reboot sync findfs blkid nproc head tr cut awk dd route date seq; do
+    sleep poweroff reboot sync findfs blkid nproc head tr cut awk dd route date seq nc ping; do
     ln -s busybox "$root/bin/$applet"
 done
 # Dependency order: each module's dependencies come before it.
@@ -66,6 +66,7 @@ case "$1" in
     bound|renew)
         ip addr flush dev "$interface"
         ip addr add "$ip/${mask:-24}" dev "$interface"
+        [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
         [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
         echo "YUNJI-DHCP interface=$interface ip=$ip" >/dev/console ;;
 esac

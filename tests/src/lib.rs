@@ -5,6 +5,8 @@
 // Test support: a failed setup step should stop the test right there.
 #![allow(clippy::unwrap_used)]
 
+pub mod rig;
+
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};

@@ -2,10 +2,14 @@
 //! with `--driver qemu`, booting the project's test image (tests/image/build.sh) under
 //! TCG. They need root, QEMU and the built agent binary, so they are ignored by default;
 //! tests/run.sh runs them (`cargo test -p yunji-tests --test e2e -- --ignored
-//! --test-threads=1`). The VMs have no NICs (tenant networking is another issue).
+//! --test-threads=1`). The tests of `network` run the cloud on a multi-node rig of
+//! network namespaces (`yunji_tests::rig`) with the real network driver; the others on
+//! one node in the root namespace, their VMs without NICs.
 
 // Tests: a failed step should stop the test right there.
 #![allow(clippy::unwrap_used)]
+
+mod network;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -13,6 +17,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use yunji_tests::rig::{Rig, SCHEDULER_ADDRESS};
 use yunji_tests::{Options, TestContext};
 
 /// A TCG boot takes 5–6 s here; the margin covers two cores shared with compilers.
@@ -23,6 +28,8 @@ const BOOT: Duration = Duration::from_secs(90);
 struct QemuNode {
     name: String,
     data_dir: PathBuf,
+    /// The rig namespace the agent runs in, and its address there (loopback without).
+    netns: Option<(String, std::net::Ipv4Addr)>,
     child: Option<tokio::process::Child>,
 }
 
@@ -40,20 +47,46 @@ fn agent_binary() -> PathBuf {
 }
 
 impl QemuNode {
-    async fn start(ctx: &TestContext, name: &str) -> QemuNode {
+    async fn start(
+        ctx: &TestContext,
+        name: &str,
+        netns: Option<(String, std::net::Ipv4Addr)>,
+    ) -> QemuNode {
         let mut node = QemuNode {
             name: name.into(),
             data_dir: ctx.dir.path().join(name),
+            netns,
             child: None,
         };
         node.spawn(ctx);
         node
     }
 
+    /// Starts the agent: in the root namespace with the sim network, or inside its rig
+    /// namespace with the real one.
     fn spawn(&mut self, ctx: &TestContext) {
-        let child = tokio::process::Command::new(agent_binary())
+        let (mut command, listen, network) = match &self.netns {
+            None => (
+                tokio::process::Command::new(agent_binary()),
+                "127.0.0.1:0".to_string(),
+                "sim",
+            ),
+            Some((netns, address)) => {
+                let mut command = tokio::process::Command::new("ip");
+                command.args(["netns", "exec", netns]).arg(agent_binary());
+                (command, format!("{address}:0"), "real")
+            }
+        };
+        let child = command
             .args(["--scheduler", &ctx.url, "--node-name", &self.name])
-            .args(["--listen", "127.0.0.1:0", "--driver", "qemu"])
+            .args([
+                "--listen",
+                &listen,
+                "--driver",
+                "qemu",
+                "--network",
+                network,
+            ])
             .args(["--graceful-stop-secs", "20"])
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -102,19 +135,44 @@ async fn test_image_file() -> PathBuf {
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
-/// Fields drop in order: the node (killing its VMs) before the context removes the
-/// directory their pidfiles are in.
+/// Fields drop in order: the nodes (killing their VMs) before the context removes the
+/// directory their pidfiles are in, and the rig's namespaces last.
 struct Cloud {
-    node: QemuNode,
+    nodes: Vec<QemuNode>,
     ctx: TestContext,
     admin: String,
     image: String,
+    rig: Option<Rig>,
 }
 
+/// One node in the root namespace.
 async fn cloud() -> Cloud {
     let ctx = TestContext::new(Options::default()).await;
-    let node = QemuNode::start(&ctx, "node-1").await;
-    ctx.wait_nodes_up(1).await;
+    let node = QemuNode::start(&ctx, "node-1", None).await;
+    cloud_of(ctx, vec![node], None).await
+}
+
+/// `nodes` nodes on a rig, each agent in its namespace with the real network driver; the
+/// scheduler in the underlay namespace, which this thread enters.
+async fn cloud_on_rig(nodes: usize) -> Cloud {
+    let mut rig = Rig::new(nodes).await;
+    rig.enter_underlay();
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = TestContext::start(dir, Options::default(), |config| {
+        config.listen = (SCHEDULER_ADDRESS, 0).into();
+    })
+    .await;
+    let mut started = Vec::new();
+    for n in 1..=nodes {
+        let netns = (rig.node(n), Rig::address(n));
+        started.push(QemuNode::start(&ctx, &format!("node-{n}"), Some(netns)).await);
+    }
+    cloud_of(ctx, started, Some(rig)).await
+}
+
+/// Waits for the nodes, then makes the flavors and uploads the test image.
+async fn cloud_of(ctx: TestContext, nodes: Vec<QemuNode>, rig: Option<Rig>) -> Cloud {
+    ctx.wait_nodes_up(nodes.len()).await;
     let admin = ctx.admin_token().await;
     for (id, vcpus, ram, disk) in [("e2e-small", 1, 128, 1), ("e2e-large", 2, 256, 2)] {
         let r = ctx
@@ -136,10 +194,11 @@ async fn cloud() -> Cloud {
     )
     .await;
     Cloud {
+        nodes,
         ctx,
         admin,
         image,
-        node,
+        rig,
     }
 }
 
@@ -175,17 +234,28 @@ async fn upload_image(
 
 impl Cloud {
     async fn boot(&self, name: &str, flavor: &str, user_data: Option<&str>) -> String {
+        let server = self.server(name, flavor, user_data);
+        self.boot_as(&self.admin, json!({ "server": server })).await
+    }
+
+    /// A server body booting the test image.
+    fn server(&self, name: &str, flavor: &str, user_data: Option<&str>) -> Value {
         let mut server = json!({"name": name, "flavorRef": flavor, "imageRef": self.image});
         if let Some(script) = user_data {
             server["user_data"] = json!(base64::engine::general_purpose::STANDARD.encode(script));
         }
+        server
+    }
+
+    /// Creates a server in `token`'s project from a whole request body.
+    async fn boot_as(&self, token: &str, body: Value) -> String {
         let r = self
             .ctx
             .call(
                 Method::POST,
                 "/compute/v2.1/servers",
-                Some(&self.admin),
-                Some(json!({ "server": server })),
+                Some(token),
+                Some(body),
             )
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
@@ -292,11 +362,11 @@ impl Cloud {
             .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
         let start = Instant::now();
-        while self.node.vm_dir(id).exists() {
+        while self.nodes.iter().any(|n| n.vm_dir(id).exists()) {
             assert!(start.elapsed() < BOOT, "the VM directory of {id} stays");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        assert_eq!(self.node.qemu_pid(id), None);
+        assert!(self.nodes.iter().all(|n| n.qemu_pid(id).is_none()));
     }
 }
 
@@ -324,7 +394,7 @@ async fn a_server_boots_runs_user_data_and_is_stopped_started_and_rebooted_for_r
 
     cloud.act(&id, json!({"os-stop": null})).await;
     cloud.wait_status(&id, "SHUTOFF", BOOT).await;
-    assert_eq!(cloud.node.qemu_pid(&id), None);
+    assert_eq!(cloud.nodes[0].qemu_pid(&id), None);
     cloud.wait_console(&id, "YUNJI-POWER-BUTTON", 1).await;
 
     cloud.act(&id, json!({"os-start": null})).await;
@@ -336,7 +406,7 @@ async fn a_server_boots_runs_user_data_and_is_stopped_started_and_rebooted_for_r
     cloud.wait_status(&id, "ACTIVE", BOOT).await;
     cloud.wait_console(&id, "YUNJI-BOOT-OK", 3).await;
     cloud.wait_console(&id, "YUNJI-POWER-BUTTON", 2).await;
-    let pid = cloud.node.qemu_pid(&id).unwrap();
+    let pid = cloud.nodes[0].qemu_pid(&id).unwrap();
     cloud.act(&id, json!({"reboot": {"type": "HARD"}})).await;
     cloud.wait_status(&id, "ACTIVE", BOOT).await;
     let output = cloud.wait_console(&id, "YUNJI-BOOT-OK", 4).await;
@@ -346,7 +416,7 @@ async fn a_server_boots_runs_user_data_and_is_stopped_started_and_rebooted_for_r
         "a reset presses no button"
     );
     assert_eq!(
-        cloud.node.qemu_pid(&id),
+        cloud.nodes[0].qemu_pid(&id),
         Some(pid),
         "a reset keeps the process"
     );
@@ -399,8 +469,7 @@ async fn a_resize_shows_the_new_flavor_inside_the_vm_and_a_revert_restores_it() 
     cloud.wait_console(&id, "YUNJI-RESOURCES", 4).await;
     assert!(cloud.resources(&id).await.contains("cpus=2"));
     assert!(
-        !cloud
-            .node
+        !cloud.nodes[0]
             .vm_dir(&id)
             .join("disk.pre-resize.qcow2")
             .exists()
@@ -421,17 +490,17 @@ async fn vms_outlive_a_killed_agent_and_a_vm_killed_by_hand_turns_shutoff() {
     let id = cloud.boot("survivor", "e2e-small", None).await;
     cloud.wait_status(&id, "ACTIVE", BOOT).await;
     cloud.wait_console(&id, "YUNJI-TICK 2", 1).await;
-    let pid = cloud.node.qemu_pid(&id).unwrap();
+    let pid = cloud.nodes[0].qemu_pid(&id).unwrap();
 
     let url = node_url(&cloud.ctx).await;
-    cloud.node.sigkill().await;
+    cloud.nodes[0].sigkill().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        cloud.node.qemu_pid(&id),
+        cloud.nodes[0].qemu_pid(&id),
         Some(pid),
         "the VM outlives its agent"
     );
-    cloud.node.spawn(&cloud.ctx);
+    cloud.nodes[0].spawn(&cloud.ctx);
     // The new agent listens on another port: wait until it has joined with it.
     cloud
         .ctx
@@ -446,10 +515,10 @@ async fn vms_outlive_a_killed_agent_and_a_vm_killed_by_hand_turns_shutoff() {
     let output = cloud.wait_console(&id, "YUNJI-TICK 8", 1).await;
     assert_eq!(output.matches("YUNJI-BOOT-OK").count(), 1, "{output}");
     assert_eq!(cloud.show(&id).await["status"], "ACTIVE");
-    assert_eq!(cloud.node.qemu_pid(&id), Some(pid));
+    assert_eq!(cloud.nodes[0].qemu_pid(&id), Some(pid));
 
     // Killed behind the cloud's back: SHUTOFF within seconds.
-    yunji_agent::vmm::qemu::kill_now(&cloud.node.vm_dir(&id));
+    yunji_agent::vmm::qemu::kill_now(&cloud.nodes[0].vm_dir(&id));
     cloud
         .wait_status(&id, "SHUTOFF", Duration::from_secs(10))
         .await;
@@ -485,8 +554,8 @@ async fn an_image_the_node_refuses_fails_the_build_and_leaves_nothing_on_the_nod
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
     let id = r.body["server"]["id"].as_str().unwrap().to_string();
     cloud.wait_status(&id, "ERROR", BOOT).await;
-    assert!(!cloud.node.vm_dir(&id).exists());
-    let images: Vec<_> = std::fs::read_dir(cloud.node.data_dir.join("images"))
+    assert!(!cloud.nodes[0].vm_dir(&id).exists());
+    let images: Vec<_> = std::fs::read_dir(cloud.nodes[0].data_dir.join("images"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -544,7 +613,7 @@ async fn create_image_copies_the_running_disk_and_a_second_server_boots_from_it(
     let output = cloud.wait_console(&id, "YUNJI-TICK", 1).await;
     assert_eq!(output.matches("YUNJI-BOOT-OK").count(), 1);
     assert!(
-        std::fs::read_dir(cloud.node.data_dir.join("snapshots"))
+        std::fs::read_dir(cloud.nodes[0].data_dir.join("snapshots"))
             .unwrap()
             .next()
             .is_none(),

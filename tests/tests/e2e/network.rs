@@ -1,0 +1,382 @@
+//! Tenant networks for real: VMs on a two-node rig get their addresses by DHCP and
+//! reach each other over VXLAN; another project's network, with the same CIDR, stays
+//! apart. The VMs probe each other from inside (their user_data asks the other's HTTP
+//! server every second and prints what answered on the console), so no
+//! traffic ever leaves the rig's namespaces.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::{BOOT, Cloud, cloud_on_rig};
+
+const CIDR: &str = "10.20.0.0/24";
+
+/// A user_data script: every second for two minutes, ask each target for its page over
+/// HTTP and print `YUNJI-REACH hostname=<its name>` when it answers, `YUNJI-UNREACHED
+/// <ip>` when it does not. (busybox `nc`: its static `wget` crashes without NSS.)
+fn probe(targets: &[&str]) -> String {
+    format!("#!/bin/sh\n{}", probe_loop(targets))
+}
+
+/// The probing loop of [`probe`], in the background.
+fn probe_loop(targets: &[&str]) -> String {
+    format!(
+        "( for n in $(seq 120); do for ip in {}; do \
+         page=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $ip 80 | grep hostname=); \
+         if [ -n \"$page\" ]; then echo \"YUNJI-REACH $page\"; \
+         else echo \"YUNJI-UNREACHED $ip\"; fi; done; sleep 1; done ) &\n",
+        targets.join(" ")
+    )
+}
+
+impl Cloud {
+    /// Creates a network with one subnet of [`CIDR`] in `token`'s project.
+    async fn network(&self, token: &str, name: &str) -> String {
+        let r = self
+            .ctx
+            .call(
+                Method::POST,
+                "/network/v2.0/networks",
+                Some(token),
+                Some(json!({"network": {"name": name}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let id = r.body["network"]["id"].as_str().unwrap().to_string();
+        let r = self
+            .ctx
+            .call(
+                Method::POST,
+                "/network/v2.0/subnets",
+                Some(token),
+                Some(json!({"subnet": {"network_id": id, "ip_version": 4, "cidr": CIDR}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        id
+    }
+
+    /// A port with a chosen address, so that the other VMs' scripts can name it, in the
+    /// project's default group or in `groups`.
+    async fn port(&self, token: &str, network: &str, ip: &str, groups: Option<&[&str]>) -> String {
+        let mut port = json!({"network_id": network, "fixed_ips": [{"ip_address": ip}]});
+        if let Some(groups) = groups {
+            port["security_groups"] = json!(groups);
+        }
+        let r = self
+            .ctx
+            .call(
+                Method::POST,
+                "/network/v2.0/ports",
+                Some(token),
+                Some(json!({ "port": port })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["port"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// A security group admitting HTTP from anywhere (and, as every new group, letting
+    /// everything out).
+    async fn open_http_group(&self, token: &str) -> String {
+        let r = self
+            .ctx
+            .call(
+                Method::POST,
+                "/network/v2.0/security-groups",
+                Some(token),
+                Some(json!({"security_group": {"name": "open-http"}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let id = r.body["security_group"]["id"].as_str().unwrap().to_string();
+        let rule = json!({"security_group_rule": {"security_group_id": id, "direction": "ingress",
+            "protocol": "tcp", "port_range_min": 80, "port_range_max": 80,
+            "remote_ip_prefix": "0.0.0.0/0"}});
+        let r = self
+            .ctx
+            .call(
+                Method::POST,
+                "/network/v2.0/security-group-rules",
+                Some(token),
+                Some(rule),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        id
+    }
+
+    fn host_of(server: &Value) -> String {
+        server["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string()
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs root, QEMU and network namespaces (tests/run.sh runs it)"]
+async fn vms_on_two_nodes_reach_each_other_over_vxlan_and_another_projects_network_stays_apart() {
+    let cloud = cloud_on_rig(2).await;
+    let admin = cloud.admin.clone();
+    let net_a = cloud.network(&admin, "net-a").await;
+    let r = cloud
+        .ctx
+        .call(
+            Method::POST,
+            "/compute/v2.1/os-server-groups",
+            Some(&admin),
+            Some(json!({"server_group": {"name": "spread", "policies": ["anti-affinity"]}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let spread = r.body["server_group"]["id"].as_str().unwrap().to_string();
+
+    // a1 and a2 admit HTTP from anywhere: only the networks' isolation keeps c out.
+    let open = cloud.open_http_group(&admin).await;
+    let mut a = Vec::new();
+    for (name, ip, other) in [
+        ("a1", "10.20.0.11", "10.20.0.12"),
+        ("a2", "10.20.0.12", "10.20.0.11"),
+    ] {
+        let port = cloud.port(&admin, &net_a, ip, Some(&[open.as_str()])).await;
+        let mut server = cloud.server(name, "e2e-small", Some(&probe(&[other])));
+        server["networks"] = json!([{"port": port}]);
+        let body = json!({"server": server, "os:scheduler_hints": {"group": spread}});
+        a.push(cloud.boot_as(&admin, body).await);
+    }
+
+    // Project b: its own network with the same CIDR; c probes a1's and a2's addresses.
+    let (_, _, member) = cloud.ctx.user_with_role(&admin, "b", "member").await;
+    let net_b = cloud.network(&member, "net-b").await;
+    let port_c = cloud.port(&member, &net_b, "10.20.0.13", None).await;
+    let mut server = cloud.server(
+        "c",
+        "e2e-small",
+        Some(&probe(&["10.20.0.11", "10.20.0.12"])),
+    );
+    server["networks"] = json!([{"port": port_c}]);
+    let c = cloud.boot_as(&member, json!({ "server": server })).await;
+
+    for id in a.iter().chain([&c]) {
+        cloud.wait_status(id, "ACTIVE", BOOT).await;
+    }
+    let hosts: Vec<String> = futures_util::future::join_all(a.iter().map(|id| cloud.show(id)))
+        .await
+        .iter()
+        .map(Cloud::host_of)
+        .collect();
+    assert_ne!(
+        hosts[0], hosts[1],
+        "anti-affinity puts a1 and a2 on both nodes"
+    );
+
+    // Each VM got exactly its port's address, and a1 and a2 answer each other.
+    for (id, ip) in [
+        (&a[0], "10.20.0.11"),
+        (&a[1], "10.20.0.12"),
+        (&c, "10.20.0.13"),
+    ] {
+        cloud
+            .wait_console(id, &format!("YUNJI-DHCP interface=eth0 ip={ip}"), 1)
+            .await;
+    }
+    cloud
+        .wait_console(&a[0], "YUNJI-REACH hostname=a2", 1)
+        .await;
+    cloud
+        .wait_console(&a[1], "YUNJI-REACH hostname=a1", 1)
+        .await;
+
+    // While both answer, c (with its address) tries them again and again in vain.
+    let tried = cloud.console(&c).await.matches("YUNJI-UNREACHED").count();
+    let output = cloud.wait_console(&c, "YUNJI-UNREACHED", tried + 6).await;
+    assert!(!output.contains("YUNJI-REACH"), "{output}");
+    let output = cloud
+        .wait_console(&a[0], "YUNJI-REACH hostname=a2", 3)
+        .await;
+    assert!(!output.contains("hostname=c"), "{output}");
+
+    for id in a.iter().chain([&c]) {
+        cloud.delete_and_check_gone(id).await;
+    }
+    // With no port left, each node carries nothing: no bridge, VXLAN, tap or table.
+    let rig = cloud.rig.as_ref().unwrap();
+    for n in 1..=2 {
+        let node = rig.node(n);
+        let mut left = Vec::new();
+        for _ in 0..50 {
+            left = rig.links(&node).await;
+            left.retain(|l| l.starts_with("ybr-") || l.starts_with("yvx-") || l.starts_with("tap"));
+            left.extend(rig.nft_tables(&node).await);
+            if left.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(left.is_empty(), "node {n} still carries {left:?}");
+    }
+}
+
+/// The probe lines (`YUNJI-REACH …`/`YUNJI-UNREACHED …`) a console shows, in order.
+fn probes(console: &str) -> Vec<&str> {
+    console
+        .lines()
+        .filter(|l| l.starts_with("YUNJI-REACH") || l.starts_with("YUNJI-UNREACHED"))
+        .collect()
+}
+
+impl Cloud {
+    async fn group(&self, name: &str) -> String {
+        let r = self
+            .ctx
+            .call(
+                Method::POST,
+                "/network/v2.0/security-groups",
+                Some(&self.admin),
+                Some(json!({"security_group": {"name": name}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["security_group"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Adds an ingress HTTP rule to `group` from a group or a prefix; returns its id.
+    async fn http_rule(&self, group: &str, from: Value) -> String {
+        let mut rule = json!({"security_group_id": group, "direction": "ingress",
+            "protocol": "tcp", "port_range_min": 80, "port_range_max": 80});
+        rule.as_object_mut()
+            .unwrap()
+            .extend(from.as_object().unwrap().clone());
+        let r = self
+            .ctx
+            .call(
+                Method::POST,
+                "/network/v2.0/security-group-rules",
+                Some(&self.admin),
+                Some(json!({ "security_group_rule": rule })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["security_group_rule"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Waits until the last `n` probes on the console all satisfy `want`.
+    async fn wait_probes(&self, id: &str, n: usize, what: &str, want: impl Fn(&str) -> bool) {
+        let start = std::time::Instant::now();
+        loop {
+            let console = self.console(id).await;
+            let lines = probes(&console);
+            if lines.len() >= n && lines[lines.len() - n..].iter().all(|l| want(l)) {
+                return;
+            }
+            assert!(
+                start.elapsed() < BOOT,
+                "{id}: not {n} probes in a row {what}:\n{console}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs root, QEMU and network namespaces (tests/run.sh runs it)"]
+async fn security_groups_admit_their_remote_group_and_prefixes_and_drop_a_forged_source() {
+    let cloud = cloud_on_rig(2).await;
+    let admin = cloud.admin.clone();
+    let net = cloud.network(&admin, "net-sg").await;
+    // web admits HTTP from group x only; other and forger are in neither.
+    let x = cloud.group("x").await;
+    let web = cloud.group("web").await;
+    let other = cloud.group("other").await;
+    cloud.http_rule(&web, json!({"remote_group_id": x})).await;
+    // An address no port has: only a VM forging it as its source could use this rule.
+    cloud
+        .http_rule(&web, json!({"remote_ip_prefix": "10.20.0.50/32"}))
+        .await;
+    // Once it has its address, the forger swaps it for that one, then probes.
+    let forge = format!(
+        "#!/bin/sh\n( until ip -4 addr show dev eth0 | grep -q inet; do sleep 1; done; \
+         ip addr flush dev eth0; ip addr add 10.20.0.50/24 dev eth0; echo YUNJI-FORGED; \
+         {}) &\n",
+        probe_loop(&["10.20.0.21"])
+    );
+    let vms = [
+        ("server", "10.20.0.21", &web, None),
+        ("member", "10.20.0.22", &x, Some(probe(&["10.20.0.21"]))),
+        (
+            "outsider",
+            "10.20.0.23",
+            &other,
+            Some(probe(&["10.20.0.21"])),
+        ),
+        ("forger", "10.20.0.24", &other, Some(forge)),
+    ];
+    let mut ids = Vec::new();
+    for (name, ip, group, script) in &vms {
+        let port = cloud.port(&admin, &net, ip, Some(&[group.as_str()])).await;
+        let mut server = cloud.server(name, "e2e-small", script.as_deref());
+        server["networks"] = json!([{"port": port}]);
+        ids.push(cloud.boot_as(&admin, json!({ "server": server })).await);
+    }
+    let [member, outsider, forger] = [&ids[1], &ids[2], &ids[3]];
+    for id in &ids {
+        cloud.wait_status(id, "ACTIVE", BOOT).await;
+    }
+
+    // The remote group admits its member; nobody else gets through.
+    cloud
+        .wait_console(member, "YUNJI-REACH hostname=server", 1)
+        .await;
+    cloud.wait_console(forger, "YUNJI-FORGED", 1).await;
+    let seen = probes(&cloud.console(outsider).await).len();
+    cloud
+        .wait_probes(outsider, seen + 4, "unreached", |l| {
+            l.starts_with("YUNJI-UNREACHED")
+        })
+        .await;
+    // Its probes start only once it forged: every one of them must fail.
+    cloud
+        .wait_probes(forger, 4, "unreached", |l| l.starts_with("YUNJI-UNREACHED"))
+        .await;
+    let forged = cloud.console(forger).await;
+    assert!(
+        !forged.contains("YUNJI-REACH"),
+        "a forged source got through:\n{forged}"
+    );
+
+    // A prefix rule opens the server to the outsider; deleting it closes it again.
+    let rule = cloud
+        .http_rule(&web, json!({"remote_ip_prefix": "10.20.0.23/32"}))
+        .await;
+    cloud
+        .wait_probes(outsider, 2, "reaching the server", |l| {
+            l == "YUNJI-REACH hostname=server"
+        })
+        .await;
+    let r = cloud
+        .ctx
+        .call(
+            Method::DELETE,
+            &format!("/network/v2.0/security-group-rules/{rule}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    cloud
+        .wait_probes(outsider, 3, "unreached after the delete", |l| {
+            l.starts_with("YUNJI-UNREACHED")
+        })
+        .await;
+    cloud
+        .wait_probes(member, 2, "still reaching the server", |l| {
+            l == "YUNJI-REACH hostname=server"
+        })
+        .await;
+    for id in &ids {
+        cloud.delete_and_check_gone(id).await;
+    }
+}
