@@ -380,3 +380,74 @@ async fn security_groups_admit_their_remote_group_and_prefixes_and_drop_a_forged
         cloud.delete_and_check_gone(id).await;
     }
 }
+
+#[tokio::test]
+#[ignore = "needs root, QEMU and network namespaces (tests/run.sh runs it)"]
+async fn a_restarted_agent_repairs_its_broken_datapath_from_the_schedulers_state() {
+    let mut cloud = cloud_on_rig(2).await;
+    let admin = cloud.admin.clone();
+    let net = cloud.network(&admin, "net-r").await;
+    let open = cloud.open_http_group(&admin).await;
+    let r = cloud
+        .ctx
+        .call(
+            Method::POST,
+            "/compute/v2.1/os-server-groups",
+            Some(&admin),
+            Some(json!({"server_group": {"name": "spread", "policies": ["anti-affinity"]}})),
+        )
+        .await;
+    let spread = r.body["server_group"]["id"].as_str().unwrap().to_string();
+    let mut ids = Vec::new();
+    for (name, ip, other) in [
+        ("r1", "10.20.0.31", "10.20.0.32"),
+        ("r2", "10.20.0.32", "10.20.0.31"),
+    ] {
+        let port = cloud.port(&admin, &net, ip, Some(&[open.as_str()])).await;
+        let mut server = cloud.server(name, "e2e-small", Some(&probe(&[other])));
+        server["networks"] = json!([{"port": port}]);
+        let body = json!({"server": server, "os:scheduler_hints": {"group": spread}});
+        ids.push(cloud.boot_as(&admin, body).await);
+    }
+    for id in &ids {
+        cloud.wait_status(id, "ACTIVE", BOOT).await;
+    }
+    // r2, on the other node, watches r1 (r1's console needs its agent).
+    let reached = |l: &str| l == "YUNJI-REACH hostname=r1";
+    cloud.wait_probes(&ids[1], 1, "reaching r1", reached).await;
+
+    // r1's node loses its agent and, behind everyone's back, its bridges and tables.
+    let host = Cloud::host_of(&cloud.show(&ids[0]).await);
+    let n: usize = host.strip_prefix("node-").unwrap().parse().unwrap();
+    cloud.nodes[n - 1].sigkill().await;
+    let rig = cloud.rig.as_ref().unwrap();
+    let node = rig.node(n);
+    for link in rig.links(&node).await {
+        if link.starts_with("ybr-") || link.starts_with("yvx-") {
+            rig.ip(&node, &format!("link del {link}")).await;
+        }
+    }
+    for table in rig.nft_tables(&node).await {
+        let mut argv = vec!["netns", "exec", &node, "nft", "delete", "table"];
+        argv.extend(table.split_whitespace());
+        yunji_common::execute::execute("ip", &argv, Duration::from_secs(10))
+            .await
+            .unwrap();
+    }
+    cloud
+        .wait_probes(&ids[1], 3, "cut off", |l| l.starts_with("YUNJI-UNREACHED"))
+        .await;
+
+    // The agent comes back; the scheduler pushes it its spec, which rebuilds it all.
+    cloud.nodes[n - 1].spawn(&cloud.ctx);
+    cloud
+        .wait_probes(&ids[1], 2, "reaching r1 again", reached)
+        .await;
+    let rig = cloud.rig.as_ref().unwrap();
+    let links = rig.links(&node).await;
+    assert!(links.iter().any(|l| l.starts_with("ybr-")), "{links:?}");
+    assert_eq!(rig.nft_tables(&node).await.len(), 2);
+    for id in &ids {
+        cloud.delete_and_check_gone(id).await;
+    }
+}
