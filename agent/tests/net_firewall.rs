@@ -270,6 +270,7 @@ fn spec(web_rules: Vec<SecurityRuleSpec>, group_x_rules: Vec<SecurityRuleSpec>) 
             group("group-y", "10.50.0.3", Vec::new()),
         ],
         routers: Vec::new(),
+        load_balancers: Vec::new(),
         underlay: None,
     }
 }

@@ -139,13 +139,16 @@ impl TestContext {
             );
             agents.push(yunji_agent::start(config).await.unwrap());
         }
-        TestContext {
+        let ctx = TestContext {
             scheduler,
             agents,
             url,
             client: client.build().unwrap(),
             dir,
-        }
+        };
+        // Placement takes only nodes that are up (after their first heartbeat).
+        ctx.wait_nodes_up(options.agents).await;
+        ctx
     }
 
     pub async fn shutdown(self) {

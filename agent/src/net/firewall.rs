@@ -994,6 +994,7 @@ mod tests {
                 },
             ],
             routers: Vec::new(),
+            load_balancers: Vec::new(),
             underlay: None,
         }
     }

@@ -24,6 +24,9 @@ pub struct NodeNetworkSpec {
     /// The routers whose NAT the node carries.
     #[serde(default)]
     pub routers: Vec<RouterSpec>,
+    /// The load balancers whose VIP the node carries (their VIP ports are in `ports`).
+    #[serde(default)]
+    pub load_balancers: Vec<LoadBalancerSpec>,
     /// This node's own underlay IPv4 address, the local end of its VXLAN tunnels (`None`
     /// when the scheduler knows no IPv4 address for the node).
     #[serde(default)]
@@ -96,6 +99,65 @@ pub struct FloatingIpSpec {
     pub floating_ip: String,
     pub fixed_ip: String,
     pub port_id: String,
+}
+
+/// A load balancer as its node runs it: the VIP (an address of its VIP port) and the
+/// listeners that are up, each forwarding to its default pool's members that are up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadBalancerSpec {
+    pub id: String,
+    pub vip_port_id: String,
+    pub vip_address: String,
+    #[serde(default)]
+    pub listeners: Vec<ListenerSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerSpec {
+    pub id: String,
+    /// `TCP` or `HTTP` (HTTP is forwarded as TCP: one connection to one member).
+    pub protocol: String,
+    pub protocol_port: u16,
+    /// Concurrent connections at most; `None`: unlimited.
+    pub connection_limit: Option<u32>,
+    /// `None`: no default pool yet, so connections are refused.
+    pub pool: Option<PoolSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolSpec {
+    pub id: String,
+    /// `ROUND_ROBIN`, `LEAST_CONNECTIONS` or `SOURCE_IP`.
+    pub algorithm: String,
+    #[serde(default)]
+    pub members: Vec<MemberSpec>,
+    pub health_monitor: Option<HealthMonitorSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberSpec {
+    pub id: String,
+    pub address: String,
+    pub protocol_port: u16,
+    /// 0 takes no new connections; otherwise relative to the pool's other members.
+    pub weight: u32,
+}
+
+/// How a node checks its pool's members: a member is out after `max_retries_down`
+/// failed checks in a row and back after `max_retries` successful ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthMonitorSpec {
+    /// `TCP`, `HTTP` or `PING`.
+    pub kind: String,
+    pub delay_secs: u32,
+    pub timeout_secs: u32,
+    pub max_retries: u32,
+    pub max_retries_down: u32,
+    /// For `HTTP`: the request and the status codes that mean healthy (`200`, `200-204`,
+    /// `200,202`).
+    pub http_method: Option<String>,
+    pub url_path: Option<String>,
+    pub expected_codes: Option<String>,
 }
 
 /// A tenant network: a VXLAN segment and its subnets.

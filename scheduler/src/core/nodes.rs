@@ -67,6 +67,20 @@ impl Core {
         Ok(self.store.read(|db| db.nodes_list()).await?)
     }
 
+    /// The up node carrying the fewest of something (`load`: count per node name, as
+    /// the store answers it), by name on a tie; '' when none is up.
+    pub(crate) async fn least_loaded_up_node(&self, load: Vec<(String, i64)>) -> Result<String> {
+        let load: std::collections::HashMap<String, i64> = load.into_iter().collect();
+        Ok(self
+            .nodes()
+            .await?
+            .into_iter()
+            .filter(|n| n.state == crate::model::NodeState::Up)
+            .min_by_key(|n| (load.get(&n.name).copied().unwrap_or(0), n.name.clone()))
+            .map(|n| n.name)
+            .unwrap_or_default())
+    }
+
     /// Asks every node for its status once, all at the same time.
     pub async fn heartbeat_round(&self) {
         let nodes = match self.nodes().await {

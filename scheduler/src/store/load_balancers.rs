@@ -194,6 +194,26 @@ impl Db<'_> {
     }
 
     /// Listeners of a load balancer, or of a project (`None` for every one).
+    /// How many load balancer VIPs each node carries, for placing a new one.
+    pub fn load_balancers_per_host(&self) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.prepare(
+            "SELECT binding_host_id, count(*) FROM ports
+              WHERE device_owner = 'Octavia' AND binding_host_id != '' GROUP BY 1",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The load balancers whose VIP port is bound to `host`.
+    pub fn load_balancers_on_host(&self, host: &str) -> Result<Vec<LoadBalancer>> {
+        let mut stmt = self.prepare(
+            "SELECT l.* FROM load_balancers l JOIN ports p ON p.id = l.vip_port_id
+              WHERE p.binding_host_id = ?1 AND p.binding_host_id != '' ORDER BY l.seq",
+        )?;
+        let rows = stmt.query_map([host], load_balancer)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     pub fn listeners_list(&self, lb: Option<&str>, project: Option<&str>) -> Result<Vec<Listener>> {
         let mut stmt = self.prepare(
             "SELECT * FROM lb_listeners

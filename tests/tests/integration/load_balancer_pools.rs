@@ -47,7 +47,11 @@ async fn nodes(ctx: &TestContext, token: &str, lb: &str, body: Value) -> Reply {
 
 #[tokio::test]
 async fn listeners_pools_members_and_monitors_hang_below_a_load_balancer() {
-    let ctx = TestContext::new(Options::default()).await;
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
     let admin = ctx.admin_token().await;
     let (_, _, member) = ctx.user_with_role(&admin, "alice", "member").await;
     let (_, _, bob) = ctx.user_with_role(&admin, "bob", "member").await;
@@ -376,5 +380,169 @@ async fn nodes_are_added_and_removed_by_server_or_address_on_the_default_pool() 
         shown.body["loadbalancer"]["nodes"],
         json!([{"id": null, "name": "", "address": "10.0.0.50", "protocol_port": 80}])
     );
+    ctx.shutdown().await;
+}
+
+/// The load balancers the agent `index` carries.
+async fn carried(
+    ctx: &TestContext,
+    index: usize,
+) -> Vec<yunji_common::agent_api::LoadBalancerSpec> {
+    ctx.agent_network(index).await.load_balancers
+}
+
+#[tokio::test]
+async fn the_node_carrying_the_vip_is_pushed_every_listener_pool_member_and_monitor() {
+    let ctx = TestContext::new(Options {
+        agents: 2,
+        ..Options::default()
+    })
+    .await;
+    let admin = ctx.admin_token().await;
+    let (_, subnet) = private_network(&ctx, &admin).await;
+    let lb = create_lb(&ctx, &admin, json!({"vip_subnet_id": subnet})).await;
+    let lb_id = lb["id"].as_str().unwrap().to_string();
+    wait_active(&ctx, &admin, &lb_id).await;
+    let vip = ctx
+        .call(
+            Method::GET,
+            &format!(
+                "/network/v2.0/ports/{}",
+                lb["vip_port_id"].as_str().unwrap()
+            ),
+            Some(&admin),
+            None,
+        )
+        .await;
+    let host = vip.body["port"]["binding:host_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let index = (0..2).find(|&i| ctx.agent_name(i) == host).unwrap();
+    let listener = made(
+        &ctx,
+        &admin,
+        &lb_id,
+        "/listeners",
+        json!({"listener": {"loadbalancer_id": lb_id, "protocol": "HTTP", "protocol_port": 8080}}),
+    )
+    .await;
+    let pool = made(&ctx, &admin, &lb_id, "/pools",
+        json!({"pool": {"listener_id": listener["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}})).await;
+    let pool_id = pool["id"].as_str().unwrap();
+    let member = made(
+        &ctx,
+        &admin,
+        &lb_id,
+        &format!("/pools/{pool_id}/members"),
+        json!({"member": {"address": "10.0.0.21", "protocol_port": 80, "weight": 3}}),
+    )
+    .await;
+    made(
+        &ctx,
+        &admin,
+        &lb_id,
+        &format!("/pools/{pool_id}/members"),
+        json!({"member": {"address": "10.0.0.22", "protocol_port": 80, "admin_state_up": false}}),
+    )
+    .await;
+    made(
+        &ctx,
+        &admin,
+        &lb_id,
+        "/healthmonitors",
+        json!({"healthmonitor": {"pool_id": pool_id, "type": "HTTP", "delay": 2, "timeout": 1,
+            "max_retries": 2, "url_path": "/health"}}),
+    )
+    .await;
+    ctx.eventually(
+        Duration::from_secs(10),
+        "the monitor on the node",
+        || async {
+            carried(&ctx, index).await.first().is_some_and(|lb| {
+                lb.listeners
+                    .first()
+                    .and_then(|l| l.pool.as_ref())
+                    .is_some_and(|p| p.health_monitor.is_some())
+            })
+        },
+    )
+    .await;
+    let lbs = carried(&ctx, index).await;
+    assert_eq!(lbs.len(), 1);
+    assert_eq!(lbs[0].id, lb_id);
+    assert_eq!(lbs[0].vip_address, lb["vip_address"].as_str().unwrap());
+    let listener_spec = &lbs[0].listeners[0];
+    assert_eq!(
+        (listener_spec.protocol.as_str(), listener_spec.protocol_port),
+        ("HTTP", 8080)
+    );
+    let pool_spec = listener_spec.pool.as_ref().unwrap();
+    assert_eq!(pool_spec.algorithm, "ROUND_ROBIN");
+    // The member that is down takes no traffic, so the node is not given it.
+    assert_eq!(pool_spec.members.len(), 1, "{pool_spec:?}");
+    assert_eq!(
+        (
+            pool_spec.members[0].address.as_str(),
+            pool_spec.members[0].weight
+        ),
+        ("10.0.0.21", 3)
+    );
+    let monitor = pool_spec.health_monitor.as_ref().unwrap();
+    assert_eq!(
+        (
+            monitor.kind.as_str(),
+            monitor.delay_secs,
+            monitor.url_path.as_deref()
+        ),
+        ("HTTP", 2, Some("/health"))
+    );
+    // The other node carries no load balancer.
+    assert!(ctx.agent_network(1 - index).await.load_balancers.is_empty());
+
+    // A member removed is gone from the node; the load balancer deleted, all of it.
+    let r = ctx
+        .call(
+            Method::DELETE,
+            &format!(
+                "{V2}/pools/{pool_id}/members/{}",
+                member["id"].as_str().unwrap()
+            ),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    ctx.eventually(
+        Duration::from_secs(10),
+        "the member off the node",
+        || async {
+            carried(&ctx, index).await[0].listeners[0]
+                .pool
+                .as_ref()
+                .unwrap()
+                .members
+                .is_empty()
+        },
+    )
+    .await;
+    wait_active(&ctx, &admin, &lb_id).await;
+    let r = ctx
+        .call(
+            Method::DELETE,
+            &format!("{V2}/loadbalancers/{lb_id}?cascade=true"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    ctx.eventually(
+        Duration::from_secs(10),
+        "the load balancer off the node",
+        || async {
+            carried(&ctx, index).await.is_empty() && ctx.agent_network(index).await.ports.is_empty()
+        },
+    )
+    .await;
     ctx.shutdown().await;
 }

@@ -60,7 +60,11 @@ fn assert_octavia_fault(r: &Reply, status: StatusCode) {
 
 #[tokio::test]
 async fn a_load_balancer_gets_a_vip_port_turns_active_updates_and_deletes_with_its_port() {
-    let ctx = TestContext::new(Options::default()).await;
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
     let admin = ctx.admin_token().await;
     let (project, _, member) = ctx.user_with_role(&admin, "alice", "member").await;
     let (net, subnet) = private_network(&ctx, &member).await;
@@ -179,7 +183,11 @@ async fn a_load_balancer_gets_a_vip_port_turns_active_updates_and_deletes_with_i
 
 #[tokio::test]
 async fn a_taken_vip_address_is_a_409_and_a_cascade_delete_takes_the_vip() {
-    let ctx = TestContext::new(Options::default()).await;
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
     let admin = ctx.admin_token().await;
     let (_, _, member) = ctx.user_with_role(&admin, "alice", "member").await;
     let (net, _) = private_network(&ctx, &member).await;
@@ -229,9 +237,16 @@ async fn a_taken_vip_address_is_a_409_and_a_cascade_delete_takes_the_vip() {
 async fn a_pending_load_balancer_refuses_changes_with_409() {
     let dir = tempfile::tempdir().unwrap();
     // Applying takes 500 ms: long enough to be seen PENDING_*.
-    let ctx = TestContext::start(dir, Options::default(), |c| {
-        c.load_balancer.apply_delay_ms = 500;
-    })
+    let ctx = TestContext::start(
+        dir,
+        Options {
+            agents: 1,
+            ..Options::default()
+        },
+        |c| {
+            c.load_balancer.apply_delay_ms = 500;
+        },
+    )
     .await;
     let admin = ctx.admin_token().await;
     let (_, _, member) = ctx.user_with_role(&admin, "alice", "member").await;
@@ -282,7 +297,11 @@ async fn a_pending_load_balancer_refuses_changes_with_409() {
 
 #[tokio::test]
 async fn load_balancers_are_listed_by_filter_and_page() {
-    let ctx = TestContext::new(Options::default()).await;
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
     let admin = ctx.admin_token().await;
     let (_, _, member) = ctx.user_with_role(&admin, "alice", "member").await;
     let (_, subnet) = private_network(&ctx, &member).await;
@@ -356,7 +375,11 @@ async fn load_balancers_are_listed_by_filter_and_page() {
 
 #[tokio::test]
 async fn bad_input_gets_a_400_that_says_what_to_give() {
-    let ctx = TestContext::new(Options::default()).await;
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
     let admin = ctx.admin_token().await;
     let (_, _, member) = ctx.user_with_role(&admin, "alice", "member").await;
     for body in [
@@ -383,9 +406,16 @@ async fn bad_input_gets_a_400_that_says_what_to_give() {
 #[tokio::test]
 async fn the_load_balancer_quota_is_checked_at_create() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = TestContext::start(dir, Options::default(), |c| {
-        c.load_balancer.default_quota.load_balancer = 1;
-    })
+    let ctx = TestContext::start(
+        dir,
+        Options {
+            agents: 1,
+            ..Options::default()
+        },
+        |c| {
+            c.load_balancer.default_quota.load_balancer = 1;
+        },
+    )
     .await;
     let admin = ctx.admin_token().await;
     let (_, _, member) = ctx.user_with_role(&admin, "alice", "member").await;
@@ -421,7 +451,11 @@ async fn the_load_balancer_quota_is_checked_at_create() {
 
 #[tokio::test]
 async fn tokens_roles_and_projects_are_enforced() {
-    let ctx = TestContext::new(Options::default()).await;
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
     let admin = ctx.admin_token().await;
     let (_, _, member) = ctx.user_with_role(&admin, "alice", "member").await;
     let (_, _, other) = ctx.user_with_role(&admin, "bob", "member").await;

@@ -153,6 +153,15 @@ impl Core {
             }]),
         };
         let admin_state_up = input.admin_state_up.unwrap_or(true);
+        // The node that will carry the VIP and run the listeners, as Octavia's amphora.
+        let load = self.store.read(|db| db.load_balancers_per_host()).await?;
+        let host = self.least_loaded_up_node(load).await?;
+        if host.is_empty() {
+            return Err(Error::Conflict(
+                "No node is up to carry the load balancer; start an agent (or wait for one to                  come back) and retry."
+                    .into(),
+            ));
+        }
         let now = Utc::now();
         let row = LoadBalancer {
             id: uuid::Uuid::new_v4().to_string(),
@@ -194,7 +203,7 @@ impl Core {
                     device_id: lb.id.clone(),
                     device_owner: OWNER_LOAD_BALANCER.into(),
                     port_security_enabled: false,
-                    binding_host_id: String::new(),
+                    binding_host_id: host,
                     allowed_address_pairs: Vec::new(),
                     fixed_ips: Vec::new(),
                     security_groups: Vec::new(),
@@ -283,12 +292,17 @@ impl Core {
             &format!("load balancer {id}"),
         )?;
         let key = id.to_string();
-        self.store
+        let host = self
+            .store
             .write(move |tx| {
                 let lb = tx
                     .load_balancer_get(&key)?
                     .ok_or_else(|| load_balancer_not_found(&key))?;
                 require_mutable(&lb)?;
+                let host = tx
+                    .port_get(&lb.vip_port_id)?
+                    .map(|p| p.binding_host_id)
+                    .unwrap_or_default();
                 let children = tx.listeners_list(Some(&lb.id), None)?.len()
                     + tx.pools_list(Some(&lb.id), None)?.len();
                 if children > 0 && !cascade {
@@ -300,9 +314,10 @@ impl Core {
                 // Listeners, pools, members and health monitors go by the schema's cascades.
                 tx.load_balancer_delete(&lb.id)?;
                 tx.port_delete(&lb.vip_port_id)?;
-                Ok::<_, Error>(())
+                Ok::<_, Error>(host)
             })
             .await?;
+        self.network_dirty(&host);
         tracing::info!(load_balancer = %id, "load balancer deleted");
         Ok(())
     }
@@ -314,9 +329,28 @@ impl Core {
         Ok(())
     }
 
-    /// Applies a load balancer's configuration, then marks it ACTIVE (or ERROR). The
-    /// seam for the agent: this is where waiting for the VIP node's confirmation goes.
+    /// Pushes a load balancer's configuration to the node carrying its VIP, then marks
+    /// it ACTIVE (or ERROR). The push itself is the node's network sync (retried until
+    /// it lands); the status does not wait for the node's confirmation yet.
     async fn load_balancer_apply(&self, id: String) {
+        let key = id.clone();
+        let host = self
+            .store
+            .read(move |db| {
+                let Some(lb) = db.load_balancer_get(&key)? else {
+                    return Ok(None);
+                };
+                Ok(db.port_get(&lb.vip_port_id)?.map(|p| p.binding_host_id))
+            })
+            .await;
+        match host {
+            Ok(Some(host)) => self.network_dirty(&host),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(load_balancer = %id, error = %crate::core::error_chain(&error),
+                    "finding the node of a load balancer failed");
+            }
+        }
         let delay = self.config.load_balancer.apply_delay_ms;
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         let applied: Result<()> = Ok(());

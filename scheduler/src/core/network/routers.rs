@@ -3,8 +3,6 @@
 //! router's ports are bound to the node chosen for its NAT, so that node is pushed
 //! every network the router touches through the ordinary per-node sync.
 
-use std::collections::HashMap;
-
 use chrono::Utc;
 
 use super::ports::{allocate, port_not_found, port_write_error, random_mac};
@@ -202,19 +200,8 @@ impl Core {
 
     /// The up node carrying the fewest routers; '' when none is up.
     async fn router_host_choice(&self) -> Result<String> {
-        let nodes = self.nodes().await?;
-        let load: HashMap<String, i64> = self
-            .store
-            .read(|db| db.routers_per_host())
-            .await?
-            .into_iter()
-            .collect();
-        Ok(nodes
-            .into_iter()
-            .filter(|n| n.state == NodeState::Up)
-            .min_by_key(|n| (load.get(&n.name).copied().unwrap_or(0), n.name.clone()))
-            .map(|n| n.name)
-            .unwrap_or_default())
+        let load = self.store.read(|db| db.routers_per_host()).await?;
+        self.least_loaded_up_node(load).await
     }
 
     /// `POST /v2.0/routers`.

@@ -17,7 +17,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use yunji_common::agent_api::{
-    AddressPairSpec, FloatingIpSpec, HostRouteSpec, NetworkSpec, NodeNetworkSpec, PortAddressSpec,
+    AddressPairSpec, FloatingIpSpec, HealthMonitorSpec, HostRouteSpec, ListenerSpec,
+    LoadBalancerSpec, MemberSpec, NetworkSpec, NodeNetworkSpec, PoolSpec, PortAddressSpec,
     PortSpec, RouterGatewaySpec, RouterInterfaceSpec, RouterSpec, SecurityGroupSpec,
     SecurityRuleSpec, SubnetSpec,
 };
@@ -297,7 +298,7 @@ impl Core {
     /// nodes carrying each network as VXLAN peers.
     pub(crate) async fn network_spec_for(&self, node: &str) -> Result<NodeNetworkSpec> {
         let host = node.to_string();
-        let (ports, networks, security_groups, routers, underlay) = self
+        let (ports, networks, security_groups, routers, load_balancers, underlay) = self
             .store
             .read(move |db| {
                 let ports = db.ports_list(&PortFilter {
@@ -306,6 +307,7 @@ impl Core {
                 })?;
                 let groups = render_groups(db, &ports)?;
                 let routers = render_routers(db, &host)?;
+                let load_balancers = render_load_balancers(db, &host)?;
                 let ids: BTreeSet<&str> = ports.iter().map(|p| p.network_id.as_str()).collect();
                 let mut networks = Vec::with_capacity(ids.len());
                 for id in ids {
@@ -315,7 +317,7 @@ impl Core {
                     }
                 }
                 let underlay = node_underlay(db, &host)?;
-                Ok((ports, networks, groups, routers, underlay))
+                Ok((ports, networks, groups, routers, load_balancers, underlay))
             })
             .await?;
         Ok(NodeNetworkSpec {
@@ -376,6 +378,7 @@ impl Core {
                 .collect(),
             security_groups,
             routers,
+            load_balancers,
             underlay,
         })
     }
@@ -513,6 +516,75 @@ fn render_routers(db: &Db, host: &str) -> crate::store::Result<Vec<RouterSpec>> 
         });
     }
     Ok(specs)
+}
+
+/// The load balancers whose VIP `host` carries, with what is up of them: listeners,
+/// their default pools, the members that take traffic and the pools' health monitors.
+fn render_load_balancers(db: &Db, host: &str) -> crate::store::Result<Vec<LoadBalancerSpec>> {
+    let mut specs = Vec::new();
+    for lb in db.load_balancers_on_host(host)? {
+        let mut listeners = Vec::new();
+        for listener in db.listeners_list(Some(&lb.id), None)? {
+            if !lb.admin_state_up || !listener.admin_state_up {
+                continue;
+            }
+            let pool = match &listener.default_pool_id {
+                Some(id) => db.pool_get(id)?.filter(|p| p.admin_state_up),
+                None => None,
+            };
+            let pool = match pool {
+                Some(pool) => Some(render_pool(db, pool)?),
+                None => None,
+            };
+            listeners.push(ListenerSpec {
+                id: listener.id,
+                protocol: listener.protocol,
+                protocol_port: u16::try_from(listener.protocol_port).unwrap_or_default(),
+                connection_limit: u32::try_from(listener.connection_limit).ok(),
+                pool,
+            });
+        }
+        specs.push(LoadBalancerSpec {
+            id: lb.id,
+            vip_port_id: lb.vip_port_id,
+            vip_address: lb.vip_address,
+            listeners,
+        });
+    }
+    Ok(specs)
+}
+
+fn render_pool(db: &Db, pool: crate::model::Pool) -> crate::store::Result<PoolSpec> {
+    let members = db
+        .members_list(&pool.id)?
+        .into_iter()
+        .filter(|m| m.admin_state_up)
+        .map(|m| MemberSpec {
+            id: m.id,
+            address: m.address,
+            protocol_port: u16::try_from(m.protocol_port).unwrap_or_default(),
+            weight: u32::try_from(m.weight).unwrap_or_default(),
+        })
+        .collect();
+    let health_monitor = db
+        .health_monitor_of_pool(&pool.id)?
+        .filter(|h| h.admin_state_up)
+        .map(|h| HealthMonitorSpec {
+            kind: h.kind,
+            delay_secs: u32::try_from(h.delay).unwrap_or(1),
+            timeout_secs: u32::try_from(h.timeout).unwrap_or(1),
+            max_retries: u32::try_from(h.max_retries).unwrap_or(1),
+            max_retries_down: u32::try_from(h.max_retries_down).unwrap_or(1),
+            http_method: h.http_method,
+            url_path: h.url_path,
+            expected_codes: h.expected_codes,
+        });
+    Ok(PoolSpec {
+        id: pool.id,
+        algorithm: pool.lb_algorithm,
+        members,
+        health_monitor,
+    })
 }
 
 #[cfg(test)]
