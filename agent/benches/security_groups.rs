@@ -553,6 +553,7 @@ fn node_spec() -> NodeNetworkSpec {
         ports,
         security_groups,
         routers: Vec::new(),
+        load_balancers: Vec::new(),
         underlay: None,
     }
 }
