@@ -546,3 +546,50 @@ async fn the_node_carrying_the_vip_is_pushed_every_listener_pool_member_and_moni
     .await;
     ctx.shutdown().await;
 }
+
+async fn provisioning(ctx: &TestContext, token: &str, path: &str) -> Value {
+    let r = ctx.call(Method::GET, path, Some(token), None).await;
+    r.body["loadbalancer"]["provisioning_status"].clone()
+}
+
+#[tokio::test]
+async fn a_load_balancer_its_node_cannot_apply_turns_error_and_an_update_retries_it() {
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
+    let admin = ctx.admin_token().await;
+    let (_, subnet) = private_network(&ctx, &admin).await;
+    ctx.inject(0, "network_apply", json!({"fail_times": null}))
+        .await;
+    let lb = create_lb(&ctx, &admin, json!({"vip_subnet_id": subnet})).await;
+    let path = format!("{V2}/loadbalancers/{}", lb["id"].as_str().unwrap());
+    ctx.eventually(
+        Duration::from_secs(15),
+        "the load balancer ERROR",
+        || async { provisioning(&ctx, &admin, &path).await == "ERROR" },
+    )
+    .await;
+    assert!(ctx.agent_network(0).await.load_balancers.is_empty());
+
+    // Once the node applies again, an update provisions it.
+    ctx.inject(0, "network_apply", Value::Null).await;
+    let r = ctx
+        .call(
+            Method::PUT,
+            &path,
+            Some(&admin),
+            Some(json!({"loadbalancer": {"name": "again"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    ctx.eventually(
+        Duration::from_secs(15),
+        "the load balancer ACTIVE",
+        || async { provisioning(&ctx, &admin, &path).await == "ACTIVE" },
+    )
+    .await;
+    assert_eq!(carried(&ctx, 0).await.len(), 1);
+    ctx.shutdown().await;
+}

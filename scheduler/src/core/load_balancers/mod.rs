@@ -329,10 +329,12 @@ impl Core {
         Ok(())
     }
 
-    /// Pushes a load balancer's configuration to the node carrying its VIP, then marks
-    /// it ACTIVE (or ERROR). The push itself is the node's network sync (retried until
-    /// it lands); the status does not wait for the node's confirmation yet.
+    /// Pushes a load balancer's configuration to the node carrying its VIP and marks it
+    /// ACTIVE once the node applied it, or ERROR when the node could not (after a few
+    /// tries; the node's network sync keeps pushing it meanwhile).
     async fn load_balancer_apply(&self, id: String) {
+        let delay = self.config.load_balancer.apply_delay_ms;
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         let key = id.clone();
         let host = self
             .store
@@ -343,17 +345,15 @@ impl Core {
                 Ok(db.port_get(&lb.vip_port_id)?.map(|p| p.binding_host_id))
             })
             .await;
-        match host {
-            Ok(Some(host)) => self.network_dirty(&host),
-            Ok(None) => {}
-            Err(error) => {
-                tracing::warn!(load_balancer = %id, error = %crate::core::error_chain(&error),
-                    "finding the node of a load balancer failed");
-            }
+        let applied = match host {
+            Ok(None) => return,
+            Ok(Some(host)) => self.push_with_retries(&host).await,
+            Err(error) => Err(error.into()),
+        };
+        if let Err(error) = &applied {
+            tracing::warn!(load_balancer = %id, error = %crate::core::error_chain(error),
+                "the node did not apply the load balancer");
         }
-        let delay = self.config.load_balancer.apply_delay_ms;
-        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-        let applied: Result<()> = Ok(());
         let outcome = self
             .store
             .write(move |tx| {
@@ -374,6 +374,19 @@ impl Core {
             .await;
         if let Err(error) = outcome {
             tracing::error!(%error, "recording a load balancer's provisioning failed");
+        }
+    }
+
+    /// Pushes `host`'s network spec, trying three times a second apart.
+    async fn push_with_retries(&self, host: &str) -> Result<()> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.network_push(host).await {
+                Ok(_) => return Ok(()),
+                Err(error) if tries >= 3 => return Err(error),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+            }
         }
     }
 }

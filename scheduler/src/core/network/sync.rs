@@ -54,6 +54,9 @@ struct NodeSync {
     pushed_for: Mutex<Option<DateTime<Utc>>>,
     /// The underlay address and networks of the node's last rendered spec.
     rendered: Mutex<(Option<String>, BTreeSet<String>)>,
+    /// Held from rendering to applying, so that pushes to a node (the worker's and a
+    /// load balancer's own) reach it in the order of their generations.
+    pushing: tokio::sync::Mutex<()>,
 }
 
 impl NodeSync {
@@ -266,14 +269,15 @@ impl Core {
     }
 
     /// Renders and pushes `node`'s network; returns the agent start it reached.
-    async fn network_push(&self, node_name: &str) -> Result<Option<DateTime<Utc>>> {
+    pub(crate) async fn network_push(&self, node_name: &str) -> Result<Option<DateTime<Utc>>> {
         let node = self.node_named(node_name).await?;
         if node.state != NodeState::Up {
             return Err(Error::Conflict(format!("node {node_name} is not up")));
         }
         let started_at = node.status.as_ref().map(|s| s.started_at);
-        let spec = self.network_spec_for(node_name).await?;
         let (slot, _) = self.network_sync.slot(node_name);
+        let _pushing = slot.pushing.lock().await;
+        let spec = self.network_spec_for(node_name).await?;
         self.network_peers_dirty(node_name, slot.rendered(&spec))
             .await;
         let ports: Vec<String> = spec.ports.iter().map(|p| p.id.clone()).collect();
