@@ -1,7 +1,8 @@
 //! The node's real network driver: it applies each pushed [`NodeNetworkSpec`] to the
 //! kernel by composing the datapath pieces — per network a bridge and VXLAN device with
 //! its peers and the VMs' taps (`links`), a DHCP server per IPv4 subnet (`dhcp`), the
-//! security groups (`firewall`) — and removes the networks the node no longer carries.
+//! security groups (`firewall`), the routers and their NAT (`router`) — and removes the
+//! networks and routers the node no longer carries.
 //! Also [`NetworkDriver`], the agent's choice between it and the sim.
 //!
 //! Everything acts on the network namespace the driver was created in (its netlink
@@ -15,6 +16,7 @@ use yunji_common::agent_api::{self, NetworkApplied, NetworkInventory, NodeNetwor
 use super::dhcp::{self, DhcpError, DhcpServer, LeaseTable, SubnetDhcp};
 use super::firewall::{self, FirewallError};
 use super::links::{self, Interface, LinkError, Links};
+use super::router::{self, RouterError, RouterPlan, Routers};
 use super::tap_name;
 use crate::drivers::DriverError;
 use crate::drivers::sim::Fault;
@@ -60,6 +62,8 @@ pub enum NetworkError {
     },
     #[error("security groups")]
     Firewall(#[source] FirewallError),
+    #[error("routers")]
+    Router(#[source] RouterError),
     #[error("cannot turn on netfilter for bridged traffic ({path}; is br_netfilter loaded?)")]
     BridgeNetfilter {
         path: &'static str,
@@ -105,6 +109,7 @@ pub struct RealNetwork {
 /// What the driver holds in the kernel beyond what it can read back: the DHCP servers.
 struct Datapath {
     links: Links,
+    routers: Routers,
     /// By subnet id.
     dhcp: BTreeMap<String, SubnetServer>,
 }
@@ -127,6 +132,7 @@ impl RealNetwork {
             carried: Carried::default(),
             datapath: tokio::sync::Mutex::new(Datapath {
                 links: Links::new().map_err(|e| NetworkError::Connect(Box::new(e)))?,
+                routers: Routers::new().map_err(NetworkError::Router)?,
                 dhcp: BTreeMap::new(),
             }),
         })
@@ -176,8 +182,9 @@ impl RealNetwork {
         Ok(true)
     }
 
-    /// Removes everything the driver makes: DHCP servers, both nft tables, every
-    /// `ybr-`/`yvx-` link (taps are QEMU's and are only released). Every step is tried;
+    /// Removes everything the driver makes: DHCP servers, both nft tables, this node's
+    /// router namespaces with their veths, every `ybr-`/`yvx-` link (taps are QEMU's and
+    /// are only released). Every step is tried;
     /// the first failure is answered. The carried spec becomes empty, its generation
     /// kept so that an older spec is still refused.
     pub async fn remove_all(&self) -> Result<(), DriverError> {
@@ -188,6 +195,9 @@ impl RealNetwork {
         }
         if let Err(source) = firewall::remove().await {
             first_error.get_or_insert(NetworkError::Firewall(source));
+        }
+        if let Err(source) = datapath.routers.remove_except(&BTreeSet::new()).await {
+            first_error.get_or_insert(NetworkError::Router(source));
         }
         if let Err(error) = datapath.remove_networks_except(&BTreeSet::new()).await {
             first_error.get_or_insert(error);
@@ -219,7 +229,8 @@ impl RealNetwork {
 
 impl Datapath {
     /// Brings the kernel to `plan`. Firewall before taps, so that no VM's traffic flows
-    /// before its rules exist; stale DHCP servers stop before their bridges go.
+    /// before its rules exist; routers before taps, so that their ports' node ends are
+    /// attached like VM taps; stale DHCP servers stop before their bridges go.
     async fn carry(&mut self, plan: &Plan) -> Result<(), NetworkError> {
         let wanted_subnets: BTreeSet<&str> = plan
             .networks
@@ -267,6 +278,11 @@ impl Datapath {
             None => firewall::remove().await,
         }
         .map_err(NetworkError::Firewall)?;
+
+        self.routers
+            .carry(&plan.routers)
+            .await
+            .map_err(NetworkError::Router)?;
 
         for network in &plan.networks {
             for port in &network.ports {
@@ -369,6 +385,8 @@ struct Plan {
     networks: Vec<NetworkPlan>,
     /// `None`: the node carries no network, so the tables go.
     ruleset: Option<String>,
+    /// Ascending router id.
+    routers: Vec<RouterPlan>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -463,10 +481,12 @@ impl Plan {
         } else {
             Some(firewall::render(spec, is_local).map_err(|error| invalid(error_chain(&error)))?)
         };
+        let routers = router::plan(spec).map_err(|error| invalid(error_chain(&error)))?;
         Ok(Plan {
             underlay,
             networks,
             ruleset,
+            routers,
         })
     }
 }

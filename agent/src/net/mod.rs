@@ -1,11 +1,13 @@
 //! The node's real network datapath: tenant networks as bridges joined by VXLAN
 //! (`links`, over netlink), DHCP answering each VM with its port's address (`dhcp`, on a
-//! raw socket), and security groups with port security in nftables (`firewall`).
+//! raw socket), security groups with port security in nftables (`firewall`), and
+//! routers with their NAT, each in a namespace of its own (`router`).
 
 pub mod dhcp;
 pub mod driver;
 pub mod firewall;
 pub mod links;
+pub mod router;
 
 /// The tap device of a port: `tap` and the first 11 characters of its id (Neutron's
 /// convention, which keeps the name within the kernel's 15 characters). QEMU makes it;
