@@ -3,8 +3,9 @@
 //! each with a veth (`eth0`, 10.98.0.(10+n)/24) on that bridge. Agents run inside their
 //! node's namespace, so their VXLAN, bridges, taps, nft tables and QEMU processes live
 //! there; the in-process scheduler listens in the underlay namespace, which the test's
-//! thread enters. Nothing touches the root namespace. Dropping the rig leaves the
-//! namespaces (and with them every link made in them) and returns the thread home.
+//! thread enters. Nothing touches the root namespace. Dropping the rig deletes its
+//! namespaces and those the agents made meanwhile for routers and load balancers (and
+//! with them every link made in them), and returns the thread home.
 //! Needs root.
 
 use std::net::Ipv4Addr;
@@ -22,6 +23,9 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Rig {
     prefix: String,
     nodes: usize,
+    /// The named namespaces there were before the rig: the agents name their routers'
+    /// and load balancers' namespaces globally, and those made meanwhile go with the rig.
+    before: Vec<String>,
     /// The namespace the test's thread was in before it entered the underlay's.
     home: Option<std::fs::File>,
 }
@@ -39,6 +43,7 @@ impl Rig {
         let rig = Rig {
             prefix,
             nodes,
+            before: named_namespaces(),
             home: None,
         };
         let ul = rig.underlay();
@@ -119,6 +124,18 @@ impl Rig {
     }
 }
 
+/// The names in /var/run/netns.
+fn named_namespaces() -> Vec<String> {
+    std::fs::read_dir("/var/run/netns")
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 async fn run(argv: &[&str]) -> Output {
     match execute(argv[0], &argv[1..], COMMAND_TIMEOUT).await {
         Ok(out) => out,
@@ -133,13 +150,20 @@ impl Drop for Rig {
         }
         let mut names = vec![self.underlay()];
         names.extend((1..=self.nodes).map(|n| self.node(n)));
+        names.extend(named_namespaces().into_iter().filter(|name| {
+            (name.starts_with("yrt-") || name.starts_with("ylb-")) && !self.before.contains(name)
+        }));
         for name in names {
             // Drop cannot await: the plain process API, as `ip netns del` would be run by
             // hand. Deleting a namespace removes every link in it.
             #[allow(clippy::disallowed_methods)]
             let _ = std::process::Command::new("ip")
                 .args(["netns", "del", &name])
+                .stderr(std::process::Stdio::null())
                 .status();
+            // An agent's namespace was mounted in the agent's own mount namespace (`ip
+            // netns exec` gives it one), which went with it: only the mount point is left.
+            let _ = std::fs::remove_file(format!("/var/run/netns/{name}"));
         }
     }
 }

@@ -14,8 +14,8 @@ use super::{BOOT, Cloud, cloud_on_rig};
 const CIDR: &str = "10.20.0.0/24";
 
 /// A user_data script: every second for two minutes, ask each target for its page over
-/// HTTP and print `YUNJI-REACH hostname=<its name>` when it answers, `YUNJI-UNREACHED
-/// <ip>` when it does not. (busybox `nc`: its static `wget` crashes without NSS.)
+/// HTTP and print `YUNJI-REACH hostname=<its name> via <ip>` when it answers,
+/// `YUNJI-UNREACHED <ip>` when it does not. (busybox `nc`: its static `wget` crashes without NSS.)
 fn probe(targets: &[&str]) -> String {
     format!("#!/bin/sh\n{}", probe_loop(targets))
 }
@@ -25,7 +25,7 @@ fn probe_loop(targets: &[&str]) -> String {
     format!(
         "( for n in $(seq 120); do for ip in {}; do \
          page=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $ip 80 | grep hostname=); \
-         if [ -n \"$page\" ]; then echo \"YUNJI-REACH $page\"; \
+         if [ -n \"$page\" ]; then echo \"YUNJI-REACH $page via $ip\"; \
          else echo \"YUNJI-UNREACHED $ip\"; fi; done; sleep 1; done ) &\n",
         targets.join(" ")
     )
@@ -34,13 +34,21 @@ fn probe_loop(targets: &[&str]) -> String {
 impl Cloud {
     /// Creates a network with one subnet of [`CIDR`] in `token`'s project.
     async fn network(&self, token: &str, name: &str) -> String {
+        self.network_with(token, json!({ "name": name }), CIDR)
+            .await
+            .0
+    }
+
+    /// Creates a network (`network`: its body) with one subnet of `cidr`; answers the
+    /// network's and the subnet's ids.
+    async fn network_with(&self, token: &str, network: Value, cidr: &str) -> (String, String) {
         let r = self
             .ctx
             .call(
                 Method::POST,
                 "/network/v2.0/networks",
                 Some(token),
-                Some(json!({"network": {"name": name}})),
+                Some(json!({ "network": network })),
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
@@ -51,11 +59,32 @@ impl Cloud {
                 Method::POST,
                 "/network/v2.0/subnets",
                 Some(token),
-                Some(json!({"subnet": {"network_id": id, "ip_version": 4, "cidr": CIDR}})),
+                Some(json!({"subnet": {"network_id": id, "ip_version": 4, "cidr": cidr}})),
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-        id
+        (id, r.body["subnet"]["id"].as_str().unwrap().to_string())
+    }
+
+    /// A request to the network API as admin that must answer `status`; its body.
+    async fn neutron(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        status: StatusCode,
+    ) -> Value {
+        let r = self
+            .ctx
+            .call(
+                method,
+                &format!("/network/v2.0{path}"),
+                Some(&self.admin),
+                body,
+            )
+            .await;
+        assert_eq!(r.status, status, "{path}: {:?}", r.body);
+        r.body
     }
 
     /// A port with a chosen address, so that the other VMs' scripts can name it, in the
@@ -217,11 +246,13 @@ async fn vms_on_two_nodes_reach_each_other_over_vxlan_and_another_projects_netwo
     }
 }
 
-/// The probe lines (`YUNJI-REACH …`/`YUNJI-UNREACHED …`) a console shows, in order.
-fn probes(console: &str) -> Vec<&str> {
+/// The probe lines (`YUNJI-REACH …`/`YUNJI-UNREACHED …`) a console shows, in order;
+/// with a target, only those of probes to that address.
+fn probes<'a>(console: &'a str, target: Option<&str>) -> Vec<&'a str> {
     console
         .lines()
         .filter(|l| l.starts_with("YUNJI-REACH") || l.starts_with("YUNJI-UNREACHED"))
+        .filter(|l| target.is_none_or(|ip| l.rsplit(' ').next() == Some(ip)))
         .collect()
 }
 
@@ -263,12 +294,20 @@ impl Cloud {
             .to_string()
     }
 
-    /// Waits until the last `n` probes on the console all satisfy `want`.
-    async fn wait_probes(&self, id: &str, n: usize, what: &str, want: impl Fn(&str) -> bool) {
+    /// Waits until the last `n` probes on the console (to `target`, or to any) all
+    /// satisfy `want`.
+    async fn wait_probes(
+        &self,
+        id: &str,
+        target: Option<&str>,
+        n: usize,
+        what: &str,
+        want: impl Fn(&str) -> bool,
+    ) {
         let start = std::time::Instant::now();
         loop {
             let console = self.console(id).await;
-            let lines = probes(&console);
+            let lines = probes(&console, target);
             if lines.len() >= n && lines[lines.len() - n..].iter().all(|l| want(l)) {
                 return;
             }
@@ -331,15 +370,17 @@ async fn security_groups_admit_their_remote_group_and_prefixes_and_drop_a_forged
         .wait_console(member, "YUNJI-REACH hostname=server", 1)
         .await;
     cloud.wait_console(forger, "YUNJI-FORGED", 1).await;
-    let seen = probes(&cloud.console(outsider).await).len();
+    let seen = probes(&cloud.console(outsider).await, None).len();
     cloud
-        .wait_probes(outsider, seen + 4, "unreached", |l| {
+        .wait_probes(outsider, None, seen + 4, "unreached", |l| {
             l.starts_with("YUNJI-UNREACHED")
         })
         .await;
     // Its probes start only once it forged: every one of them must fail.
     cloud
-        .wait_probes(forger, 4, "unreached", |l| l.starts_with("YUNJI-UNREACHED"))
+        .wait_probes(forger, None, 4, "unreached", |l| {
+            l.starts_with("YUNJI-UNREACHED")
+        })
         .await;
     let forged = cloud.console(forger).await;
     assert!(
@@ -352,8 +393,8 @@ async fn security_groups_admit_their_remote_group_and_prefixes_and_drop_a_forged
         .http_rule(&web, json!({"remote_ip_prefix": "10.20.0.23/32"}))
         .await;
     cloud
-        .wait_probes(outsider, 2, "reaching the server", |l| {
-            l == "YUNJI-REACH hostname=server"
+        .wait_probes(outsider, None, 2, "reaching the server", |l| {
+            l.starts_with("YUNJI-REACH hostname=server ")
         })
         .await;
     let r = cloud
@@ -367,13 +408,13 @@ async fn security_groups_admit_their_remote_group_and_prefixes_and_drop_a_forged
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
     cloud
-        .wait_probes(outsider, 3, "unreached after the delete", |l| {
+        .wait_probes(outsider, None, 3, "unreached after the delete", |l| {
             l.starts_with("YUNJI-UNREACHED")
         })
         .await;
     cloud
-        .wait_probes(member, 2, "still reaching the server", |l| {
-            l == "YUNJI-REACH hostname=server"
+        .wait_probes(member, None, 2, "still reaching the server", |l| {
+            l.starts_with("YUNJI-REACH hostname=server ")
         })
         .await;
     for id in &ids {
@@ -413,8 +454,10 @@ async fn a_restarted_agent_repairs_its_broken_datapath_from_the_schedulers_state
         cloud.wait_status(id, "ACTIVE", BOOT).await;
     }
     // r2, on the other node, watches r1 (r1's console needs its agent).
-    let reached = |l: &str| l == "YUNJI-REACH hostname=r1";
-    cloud.wait_probes(&ids[1], 1, "reaching r1", reached).await;
+    let reached = |l: &str| l.starts_with("YUNJI-REACH hostname=r1 ");
+    cloud
+        .wait_probes(&ids[1], None, 1, "reaching r1", reached)
+        .await;
 
     // r1's node loses its agent and, behind everyone's back, its bridges and tables.
     let host = Cloud::host_of(&cloud.show(&ids[0]).await);
@@ -435,13 +478,15 @@ async fn a_restarted_agent_repairs_its_broken_datapath_from_the_schedulers_state
             .unwrap();
     }
     cloud
-        .wait_probes(&ids[1], 3, "cut off", |l| l.starts_with("YUNJI-UNREACHED"))
+        .wait_probes(&ids[1], None, 3, "cut off", |l| {
+            l.starts_with("YUNJI-UNREACHED")
+        })
         .await;
 
     // The agent comes back; the scheduler pushes it its spec, which rebuilds it all.
     cloud.nodes[n - 1].spawn(&cloud.ctx);
     cloud
-        .wait_probes(&ids[1], 2, "reaching r1 again", reached)
+        .wait_probes(&ids[1], None, 2, "reaching r1 again", reached)
         .await;
     let rig = cloud.rig.as_ref().unwrap();
     let links = rig.links(&node).await;
@@ -450,4 +495,180 @@ async fn a_restarted_agent_repairs_its_broken_datapath_from_the_schedulers_state
     for id in &ids {
         cloud.delete_and_check_gone(id).await;
     }
+}
+
+#[tokio::test]
+#[ignore = "needs root, QEMU and network namespaces (tests/run.sh runs it)"]
+async fn floating_and_public_ips_reach_a_vm_from_the_external_network_until_released() {
+    let cloud = cloud_on_rig(2).await;
+    let admin = cloud.admin.clone();
+    let external = json!({"name": "public", "router:external": true});
+    let (ext, _) = cloud.network_with(&admin, external, "203.0.113.0/24").await;
+    let (net, subnet) = cloud
+        .network_with(&admin, json!({"name": "net-f"}), CIDR)
+        .await;
+    let router = cloud
+        .neutron(
+            Method::POST,
+            "/routers",
+            Some(json!({"router": {"name": "r", "external_gateway_info": {"network_id": ext}}})),
+            StatusCode::CREATED,
+        )
+        .await["router"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let interface = json!({ "subnet_id": subnet });
+    cloud
+        .neutron(
+            Method::PUT,
+            &format!("/routers/{router}/add_router_interface"),
+            Some(interface.clone()),
+            StatusCode::OK,
+        )
+        .await;
+
+    // v serves HTTP on the tenant network and probes the outside VM (out through SNAT);
+    // outside, on the external network, probes v's floating and public IPs.
+    let open = cloud.open_http_group(&admin).await;
+    let floating = "203.0.113.77";
+    let fip = cloud
+        .neutron(
+            Method::POST,
+            "/floatingips",
+            Some(json!({"floatingip": {"floating_network_id": ext, "floating_ip_address": floating}})),
+            StatusCode::CREATED,
+        )
+        .await["floatingip"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let public = cloud
+        .neutron(
+            Method::POST,
+            "/publicips",
+            Some(json!({"publicip": {"name": "web"}})),
+            StatusCode::CREATED,
+        )
+        .await["publicip"]
+        .clone();
+    let (public_id, public_ip) = (
+        public["id"].as_str().unwrap().to_string(),
+        public["public_ip_address"].as_str().unwrap().to_string(),
+    );
+    let port_v = cloud
+        .port(&admin, &net, "10.20.0.11", Some(&[open.as_str()]))
+        .await;
+    let mut server = cloud.server("v", "e2e-small", Some(&probe(&["203.0.113.50"])));
+    server["networks"] = json!([{ "port": port_v }]);
+    let v = cloud.boot_as(&admin, json!({ "server": server })).await;
+    let port_out = cloud
+        .port(&admin, &ext, "203.0.113.50", Some(&[open.as_str()]))
+        .await;
+    let mut server = cloud.server(
+        "outside",
+        "e2e-small",
+        Some(&probe(&[floating, &public_ip])),
+    );
+    server["networks"] = json!([{ "port": port_out }]);
+    let outside = cloud.boot_as(&admin, json!({ "server": server })).await;
+    cloud.wait_status(&v, "ACTIVE", BOOT).await;
+    cloud.wait_status(&outside, "ACTIVE", BOOT).await;
+
+    let reach_v = |l: &str| l.starts_with("YUNJI-REACH hostname=v ");
+    let unreached = |l: &str| l.starts_with("YUNJI-UNREACHED");
+    // Out: v reaches the external network through the router.
+    cloud
+        .wait_probes(&v, None, 2, "reaching outside", |l| {
+            l.starts_with("YUNJI-REACH hostname=outside ")
+        })
+        .await;
+    // In: nothing answers for the floating IP before it is associated.
+    cloud
+        .wait_probes(&outside, Some(floating), 3, "unreached", unreached)
+        .await;
+    let set_port = |port: Value| json!({"floatingip": {"port_id": port}});
+    let path = format!("/floatingips/{fip}");
+    cloud
+        .neutron(
+            Method::PUT,
+            &path,
+            Some(set_port(json!(port_v))),
+            StatusCode::OK,
+        )
+        .await;
+    cloud
+        .wait_probes(&outside, Some(floating), 2, "reaching v", reach_v)
+        .await;
+    cloud
+        .neutron(
+            Method::PUT,
+            &path,
+            Some(set_port(Value::Null)),
+            StatusCode::OK,
+        )
+        .await;
+    cloud
+        .wait_probes(&outside, Some(floating), 3, "unreached again", unreached)
+        .await;
+
+    // The public IP: bound by server, then by private address; unbound each time.
+    for target in [
+        json!({ "server_id": v }),
+        json!({"private_ip_address": "10.20.0.11"}),
+    ] {
+        cloud
+            .neutron(
+                Method::POST,
+                &format!("/publicips/{public_id}/bind"),
+                Some(target.clone()),
+                StatusCode::OK,
+            )
+            .await;
+        cloud
+            .wait_probes(&outside, Some(&public_ip), 2, "reaching v", reach_v)
+            .await;
+        cloud
+            .neutron(
+                Method::POST,
+                &format!("/publicips/{public_id}/unbind"),
+                Some(target),
+                StatusCode::OK,
+            )
+            .await;
+        cloud
+            .wait_probes(&outside, Some(&public_ip), 3, "unreached", unreached)
+            .await;
+    }
+
+    for id in [&v, &outside] {
+        cloud.delete_and_check_gone(id).await;
+    }
+    cloud
+        .neutron(Method::DELETE, &path, None, StatusCode::NO_CONTENT)
+        .await;
+    cloud
+        .neutron(
+            Method::DELETE,
+            &format!("/publicips/{public_id}"),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    cloud
+        .neutron(
+            Method::PUT,
+            &format!("/routers/{router}/remove_router_interface"),
+            Some(interface),
+            StatusCode::OK,
+        )
+        .await;
+    cloud
+        .neutron(
+            Method::DELETE,
+            &format!("/routers/{router}"),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
 }
