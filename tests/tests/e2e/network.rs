@@ -137,6 +137,35 @@ impl Cloud {
         id
     }
 
+    /// Two VMs on `network`, one on each node (anti-affinity), with the addresses given,
+    /// each admitting HTTP from anywhere and probing the other.
+    async fn spread_pair(&self, network: &str, vms: [(&str, &str); 2]) -> Vec<String> {
+        let r = self
+            .ctx
+            .call(
+                Method::POST,
+                "/compute/v2.1/os-server-groups",
+                Some(&self.admin),
+                Some(json!({"server_group": {"name": "spread", "policies": ["anti-affinity"]}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let spread = r.body["server_group"]["id"].as_str().unwrap().to_string();
+        let open = self.open_http_group(&self.admin).await;
+        let mut ids = Vec::new();
+        for (i, (name, ip)) in vms.iter().enumerate() {
+            let port = self
+                .port(&self.admin, network, ip, Some(&[open.as_str()]))
+                .await;
+            let other = vms[1 - i].1;
+            let mut server = self.server(name, "e2e-small", Some(&probe(&[other])));
+            server["networks"] = json!([{ "port": port }]);
+            let body = json!({"server": server, "os:scheduler_hints": {"group": spread}});
+            ids.push(self.boot_as(&self.admin, body).await);
+        }
+        ids
+    }
+
     fn host_of(server: &Value) -> String {
         server["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string()
     }
@@ -148,31 +177,10 @@ async fn vms_on_two_nodes_reach_each_other_over_vxlan_and_another_projects_netwo
     let cloud = cloud_on_rig(2).await;
     let admin = cloud.admin.clone();
     let net_a = cloud.network(&admin, "net-a").await;
-    let r = cloud
-        .ctx
-        .call(
-            Method::POST,
-            "/compute/v2.1/os-server-groups",
-            Some(&admin),
-            Some(json!({"server_group": {"name": "spread", "policies": ["anti-affinity"]}})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let spread = r.body["server_group"]["id"].as_str().unwrap().to_string();
-
     // a1 and a2 admit HTTP from anywhere: only the networks' isolation keeps c out.
-    let open = cloud.open_http_group(&admin).await;
-    let mut a = Vec::new();
-    for (name, ip, other) in [
-        ("a1", "10.20.0.11", "10.20.0.12"),
-        ("a2", "10.20.0.12", "10.20.0.11"),
-    ] {
-        let port = cloud.port(&admin, &net_a, ip, Some(&[open.as_str()])).await;
-        let mut server = cloud.server(name, "e2e-small", Some(&probe(&[other])));
-        server["networks"] = json!([{"port": port}]);
-        let body = json!({"server": server, "os:scheduler_hints": {"group": spread}});
-        a.push(cloud.boot_as(&admin, body).await);
-    }
+    let a = cloud
+        .spread_pair(&net_a, [("a1", "10.20.0.11"), ("a2", "10.20.0.12")])
+        .await;
 
     // Project b: its own network with the same CIDR; c probes a1's and a2's addresses.
     let (_, _, member) = cloud.ctx.user_with_role(&admin, "b", "member").await;
@@ -428,28 +436,9 @@ async fn a_restarted_agent_repairs_its_broken_datapath_from_the_schedulers_state
     let mut cloud = cloud_on_rig(2).await;
     let admin = cloud.admin.clone();
     let net = cloud.network(&admin, "net-r").await;
-    let open = cloud.open_http_group(&admin).await;
-    let r = cloud
-        .ctx
-        .call(
-            Method::POST,
-            "/compute/v2.1/os-server-groups",
-            Some(&admin),
-            Some(json!({"server_group": {"name": "spread", "policies": ["anti-affinity"]}})),
-        )
+    let ids = cloud
+        .spread_pair(&net, [("r1", "10.20.0.31"), ("r2", "10.20.0.32")])
         .await;
-    let spread = r.body["server_group"]["id"].as_str().unwrap().to_string();
-    let mut ids = Vec::new();
-    for (name, ip, other) in [
-        ("r1", "10.20.0.31", "10.20.0.32"),
-        ("r2", "10.20.0.32", "10.20.0.31"),
-    ] {
-        let port = cloud.port(&admin, &net, ip, Some(&[open.as_str()])).await;
-        let mut server = cloud.server(name, "e2e-small", Some(&probe(&[other])));
-        server["networks"] = json!([{"port": port}]);
-        let body = json!({"server": server, "os:scheduler_hints": {"group": spread}});
-        ids.push(cloud.boot_as(&admin, body).await);
-    }
     for id in &ids {
         cloud.wait_status(id, "ACTIVE", BOOT).await;
     }
