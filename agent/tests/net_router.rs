@@ -9,26 +9,23 @@
 //! outside's real address, its removal, the router's removal, and `remove_all`.
 //! Run as root: `cargo test -p yunji-agent --test net_router -- --ignored --test-threads=1`.
 
-use std::os::fd::AsFd;
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
-use yunji_agent::drivers::DriverError;
-use yunji_agent::net::driver::RealNetwork;
 use yunji_agent::net::router::{NETNS_DIR, namespace_name};
 use yunji_agent::net::tap_name;
 use yunji_common::agent_api::{
-    FloatingIpSpec, NetworkApplied, NetworkSpec, NodeNetworkSpec, PortAddressSpec, PortSpec,
-    RouterGatewaySpec, RouterInterfaceSpec, RouterSpec, SecurityGroupSpec, SecurityRuleSpec,
-    SubnetSpec,
+    FloatingIpSpec, NetworkSpec, NodeNetworkSpec, PortAddressSpec, PortSpec, RouterGatewaySpec,
+    RouterInterfaceSpec, RouterSpec, SecurityGroupSpec, SecurityRuleSpec, SubnetSpec,
 };
-use yunji_common::execute::{Output, execute};
+use yunji_common::execute::execute;
 
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+use common::{NodeThread, ip, json, run};
+
 /// Long enough for a connection over the router; a blackholed one is given up after it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
 const NODE_UNDERLAY: &str = "10.99.0.1";
@@ -51,92 +48,6 @@ const FLOATING_IP: &str = "203.0.113.10";
 /// Answers the address the request came from.
 const PEER_CGI: &str =
     "#!/bin/sh\necho \"Content-Type: text/plain\"\necho\necho \"$REMOTE_ADDR\"\n";
-
-enum Request {
-    Apply(
-        NodeNetworkSpec,
-        oneshot::Sender<Result<NetworkApplied, DriverError>>,
-    ),
-    RemoveAll(oneshot::Sender<Result<(), DriverError>>),
-}
-
-/// The driver on a thread inside the node namespace, with a runtime of its own.
-struct NodeThread {
-    requests: Option<mpsc::UnboundedSender<Request>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl NodeThread {
-    fn start(namespace: &str) -> NodeThread {
-        let path = format!("/var/run/netns/{namespace}");
-        let (requests, mut incoming) = mpsc::unbounded_channel::<Request>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-        let thread = std::thread::spawn(move || {
-            let netns = std::fs::File::open(&path).expect("open the node namespace");
-            move_into_link_name_space(netns.as_fd(), Some(LinkNameSpaceType::Network))
-                .expect("setns into the node namespace");
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("node runtime");
-            runtime.block_on(async move {
-                let network = match RealNetwork::new() {
-                    Ok(network) => network,
-                    Err(error) => {
-                        let _ = ready_tx.send(Err(format!("{:#}", anyhow::Error::from(error))));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
-                while let Some(request) = incoming.recv().await {
-                    match request {
-                        Request::Apply(spec, reply) => {
-                            let _ = reply.send(network.apply(spec).await);
-                        }
-                        Request::RemoveAll(reply) => {
-                            let _ = reply.send(network.remove_all().await);
-                        }
-                    }
-                }
-            });
-        });
-        ready_rx
-            .recv()
-            .expect("the node thread ended before starting")
-            .expect("RealNetwork::new");
-        NodeThread {
-            requests: Some(requests),
-            thread: Some(thread),
-        }
-    }
-
-    async fn ask<T>(&self, request: impl FnOnce(oneshot::Sender<T>) -> Request) -> T {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .as_ref()
-            .expect("node thread running")
-            .send(request(reply))
-            .unwrap_or_else(|_| panic!("the node thread stopped"));
-        answer.await.expect("the node thread answers")
-    }
-
-    async fn apply(&self, spec: NodeNetworkSpec) -> Result<NetworkApplied, DriverError> {
-        self.ask(|reply| Request::Apply(spec, reply)).await
-    }
-
-    async fn remove_all(&self) -> Result<(), DriverError> {
-        self.ask(Request::RemoveAll).await
-    }
-}
-
-impl Drop for NodeThread {
-    fn drop(&mut self) {
-        self.requests.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 /// The namespaces, the HTTP servers and the driver thread. Dropping it, even while a
 /// failed assertion unwinds, stops the driver and the servers and deletes the router's
@@ -430,20 +341,6 @@ impl Rig {
         .await;
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
-}
-
-async fn run(program: &str, args: &[&str]) -> Output {
-    execute(program, args, COMMAND_TIMEOUT)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn ip(args: &[&str]) -> Output {
-    run("ip", args).await
-}
-
-fn json(output: &Output) -> Vec<Value> {
-    serde_json::from_slice(&output.stdout).expect("the tool prints a JSON array")
 }
 
 fn network(id: &str, vni: u32, cidr: &str, gateway: &str) -> NetworkSpec {
