@@ -88,7 +88,12 @@ pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
     let tls = pki::mutual_server_config(&credentials.identity, &credentials.ca_pem)?;
     let use_qemu = drivers::use_qemu(&config)?;
     let network = Arc::new(network_driver(&config, use_qemu)?);
-    let drivers = drivers::DriverSet::select(&config, use_qemu, network.clone()).await?;
+    let node_ip = agent_url
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|uri| uri.host()?.trim_matches(['[', ']']).parse().ok())
+        .unwrap_or(addr.ip());
+    let drivers = drivers::DriverSet::select(&config, use_qemu, network.clone(), node_ip).await?;
     let state = Arc::new(api::AgentState::new(
         config.node_name.clone(),
         config.availability_zone.clone(),

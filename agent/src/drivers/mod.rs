@@ -87,11 +87,13 @@ pub fn use_qemu(config: &AgentConfig) -> anyhow::Result<bool> {
 }
 
 impl DriverSet {
-    /// The sim set, or real VMs whose NICs `network` plugs (see [`use_qemu`]).
+    /// The sim set, or real VMs whose NICs `network` plugs (see [`use_qemu`]) and which
+    /// receive live migrations on `node_ip` (the address of the agent's URL).
     pub async fn select(
         config: &AgentConfig,
         use_qemu: bool,
         network: Arc<crate::net::driver::NetworkDriver>,
+        node_ip: std::net::IpAddr,
     ) -> anyhow::Result<DriverSet> {
         if use_qemu {
             let data_dir = config.data_dir.clone();
@@ -101,7 +103,7 @@ impl DriverSet {
             // Re-adopting reads every VM's directory: off the async threads.
             let host = tokio::task::spawn_blocking(move || {
                 VmHost::new(
-                    Qemu::new(QEMU_BINARY.to_string()),
+                    Qemu::new(QEMU_BINARY.to_string(), node_ip),
                     network,
                     data_dir,
                     capacity,

@@ -146,6 +146,9 @@ struct VmRecord {
     spec: ServerSpec,
     /// The flavor before an unconfirmed resize (its disk is `disk.pre-resize.qcow2`).
     old_flavor: Option<FlavorSpec>,
+    /// A live migration to this node that has not finished yet.
+    #[serde(default)]
+    incoming: bool,
 }
 
 enum Op {
@@ -349,10 +352,52 @@ impl<V: Vmm> VmHost<V> {
             });
         }
         let dir = self.vms_dir().join(id.to_string());
-        let result = self.provision(&spec, &dir).await;
-        let result = self.finish_create(spec, dir, result).await;
+        let result = match self.provision(&spec, &dir, false).await {
+            Ok(config) => boot_and_wait(self.vmm.as_ref(), &self.network, &config).await,
+            Err(e) => Err(e),
+        };
+        let result = self.finish_create(spec, dir, result, false).await;
         self.unclaim(id);
         result
+    }
+
+    /// Live migration's target side: the VM's disk and config drive as a create makes
+    /// them, and its VMM waiting for the source; answers the URI to send it to. The
+    /// owner then finishes (`FinishIncoming`) or forgets (`AbortIncoming`) it.
+    async fn prepare_incoming(&self, spec: ServerSpec) -> Result<ServerReply, DriverError> {
+        let id = spec.id;
+        let claimed = self
+            .creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        if !claimed || self.handle(id).is_some() {
+            if claimed {
+                self.unclaim(id);
+            }
+            return Err(DriverError {
+                code: "state",
+                message: format!("server {id} already exists on this node"),
+            });
+        }
+        let dir = self.vms_dir().join(id.to_string());
+        let uri = match self.provision(&spec, &dir, true).await {
+            Ok(config) => self
+                .vmm
+                .receive_migration(&config)
+                .await
+                .map_err(Into::into),
+            Err(e) => Err(e),
+        };
+        let (result, uri) = match uri {
+            Ok(uri) => (Ok(()), Some(uri)),
+            Err(e) => (Err(e), None),
+        };
+        let result = self.finish_create(spec, dir, result, true).await;
+        self.unclaim(id);
+        let mut reply = result?;
+        reply.migration_uri = uri;
+        Ok(reply)
     }
 
     fn unclaim(&self, id: Uuid) {
@@ -368,6 +413,7 @@ impl<V: Vmm> VmHost<V> {
         spec: ServerSpec,
         dir: PathBuf,
         result: Result<(), DriverError>,
+        incoming: bool,
     ) -> Result<ServerReply, DriverError> {
         let id = spec.id;
         match result {
@@ -377,6 +423,7 @@ impl<V: Vmm> VmHost<V> {
                     VmRecord {
                         spec,
                         old_flavor: None,
+                        incoming,
                     },
                     dir,
                 );
@@ -394,7 +441,13 @@ impl<V: Vmm> VmHost<V> {
         }
     }
 
-    async fn provision(&self, spec: &ServerSpec, dir: &Path) -> Result<(), DriverError> {
+    /// Makes the VM's directory, disk, config drive and record; the VMM is not started.
+    async fn provision(
+        &self,
+        spec: &ServerSpec,
+        dir: &Path,
+        incoming: bool,
+    ) -> Result<VmConfig, DriverError> {
         let image = spec.image.as_ref().ok_or_else(|| DriverError {
             code: "bad-request",
             message: "this node boots servers from images only (no volumes yet)".into(),
@@ -419,18 +472,34 @@ impl<V: Vmm> VmHost<V> {
             &VmRecord {
                 spec: spec.clone(),
                 old_flavor: None,
+                incoming,
             },
         )?;
-        boot_and_wait(self.vmm.as_ref(), &self.network, &config).await
+        Ok(config)
     }
 
     pub async fn act(&self, id: Uuid, action: ServerAction) -> Result<ServerReply, DriverError> {
+        if let ServerAction::PrepareIncoming { spec } = action {
+            return self.prepare_incoming(*spec).await;
+        }
+        // Once done, these leave nothing of the VM here: its owner ends.
+        let leaves = matches!(
+            action,
+            ServerAction::MigrateOut { .. } | ServerAction::AbortIncoming
+        );
         let (ops, _) = self.handle(id).ok_or_else(|| not_found(id))?;
         let (tx, rx) = oneshot::channel();
         ops.send(Op::Act(action, tx))
             .await
             .map_err(|_| not_found(id))?;
-        rx.await.map_err(|_| not_found(id))?
+        let reply = rx.await.map_err(|_| not_found(id))??;
+        if leaves {
+            self.vms
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        }
+        Ok(reply)
     }
 
     pub async fn console(&self, id: Uuid, length: Option<usize>) -> Result<String, DriverError> {
@@ -582,6 +651,28 @@ async fn wait_running<V: Vmm>(vmm: &V, config: &VmConfig) -> Result<(), DriverEr
     }
 }
 
+/// Waits until the VMM reports `state` (within the boot timeout).
+async fn wait_for<V: Vmm>(
+    vmm: &V,
+    config: &VmConfig,
+    state: PowerState,
+) -> Result<(), DriverError> {
+    let start = Instant::now();
+    loop {
+        let now = vmm.power_state(&config.dir).await;
+        if now == state {
+            return Ok(());
+        }
+        if start.elapsed() > BOOT_TIMEOUT {
+            return Err(failed(format!(
+                "the VM {} is {now:?}, not {state:?}, {BOOT_TIMEOUT:?} later",
+                config.id
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The one task that acts on a VM: operations arrive over its channel, one at a time.
 struct VmOwner<V: Vmm> {
     vmm: Arc<V>,
@@ -596,8 +687,16 @@ impl<V: Vmm> VmOwner<V> {
         while let Some(op) = ops.recv().await {
             match op {
                 Op::Act(action, reply) => {
+                    let leaves = matches!(
+                        action,
+                        ServerAction::MigrateOut { .. } | ServerAction::AbortIncoming
+                    );
                     let result = self.act(action).await;
+                    let gone = leaves && result.is_ok();
                     let _ = reply.send(result);
+                    if gone {
+                        return;
+                    }
                 }
                 Op::Snapshot(file, reply) => {
                     let result = self.snapshot(&file).await;
@@ -757,11 +856,47 @@ impl<V: Vmm> VmOwner<V> {
                     boot_and_wait(self.vmm.as_ref(), &self.network, &self.config()).await?;
                 }
             }
-            ServerAction::PrepareIncoming { .. }
-            | ServerAction::MigrateOut { .. }
-            | ServerAction::FinishIncoming
-            | ServerAction::AbortIncoming => {
-                return Err(VmmError::Unsupported("this node's", "live migration").into());
+            ServerAction::PrepareIncoming { .. } => {
+                return Err(self.wrong_state("prepare an incoming migration of", power));
+            }
+            ServerAction::MigrateOut { uri } => {
+                if power != PowerState::Running || self.record.incoming {
+                    return Err(self.wrong_state(op, power));
+                }
+                self.vmm.send_migration(&self.dir, &uri).await?;
+                tracing::info!(id = %self.id(), %uri, "live migration sent; removing the source");
+                self.delete().await?;
+                return Ok(ServerReply {
+                    id: self.id(),
+                    power_state: PowerState::Shutdown,
+                    migration_uri: None,
+                });
+            }
+            ServerAction::FinishIncoming => {
+                if !self.record.incoming {
+                    return Err(self.wrong_state(op, power));
+                }
+                // The guest runs here once the last of its state arrived.
+                let config = self.config();
+                wait_for(self.vmm.as_ref(), &config, PowerState::Running).await?;
+                for nic in &config.nics {
+                    self.network.attach_port(&nic.port_id).await?;
+                }
+                let mut record = self.record.clone();
+                record.incoming = false;
+                write_record(&self.dir, &record)?;
+                self.record = record;
+            }
+            ServerAction::AbortIncoming => {
+                if !self.record.incoming {
+                    return Err(self.wrong_state(op, power));
+                }
+                self.delete().await?;
+                return Ok(ServerReply {
+                    id: self.id(),
+                    power_state: PowerState::Shutdown,
+                    migration_uri: None,
+                });
             }
         }
         self.reply().await

@@ -3,6 +3,7 @@
 //! directory. Power state comes from the process and QMP's `query-status`, never from
 //! what the agent last asked for. KVM when `kvm_intel` or `kvm_amd` is loaded, else TCG.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,17 +25,95 @@ pub struct Qemu {
     binary: String,
     /// `kvm` or `tcg`.
     accel: &'static str,
+    /// Where incoming live migrations listen: the node's address other nodes reach.
+    migration_ip: IpAddr,
 }
 
+/// Longest a live migration may take before it is cancelled (the VM keeps running on
+/// its source).
+const MIGRATION_TIMEOUT: Duration = Duration::from_secs(300);
+
 impl Qemu {
-    pub fn new(binary: String) -> Qemu {
+    pub fn new(binary: String, migration_ip: IpAddr) -> Qemu {
         let kvm = ["/sys/module/kvm_intel", "/sys/module/kvm_amd"]
             .iter()
             .any(|m| Path::new(m).exists())
             && Path::new("/dev/kvm").exists();
         let accel = if kvm { "kvm" } else { "tcg" };
         tracing::info!(%binary, accel, "QEMU driver");
-        Qemu { binary, accel }
+        Qemu {
+            binary,
+            accel,
+            migration_ip,
+        }
+    }
+}
+
+impl Qemu {
+    /// Starts QEMU for `vm`, daemonized; `extra` arguments last (`-incoming`).
+    async fn start(&self, vm: &VmConfig, extra: &[String]) -> Result<(), VmmError> {
+        let dir = &vm.dir;
+        // Files of a previous run would mislead the observers.
+        let _ = tokio::fs::remove_file(qmp_path(dir)).await;
+        let _ = tokio::fs::remove_file(pid_path(dir)).await;
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        let mut args: Vec<String> = vec![
+            "-name".into(),
+            format!("guest={},debug-threads=on", vm.id),
+            "-machine".into(),
+            format!("pc,accel={}", self.accel),
+            "-cpu".into(),
+            if self.accel == "kvm" { "host" } else { "max" }.into(),
+            "-m".into(),
+            vm.memory_mb.to_string(),
+            "-smp".into(),
+            vm.vcpus.to_string(),
+            "-nodefaults".into(),
+            "-no-user-config".into(),
+            "-display".into(),
+            "none".into(),
+            "-daemonize".into(),
+            "-pidfile".into(),
+            path(&pid_path(dir)),
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", path(&qmp_path(dir))),
+            "-chardev".into(),
+            format!(
+                "file,id=console,path={},append=on",
+                path(&self.console_path(dir))
+            ),
+            "-serial".into(),
+            "chardev:console".into(),
+            "-drive".into(),
+            format!(
+                "file={},if=virtio,format=qcow2,discard=unmap",
+                path(&vm.root_disk)
+            ),
+            "-drive".into(),
+            format!(
+                "file={},if=virtio,format=raw,readonly=on",
+                path(&vm.config_drive)
+            ),
+        ];
+        // QEMU makes each tap (by name) before it daemonizes, so the network driver can
+        // attach it as soon as boot returns; the tap goes when QEMU does.
+        for (index, nic) in vm.nics.iter().enumerate() {
+            args.extend([
+                "-netdev".into(),
+                format!(
+                    "tap,id=nic{index},ifname={},script=no,downscript=no",
+                    crate::net::tap_name(&nic.port_id)
+                ),
+                "-device".into(),
+                format!("virtio-net-pci,netdev=nic{index},mac={}", nic.mac),
+            ]);
+        }
+        args.extend_from_slice(extra);
+        execute(&self.binary, &args, START_TIMEOUT)
+            .await
+            .map_err(|e| VmmError::Failed(e.to_string()))?;
+        tracing::info!(id = %vm.id, pid = ?running_pid(dir), "QEMU started");
+        Ok(())
     }
 }
 
@@ -97,67 +176,7 @@ impl Vmm for Qemu {
     }
 
     async fn boot(&self, vm: &VmConfig) -> Result<(), VmmError> {
-        let dir = &vm.dir;
-        // Files of a previous run would mislead the observers.
-        let _ = tokio::fs::remove_file(qmp_path(dir)).await;
-        let _ = tokio::fs::remove_file(pid_path(dir)).await;
-        let path = |p: &Path| p.to_string_lossy().into_owned();
-        let mut args: Vec<String> = vec![
-            "-name".into(),
-            format!("guest={},debug-threads=on", vm.id),
-            "-machine".into(),
-            format!("pc,accel={}", self.accel),
-            "-cpu".into(),
-            if self.accel == "kvm" { "host" } else { "max" }.into(),
-            "-m".into(),
-            vm.memory_mb.to_string(),
-            "-smp".into(),
-            vm.vcpus.to_string(),
-            "-nodefaults".into(),
-            "-no-user-config".into(),
-            "-display".into(),
-            "none".into(),
-            "-daemonize".into(),
-            "-pidfile".into(),
-            path(&pid_path(dir)),
-            "-qmp".into(),
-            format!("unix:{},server=on,wait=off", path(&qmp_path(dir))),
-            "-chardev".into(),
-            format!(
-                "file,id=console,path={},append=on",
-                path(&self.console_path(dir))
-            ),
-            "-serial".into(),
-            "chardev:console".into(),
-            "-drive".into(),
-            format!(
-                "file={},if=virtio,format=qcow2,discard=unmap",
-                path(&vm.root_disk)
-            ),
-            "-drive".into(),
-            format!(
-                "file={},if=virtio,format=raw,readonly=on",
-                path(&vm.config_drive)
-            ),
-        ];
-        // QEMU makes each tap (by name) before it daemonizes, so the network driver can
-        // attach it as soon as boot returns; the tap goes when QEMU does.
-        for (index, nic) in vm.nics.iter().enumerate() {
-            args.extend([
-                "-netdev".into(),
-                format!(
-                    "tap,id=nic{index},ifname={},script=no,downscript=no",
-                    crate::net::tap_name(&nic.port_id)
-                ),
-                "-device".into(),
-                format!("virtio-net-pci,netdev=nic{index},mac={}", nic.mac),
-            ]);
-        }
-        execute(&self.binary, &args, START_TIMEOUT)
-            .await
-            .map_err(|e| VmmError::Failed(e.to_string()))?;
-        tracing::info!(id = %vm.id, pid = ?running_pid(dir), "QEMU started");
-        Ok(())
+        self.start(vm, &[]).await
     }
 
     async fn power_state(&self, dir: &Path) -> PowerState {
@@ -230,5 +249,53 @@ impl Vmm for Qemu {
 
     fn console_path(&self, dir: &Path) -> PathBuf {
         dir.join("console.log")
+    }
+
+    /// Sends the running VM with its disks' top layers (the target made the same
+    /// overlays on the same base image) and waits until it arrived; on failure or
+    /// timeout the migration is cancelled and the VM keeps running here.
+    async fn send_migration(&self, dir: &Path, uri: &str) -> Result<(), VmmError> {
+        let mut qmp = monitor(dir).await?;
+        qmp.migrate(uri, true).await.map_err(qmp_failed)?;
+        let start = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let info = qmp.query_migrate().await.map_err(qmp_failed)?;
+            match info.status.as_deref() {
+                Some("completed") => return Ok(()),
+                Some("failed" | "cancelled") => {
+                    return Err(VmmError::Failed(format!(
+                        "live migration to {uri} failed: {}",
+                        info.error_desc
+                            .unwrap_or_else(|| "QEMU gave no reason".into())
+                    )));
+                }
+                _ if start.elapsed() > MIGRATION_TIMEOUT => {
+                    let _ = qmp.migrate_cancel().await;
+                    return Err(VmmError::Failed(format!(
+                        "live migration to {uri} did not finish within {MIGRATION_TIMEOUT:?}"
+                    )));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Starts QEMU waiting for the VM on a free TCP port of the node's migration address;
+    /// answers the URI the source sends to.
+    async fn receive_migration(&self, vm: &VmConfig) -> Result<String, VmmError> {
+        // A port free now; QEMU binds it a moment later (nothing else here takes ports
+        // from the ephemeral range in between but the kernel's own choices).
+        let probe = tokio::net::TcpListener::bind(SocketAddr::new(self.migration_ip, 0))
+            .await
+            .map_err(|e| VmmError::Failed(format!("no free migration port: {e}")))?;
+        let address = probe
+            .local_addr()
+            .map_err(|e| VmmError::Failed(e.to_string()))?;
+        drop(probe);
+        let uri = format!("tcp:{address}");
+        self.start(vm, &["-incoming".to_string(), uri.clone()])
+            .await?;
+        Ok(uri)
     }
 }

@@ -69,6 +69,17 @@ pub struct StatusInfo {
     pub running: bool,
 }
 
+/// Where an outgoing migration is (`query-migrate`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MigrationInfo {
+    /// `none`, `setup`, `active`, `completed`, `failed`, `cancelled`, …; absent before
+    /// any migration.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(rename = "error-desc", default)]
+    pub error_desc: Option<String>,
+}
+
 /// An asynchronous event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -234,6 +245,27 @@ impl Qmp {
     }
 
     /// Presses the ACPI power button.
+    /// Starts sending the VM to `uri`; with `incremental_disks`, the disks' top layers go
+    /// along (the target has the same backing images), else the disks are shared.
+    pub async fn migrate(&mut self, uri: &str, incremental_disks: bool) -> Result<(), QmpError> {
+        let arguments = serde_json::json!({
+            "uri": uri, "blk": incremental_disks, "inc": incremental_disks,
+        });
+        self.execute::<Value>("migrate", Some(arguments))
+            .await
+            .map(drop)
+    }
+
+    pub async fn query_migrate(&mut self) -> Result<MigrationInfo, QmpError> {
+        self.execute("query-migrate", None).await
+    }
+
+    pub async fn migrate_cancel(&mut self) -> Result<(), QmpError> {
+        self.execute::<Value>("migrate_cancel", None)
+            .await
+            .map(drop)
+    }
+
     pub async fn system_powerdown(&mut self) -> Result<(), QmpError> {
         self.execute::<Value>("system_powerdown", None)
             .await

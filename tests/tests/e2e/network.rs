@@ -137,9 +137,15 @@ impl Cloud {
         id
     }
 
-    /// Two VMs on `network`, one on each node (anti-affinity), with the addresses given,
-    /// each admitting HTTP from anywhere and probing the other.
-    async fn spread_pair(&self, network: &str, vms: [(&str, &str); 2]) -> Vec<String> {
+    /// Two VMs on `network`, one on each node, with the addresses given, each admitting
+    /// HTTP from anywhere and probing the other. With `pinned`, an anti-affinity group
+    /// keeps them apart for good; without, placement by free memory spreads them.
+    async fn spread_pair(
+        &self,
+        network: &str,
+        vms: [(&str, &str); 2],
+        pinned: bool,
+    ) -> Vec<String> {
         let r = self
             .ctx
             .call(
@@ -160,8 +166,13 @@ impl Cloud {
             let other = vms[1 - i].1;
             let mut server = self.server(name, "e2e-small", Some(&probe(&[other])));
             server["networks"] = json!([{ "port": port }]);
-            let body = json!({"server": server, "os:scheduler_hints": {"group": spread}});
+            let mut body = json!({ "server": server });
+            if pinned {
+                body["os:scheduler_hints"] = json!({ "group": spread });
+            }
             ids.push(self.boot_as(&self.admin, body).await);
+            // Placed one after the other: the second sees the first's memory taken.
+            self.wait_status(&ids[i], "ACTIVE", BOOT).await;
         }
         ids
     }
@@ -179,7 +190,7 @@ async fn vms_on_two_nodes_reach_each_other_over_vxlan_and_another_projects_netwo
     let net_a = cloud.network(&admin, "net-a").await;
     // a1 and a2 admit HTTP from anywhere: only the networks' isolation keeps c out.
     let a = cloud
-        .spread_pair(&net_a, [("a1", "10.20.0.11"), ("a2", "10.20.0.12")])
+        .spread_pair(&net_a, [("a1", "10.20.0.11"), ("a2", "10.20.0.12")], true)
         .await;
 
     // Project b: its own network with the same CIDR; c probes a1's and a2's addresses.
@@ -437,7 +448,7 @@ async fn a_restarted_agent_repairs_its_broken_datapath_from_the_schedulers_state
     let admin = cloud.admin.clone();
     let net = cloud.network(&admin, "net-r").await;
     let ids = cloud
-        .spread_pair(&net, [("r1", "10.20.0.31"), ("r2", "10.20.0.32")])
+        .spread_pair(&net, [("r1", "10.20.0.31"), ("r2", "10.20.0.32")], true)
         .await;
     for id in &ids {
         cloud.wait_status(id, "ACTIVE", BOOT).await;
@@ -660,4 +671,74 @@ async fn floating_and_public_ips_reach_a_vm_from_the_external_network_until_rele
             StatusCode::NO_CONTENT,
         )
         .await;
+}
+
+#[tokio::test]
+#[ignore = "needs root, QEMU and network namespaces (tests/run.sh runs it)"]
+async fn a_live_migrated_vm_keeps_running_and_answers_on_its_new_node() {
+    let cloud = cloud_on_rig(2).await;
+    let admin = cloud.admin.clone();
+    let net = cloud.network(&admin, "net-m").await;
+    let ids = cloud
+        .spread_pair(&net, [("m1", "10.20.0.41"), ("m2", "10.20.0.42")], false)
+        .await;
+    for id in &ids {
+        cloud.wait_status(id, "ACTIVE", BOOT).await;
+    }
+    let reaches_m1 = |l: &str| l.starts_with("YUNJI-REACH hostname=m1 ");
+    cloud
+        .wait_probes(&ids[1], None, 1, "reaching m1", reaches_m1)
+        .await;
+    cloud.wait_console(&ids[0], "YUNJI-TICK 3", 1).await;
+
+    let source = Cloud::host_of(&cloud.show(&ids[0]).await);
+    let target = if source == "node-1" {
+        "node-2"
+    } else {
+        "node-1"
+    };
+    cloud
+        .act(
+            &ids[0],
+            json!({"os-migrateLive": {"host": target, "block_migration": true, "disk_over_commit": false}}),
+        )
+        .await;
+    let start = std::time::Instant::now();
+    loop {
+        let server = cloud.show(&ids[0]).await;
+        if server["status"] == "ACTIVE" && server["OS-EXT-STS:task_state"].is_null() {
+            assert_eq!(Cloud::host_of(&server), target, "{server}");
+            break;
+        }
+        assert!(start.elapsed() < BOOT, "not migrated: {server}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // The console is the target's now: it goes on counting, never booting again.
+    let console = cloud.wait_console(&ids[0], "YUNJI-TICK", 2).await;
+    let first_tick: u32 = console
+        .lines()
+        .find_map(|l| l.strip_prefix("YUNJI-TICK "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(first_tick > 3, "counting restarted:\n{console}");
+    assert!(!console.contains("YUNJI-BOOT-OK"), "{console}");
+    // Its port followed it: m2 reaches it again (probes made after the move), and it
+    // reaches m2.
+    let seen = probes(&cloud.console(&ids[1]).await, None).len();
+    cloud
+        .wait_probes(&ids[1], None, seen + 3, "probing on", |_| true)
+        .await;
+    cloud
+        .wait_probes(&ids[1], None, 3, "reaching m1 on its new node", reaches_m1)
+        .await;
+    cloud
+        .wait_probes(&ids[0], None, 2, "reaching m2 from the new node", |l| {
+            l.starts_with("YUNJI-REACH hostname=m2 ")
+        })
+        .await;
+    for id in &ids {
+        cloud.delete_and_check_gone(id).await;
+    }
 }

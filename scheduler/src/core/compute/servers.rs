@@ -1337,37 +1337,42 @@ impl Core {
     async fn live_migrate(&self, server: &Server, source: &Node, target: &Node) -> Result<()> {
         let id = server.id;
         let spec = self.server_spec(server).await?;
-        let prepared = self
-            .agents
-            .server_act(
-                target,
-                id,
-                &ServerAction::PrepareIncoming {
-                    spec: Box::new(spec),
-                },
-            )
-            .await;
-        let sent = match prepared {
-            Ok(reply) => match reply.migration_uri {
-                Some(uri) => {
-                    self.agents
-                        .server_act(source, id, &ServerAction::MigrateOut { uri })
-                        .await
-                }
-                None => Err(yunji_common::client::CallError::Url(
-                    "the target gave no migration address".into(),
-                )),
-            },
-            Err(e) => Err(e),
-        };
-        let finished = match sent {
-            Ok(_) => {
-                self.agents
-                    .server_act(target, id, &ServerAction::FinishIncoming)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
+        // The target makes the VM's disk on the same base image as the source.
+        let finished: std::result::Result<yunji_common::agent_api::ServerReply, String> = async {
+            self.image_push_if_missing(target, spec.image.as_ref())
+                .await
+                .map_err(|e| {
+                    format!(
+                        "the server's image could not be pushed to {}: {}",
+                        target.name,
+                        error_chain(&e)
+                    )
+                })?;
+            let call = |e: yunji_common::client::CallError| error_chain(&e);
+            let prepared = self
+                .agents
+                .server_act(
+                    target,
+                    id,
+                    &ServerAction::PrepareIncoming {
+                        spec: Box::new(spec),
+                    },
+                )
+                .await
+                .map_err(call)?;
+            let uri = prepared
+                .migration_uri
+                .ok_or_else(|| format!("{} gave no migration address", target.name))?;
+            self.agents
+                .server_act(source, id, &ServerAction::MigrateOut { uri })
+                .await
+                .map_err(call)?;
+            self.agents
+                .server_act(target, id, &ServerAction::FinishIncoming)
+                .await
+                .map_err(call)
+        }
+        .await;
         match finished {
             Ok(reply) => {
                 let (name, zone) = (
@@ -1390,8 +1395,7 @@ impl Core {
                 })
                 .await?;
             }
-            Err(e) => {
-                let message = error_chain(&e);
+            Err(message) => {
                 tracing::warn!(%id, from = %source.name, to = %target.name, %message, "live migration failed; the server stays on its source");
                 let _ = self
                     .agents
