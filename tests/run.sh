@@ -47,7 +47,7 @@ stage "cargo test" cargo test --workspace --locked
 # The node datapath for real: bridges and VXLAN over netlink, DHCP, nftables, each test
 # in network namespaces of its own (root).
 stage "privileged datapath (namespaces)" cargo test -p yunji-agent --locked \
-    --test net_links --test net_dhcp --test net_firewall --test net_driver --test net_router -- --ignored --test-threads=1
+    --test net_links --test net_dhcp --test net_firewall --test net_driver --test net_router --test net_balancer -- --ignored --test-threads=1
 # Real VMs under TCG (root and QEMU); one at a time on these two cores.
 stage "end-to-end (real VMs)" cargo test -p yunji-tests --test e2e --locked -- --ignored --test-threads=1
 stage "systemd units" bash tests/systemd/verify.sh

@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 
 use yunji_common::agent_api::{self, NetworkApplied, NetworkInventory, NodeNetworkSpec, PortSpec};
 
+use super::balancer::{self, BalancerError, BalancerPlan, Balancers};
 use super::dhcp::{self, DhcpError, DhcpServer, LeaseTable, SubnetDhcp};
 use super::firewall::{self, FirewallError};
 use super::links::{self, Interface, LinkError, Links};
@@ -64,6 +65,8 @@ pub enum NetworkError {
     Firewall(#[source] FirewallError),
     #[error("routers")]
     Router(#[source] RouterError),
+    #[error("load balancers")]
+    LoadBalancers(#[source] BalancerError),
     #[error("cannot turn on netfilter for bridged traffic ({path}; is br_netfilter loaded?)")]
     BridgeNetfilter {
         path: &'static str,
@@ -112,6 +115,7 @@ struct Datapath {
     routers: Routers,
     /// By subnet id.
     dhcp: BTreeMap<String, SubnetServer>,
+    balancers: Balancers,
 }
 
 /// A running DHCP server of one subnet and what it was started for: a server on a
@@ -134,6 +138,7 @@ impl RealNetwork {
                 links: Links::new().map_err(|e| NetworkError::Connect(Box::new(e)))?,
                 routers: Routers::new().map_err(NetworkError::Router)?,
                 dhcp: BTreeMap::new(),
+                balancers: Balancers::new().map_err(NetworkError::LoadBalancers)?,
             }),
         })
     }
@@ -182,16 +187,19 @@ impl RealNetwork {
         Ok(true)
     }
 
-    /// Removes everything the driver makes: DHCP servers, both nft tables, this node's
-    /// router namespaces with their veths, every `ybr-`/`yvx-` link (taps are QEMU's and
-    /// are only released). Every step is tried;
-    /// the first failure is answered. The carried spec becomes empty, its generation
+    /// Removes everything the driver makes: DHCP servers, load balancers, both nft
+    /// tables, this node's router namespaces with their veths, every `ybr-`/`yvx-` link
+    /// (taps are QEMU's and are only released). Every step is tried; the first failure
+    /// is answered. The carried spec becomes empty, its generation
     /// kept so that an older spec is still refused.
     pub async fn remove_all(&self) -> Result<(), DriverError> {
         let mut datapath = self.datapath.lock().await;
         let mut first_error = None;
         for subnet in std::mem::take(&mut datapath.dhcp).into_values() {
             subnet.server.stop().await;
+        }
+        if let Err(source) = datapath.balancers.remove_all().await {
+            first_error.get_or_insert(NetworkError::LoadBalancers(source));
         }
         if let Err(source) = firewall::remove().await {
             first_error.get_or_insert(NetworkError::Firewall(source));
@@ -283,6 +291,11 @@ impl Datapath {
             .carry(&plan.routers)
             .await
             .map_err(NetworkError::Router)?;
+        // Before the taps: a new VIP veth is then attached in this same apply.
+        self.balancers
+            .carry(&plan.balancers)
+            .await
+            .map_err(NetworkError::LoadBalancers)?;
 
         for network in &plan.networks {
             for port in &network.ports {
@@ -387,6 +400,7 @@ struct Plan {
     ruleset: Option<String>,
     /// Ascending router id.
     routers: Vec<RouterPlan>,
+    balancers: Vec<BalancerPlan>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -482,11 +496,13 @@ impl Plan {
             Some(firewall::render(spec, is_local).map_err(|error| invalid(error_chain(&error)))?)
         };
         let routers = router::plan(spec).map_err(|error| invalid(error_chain(&error)))?;
+        let balancers = balancer::plan(spec).map_err(invalid)?;
         Ok(Plan {
             underlay,
             networks,
             ruleset,
             routers,
+            balancers,
         })
     }
 }

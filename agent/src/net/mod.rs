@@ -1,8 +1,10 @@
 //! The node's real network datapath: tenant networks as bridges joined by VXLAN
 //! (`links`, over netlink), DHCP answering each VM with its port's address (`dhcp`, on a
-//! raw socket), security groups with port security in nftables (`firewall`), and
-//! routers with their NAT, each in a namespace of its own (`router`).
+//! raw socket), security groups with port security in nftables (`firewall`), routers
+//! with their NAT (`router`) and load balancers as proxies (`balancer`), each router and
+//! load balancer in a namespace of its own.
 
+pub mod balancer;
 pub mod dhcp;
 pub mod driver;
 pub mod firewall;
