@@ -154,6 +154,11 @@ impl Core {
         if node.is_empty() {
             return;
         }
+        self.node_sync(node).wake.notify_one();
+    }
+
+    /// The node's sync slot, its worker started with it.
+    fn node_sync(&self, node: &str) -> Arc<NodeSync> {
         let (slot, new) = self.network_sync.slot(node);
         if new {
             let mut workers = self
@@ -163,7 +168,7 @@ impl Core {
                 .unwrap_or_else(|p| p.into_inner());
             workers.spawn(worker(self.me.clone(), node.to_string(), slot.clone()));
         }
-        slot.wake.notify_one();
+        slot
     }
 
     /// Schedules a push to every node carrying ports on `network_id`.
@@ -275,7 +280,7 @@ impl Core {
             return Err(Error::Conflict(format!("node {node_name} is not up")));
         }
         let started_at = node.status.as_ref().map(|s| s.started_at);
-        let (slot, _) = self.network_sync.slot(node_name);
+        let slot = self.node_sync(node_name);
         let _pushing = slot.pushing.lock().await;
         let spec = self.network_spec_for(node_name).await?;
         self.network_peers_dirty(node_name, slot.rendered(&spec))
