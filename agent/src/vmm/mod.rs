@@ -337,20 +337,7 @@ impl<V: Vmm> VmHost<V> {
     /// undone when a later one fails: nothing of a failed create stays on the node.
     pub async fn create(&self, spec: ServerSpec) -> Result<ServerReply, DriverError> {
         let id = spec.id;
-        let claimed = self
-            .creating
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id);
-        if !claimed || self.handle(id).is_some() {
-            if claimed {
-                self.unclaim(id);
-            }
-            return Err(DriverError {
-                code: "state",
-                message: format!("server {id} already exists on this node"),
-            });
-        }
+        self.claim(id)?;
         let dir = self.vms_dir().join(id.to_string());
         let result = match self.provision(&spec, &dir, false).await {
             Ok(config) => boot_and_wait(self.vmm.as_ref(), &self.network, &config).await,
@@ -366,20 +353,7 @@ impl<V: Vmm> VmHost<V> {
     /// owner then finishes (`FinishIncoming`) or forgets (`AbortIncoming`) it.
     async fn prepare_incoming(&self, spec: ServerSpec) -> Result<ServerReply, DriverError> {
         let id = spec.id;
-        let claimed = self
-            .creating
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id);
-        if !claimed || self.handle(id).is_some() {
-            if claimed {
-                self.unclaim(id);
-            }
-            return Err(DriverError {
-                code: "state",
-                message: format!("server {id} already exists on this node"),
-            });
-        }
+        self.claim(id)?;
         let dir = self.vms_dir().join(id.to_string());
         let uri = match self.provision(&spec, &dir, true).await {
             Ok(config) => self
@@ -398,6 +372,25 @@ impl<V: Vmm> VmHost<V> {
         let mut reply = result?;
         reply.migration_uri = uri;
         Ok(reply)
+    }
+
+    /// Marks `id` as being made here; refused while it is, or once it exists.
+    fn claim(&self, id: Uuid) -> Result<(), DriverError> {
+        let claimed = self
+            .creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        if !claimed || self.handle(id).is_some() {
+            if claimed {
+                self.unclaim(id);
+            }
+            return Err(DriverError {
+                code: "state",
+                message: format!("server {id} already exists on this node"),
+            });
+        }
+        Ok(())
     }
 
     fn unclaim(&self, id: Uuid) {
