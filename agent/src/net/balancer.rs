@@ -265,7 +265,8 @@ fn plan_one(spec: &NodeNetworkSpec, lb: &LoadBalancerSpec) -> Result<BalancerPla
         id: lb.id.clone(),
         namespace: namespace_name(&lb.id),
         tap: tap_name(&lb.vip_port_id),
-        mac: parse_mac(&port.mac)?,
+        mac: super::parse_mac(&port.mac)
+            .ok_or_else(|| format!("MAC {:?} is not a MAC address", port.mac))?,
         vip,
         prefix_len: cidr.prefix_len(),
         gateway,
@@ -360,17 +361,6 @@ fn plan_monitor(monitor: &HealthMonitorSpec) -> Result<MonitorConfig, String> {
         rise: monitor.max_retries.max(1),
         fall: monitor.max_retries_down.max(1),
     })
-}
-
-fn parse_mac(text: &str) -> Result<[u8; 6], String> {
-    let bytes: Vec<u8> = text
-        .split(':')
-        .map(|part| u8::from_str_radix(part, 16))
-        .collect::<Result<_, _>>()
-        .map_err(|_| format!("MAC {text:?} is not a MAC address"))?;
-    bytes
-        .try_into()
-        .map_err(|_| format!("MAC {text:?} is not a MAC address"))
 }
 
 // ---------------------------------------------------------------------------------

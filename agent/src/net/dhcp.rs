@@ -22,6 +22,8 @@ use tokio::io::unix::AsyncFd;
 use tokio::task::JoinHandle;
 use yunji_common::agent_api::{NetworkSpec, PortSpec};
 
+use super::parse_mac;
+
 /// An Ethernet hardware address.
 pub type MacAddr = [u8; 6];
 
@@ -279,20 +281,6 @@ pub fn subnet_dhcp(
         });
     }
     Ok(Some(SubnetDhcp { server_ip, leases }))
-}
-
-/// `aa:bb:cc:dd:ee:ff` (either case) as bytes.
-pub fn parse_mac(text: &str) -> Option<MacAddr> {
-    let mut mac = [0u8; 6];
-    let mut parts = text.split(':');
-    for byte in &mut mac {
-        let part = parts.next()?;
-        if part.len() != 2 {
-            return None;
-        }
-        *byte = u8::from_str_radix(part, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
 }
 
 fn first_address(cidr: Ipv4Net) -> Ipv4Addr {

@@ -17,3 +17,17 @@ pub mod router;
 pub fn tap_name(port_id: &str) -> String {
     format!("tap{}", port_id.chars().take(11).collect::<String>())
 }
+
+/// `aa:bb:cc:dd:ee:ff` (either case) as bytes.
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for byte in &mut mac {
+        let part = parts.next()?;
+        if part.len() != 2 {
+            return None;
+        }
+        *byte = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}

@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 use yunji_common::agent_api::{NodeNetworkSpec, RouterSpec};
 use yunji_common::execute::execute;
 
-use super::tap_name;
+use super::{parse_mac, tap_name};
 
 /// Every router namespace is named this prefix and the first 11 characters of its id.
 pub const NAMESPACE_PREFIX: &str = "yrt-";
@@ -332,19 +332,6 @@ fn check_identifier(id: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn parse_mac(text: &str) -> Option<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut parts = text.split(':');
-    for byte in &mut mac {
-        let part = parts.next()?;
-        if part.len() != 2 {
-            return None;
-        }
-        *byte = u8::from_str_radix(part, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
 }
 
 /// The router's NAT table as one transaction replacing the old one. `gateway` is the
