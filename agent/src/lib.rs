@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod config;
+pub mod disk;
 pub mod drivers;
 mod join;
 pub mod net;
@@ -94,12 +95,13 @@ pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
         .and_then(|uri| uri.host()?.trim_matches(['[', ']']).parse().ok())
         .unwrap_or(addr.ip());
     let drivers = drivers::DriverSet::select(&config, use_qemu, network.clone(), node_ip).await?;
+    let disks = drivers.disks(&config)?;
     let state = Arc::new(api::AgentState::new(
         config.node_name.clone(),
         config.availability_zone.clone(),
         drivers,
         network,
-        drivers::sim_disk::SimDisk::new(config.sim_disk_gb),
+        disks,
     ));
     let (stop, mut stop_rx) = watch::channel(false);
     let handler = api::handler(state);

@@ -72,6 +72,7 @@ async fn bare_boot(image: &Path, dir: &Path, round: usize) -> Duration {
         metadata: Default::default(),
         public_key: None,
         nics: Vec::new(),
+        volumes: Vec::new(),
     };
     yunji_agent::vmm::config_drive::build(&spec, &drive)
         .await

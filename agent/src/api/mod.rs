@@ -14,7 +14,6 @@ mod servers;
 mod volumes;
 
 use crate::drivers::sim::Fault;
-use crate::drivers::sim_disk::SimDisk;
 use crate::drivers::{DriverError, DriverSet};
 use crate::net::driver::NetworkDriver;
 
@@ -25,7 +24,7 @@ pub struct AgentState {
     pub(crate) drivers: DriverSet,
     pub(crate) network: Arc<NetworkDriver>,
     /// The disk driver, beside the driver set: volumes and snapshots.
-    pub(crate) disks: SimDisk,
+    pub(crate) disks: crate::disk::Disks,
 }
 
 impl AgentState {
@@ -34,7 +33,7 @@ impl AgentState {
         availability_zone: String,
         drivers: DriverSet,
         network: Arc<NetworkDriver>,
-        disks: SimDisk,
+        disks: crate::disk::Disks,
     ) -> AgentState {
         AgentState {
             node_name,
@@ -55,12 +54,13 @@ impl AgentState {
             started_at: self.started_at,
             drivers: Drivers {
                 network: self.network.kind(),
+                disk: self.disks.kind(),
                 ..self.drivers.drivers()
             },
             capacity,
             inventory,
             network: self.network.inventory(),
-            storage: Some(self.disks.observe()),
+            storage: Some(self.disks.observe(&self.drivers)),
         })
     }
 }

@@ -26,7 +26,11 @@ pub fn routes(
         .and(warp::body::json::<ServerSpec>())
         .and(with_state.clone())
         .then(|spec: ServerSpec, state: Arc<AgentState>| async move {
-            reply(state.drivers.create(spec).await)
+            let volumes = match state.disks.server_volumes(&spec.volumes) {
+                Ok(volumes) => volumes,
+                Err(e) => return reply::<()>(Err(e)),
+            };
+            reply(state.drivers.create(spec, volumes).await)
         });
     let act = warp::path!("v1" / "servers" / Uuid / "action")
         .and(warp::post())

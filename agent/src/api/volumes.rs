@@ -8,18 +8,6 @@ use warp::Filter;
 use yunji_common::agent_api::{SnapshotSpec, VolumeAttach, VolumeDetach, VolumeExtend, VolumeSpec};
 
 use super::{AgentState, reply};
-use crate::drivers::DriverError;
-use crate::drivers::sim::Sim;
-
-impl AgentState {
-    /// The sim set's clock and faults, which the sim disk driver runs on.
-    fn sim_clock(&self) -> Result<&Sim, DriverError> {
-        self.drivers.sim().ok_or_else(|| DriverError {
-            code: "no-disk-driver",
-            message: "this node has no disk driver for volumes".into(),
-        })
-    }
-}
 
 pub fn routes(
     with_state: impl Filter<Extract = (Arc<AgentState>,), Error = std::convert::Infallible>
@@ -36,23 +24,19 @@ pub fn routes(
         .and(with_state.clone())
         .then(|spec: VolumeSpec, state: Arc<AgentState>| async move {
             tracing::info!(id = %spec.id, size_gb = spec.size_gb, "volume create");
-            reply(match state.sim_clock() {
-                Ok(sim) => state.disks.create(sim, spec).await,
-                Err(e) => Err(e),
-            })
+            reply(state.disks.create(&state.drivers, spec).await)
         });
     let delete = warp::path!("v1" / "volumes" / Uuid)
         .and(warp::delete())
         .and(with_state.clone())
         .then(|id: Uuid, state: Arc<AgentState>| async move {
-            reply(match state.sim_clock() {
-                Ok(sim) => state
+            reply(
+                state
                     .disks
-                    .delete(sim, id)
+                    .delete(&state.drivers, id)
                     .await
                     .map(|()| serde_json::json!({"deleted": id})),
-                Err(e) => Err(e),
-            })
+            )
         });
     let extend = warp::path!("v1" / "volumes" / Uuid / "extend")
         .and(warp::post())
@@ -61,10 +45,7 @@ pub fn routes(
         .and(with_state.clone())
         .then(
             |id: Uuid, body: VolumeExtend, state: Arc<AgentState>| async move {
-                reply(match state.sim_clock() {
-                    Ok(sim) => state.disks.extend(sim, id, body.size_gb).await,
-                    Err(e) => Err(e),
-                })
+                reply(state.disks.extend(&state.drivers, id, body.size_gb).await)
             },
         );
     let attach = warp::path!("v1" / "volumes" / Uuid / "attach")
@@ -75,10 +56,7 @@ pub fn routes(
         .then(
             |id: Uuid, body: VolumeAttach, state: Arc<AgentState>| async move {
                 tracing::info!(%id, server = %body.server_id, device = %body.device, "volume attach");
-                reply(match state.sim_clock() {
-                    Ok(sim) => state.disks.attach(sim, id, body).await,
-                    Err(e) => Err(e),
-                })
+                reply(state.disks.attach(&state.drivers, id, body).await)
             },
         );
     let detach = warp::path!("v1" / "volumes" / Uuid / "detach")
@@ -89,10 +67,7 @@ pub fn routes(
         .then(
             |id: Uuid, body: VolumeDetach, state: Arc<AgentState>| async move {
                 tracing::info!(%id, server = %body.server_id, "volume detach");
-                reply(match state.sim_clock() {
-                    Ok(sim) => state.disks.detach(sim, id, body).await,
-                    Err(e) => Err(e),
-                })
+                reply(state.disks.detach(&state.drivers, id, body).await)
             },
         );
     let snapshot_create = warp::path!("v1" / "volume-snapshots")
@@ -101,23 +76,19 @@ pub fn routes(
         .and(warp::body::json::<SnapshotSpec>())
         .and(with_state.clone())
         .then(|spec: SnapshotSpec, state: Arc<AgentState>| async move {
-            reply(match state.sim_clock() {
-                Ok(sim) => state.disks.snapshot_create(sim, spec).await,
-                Err(e) => Err(e),
-            })
+            reply(state.disks.snapshot_create(&state.drivers, spec).await)
         });
     let snapshot_delete = warp::path!("v1" / "volume-snapshots" / Uuid)
         .and(warp::delete())
         .and(with_state.clone())
         .then(|id: Uuid, state: Arc<AgentState>| async move {
-            reply(match state.sim_clock() {
-                Ok(sim) => state
+            reply(
+                state
                     .disks
-                    .snapshot_delete(sim, id)
+                    .snapshot_delete(&state.drivers, id)
                     .await
                     .map(|()| serde_json::json!({"deleted": id})),
-                Err(e) => Err(e),
-            })
+            )
         });
     create
         .or(delete)

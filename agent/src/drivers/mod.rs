@@ -1,6 +1,6 @@
 //! The node's driver set, chosen at start-up from what the node offers (or forced by
 //! `--driver`). The VMM concern is the sim's state machines or real VMs (`crate::vmm`);
-//! networks and disks other than VM disk files are still the sim's.
+//! networks (`crate::net`) and volumes (`crate::disk`) are chosen beside it.
 
 pub mod sim;
 pub mod sim_disk;
@@ -143,6 +143,19 @@ impl DriverSet {
         }
     }
 
+    /// The node's disk driver for volumes: the sim's with the sim set, qcow2 files
+    /// with real VMs.
+    pub fn disks(&self, config: &AgentConfig) -> anyhow::Result<crate::disk::Disks> {
+        Ok(match self {
+            DriverSet::Sim(_) => {
+                crate::disk::Disks::Sim(sim_disk::SimDisk::new(config.sim_disk_gb))
+            }
+            DriverSet::Qemu(_) => crate::disk::Disks::Files(crate::disk::RealDisks::new(
+                crate::disk::files::FileStore::new(&config.data_dir)?,
+            )),
+        })
+    }
+
     /// The node's image store; the sim set keeps no images (it boots anything).
     pub fn images(&self) -> Option<&NodeImages> {
         match self {
@@ -159,11 +172,15 @@ impl DriverSet {
         }
     }
 
-    /// Creates and boots a server.
-    pub async fn create(&self, spec: ServerSpec) -> Result<ServerReply, DriverError> {
+    /// Creates and boots a server with the volumes it has from its start.
+    pub async fn create(
+        &self,
+        spec: ServerSpec,
+        volumes: Vec<crate::vmm::VolumeDisk>,
+    ) -> Result<ServerReply, DriverError> {
         match self {
             DriverSet::Sim(s) => s.create(spec).await,
-            DriverSet::Qemu(host) => host.create(spec).await,
+            DriverSet::Qemu(host) => host.create(spec, volumes).await,
         }
     }
 

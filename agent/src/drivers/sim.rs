@@ -399,6 +399,7 @@ mod tests {
             metadata: Default::default(),
             public_key: None,
             nics: Vec::new(),
+            volumes: Vec::new(),
         }
     }
 

@@ -104,14 +104,30 @@ struct VmInfo {
 
 /// The `vm.create` body (OpenAPI `VmConfig`) for `vm`.
 pub fn vm_config(vm: &VmConfig, firmware: &Path, console: &Path) -> Value {
+    // The first disk boots: the root disk, or else the boot volume.
+    let root = vm
+        .root_disk
+        .iter()
+        .map(|path| json!({"path": path, "image_type": "Qcow2"}));
+    let volumes = vm.volumes.iter().map(|v| {
+        json!({
+            "path": v.path,
+            "readonly": v.read_only,
+            "image_type": if v.format == "qcow2" { "Qcow2" } else { "Raw" },
+            "serial": v.serial(),
+            "id": super::VolumeDisk::device_id(v.volume_id),
+        })
+    });
+    let config_drive = json!({"path": vm.config_drive, "readonly": true, "image_type": "Raw"});
+    let disks: Vec<Value> = root
+        .chain(volumes)
+        .chain(std::iter::once(config_drive))
+        .collect();
     json!({
         "cpus": {"boot_vcpus": vm.vcpus, "max_vcpus": vm.vcpus},
         "memory": {"size": vm.memory_mb << 20},
         "payload": {"firmware": firmware},
-        "disks": [
-            {"path": vm.root_disk, "image_type": "Qcow2"},
-            {"path": vm.config_drive, "readonly": true, "image_type": "Raw"},
-        ],
+        "disks": disks,
         "net": vm.nics.iter().map(|nic| json!({
             "tap": crate::net::tap_name(&nic.port_id),
             "mac": nic.mac,
@@ -355,8 +371,9 @@ mod tests {
             vcpus: 2,
             memory_mb: 256,
             dir: dir.path().to_path_buf(),
-            root_disk: dir.path().join("disk.qcow2"),
+            root_disk: Some(dir.path().join("disk.qcow2")),
             config_drive: dir.path().join("config.img"),
+            volumes: Vec::new(),
             nics: vec![yunji_common::agent_api::NicSpec {
                 port_id: "5f0c9a2e-1b3d-4c8e-9f7a-2d6b8e4c1a30".into(),
                 mac: "fa:16:3e:00:00:01".into(),

@@ -153,6 +153,7 @@ mod tests {
             metadata: Default::default(),
             public_key: Some("ssh-ed25519 AAAA test".into()),
             nics: Vec::new(),
+            volumes: Vec::new(),
         }
     }
 

@@ -74,12 +74,53 @@ pub struct VmConfig {
     pub memory_mb: u64,
     /// The VM's directory: the VMM keeps its socket, pidfile and console here.
     pub dir: PathBuf,
-    /// The root disk (qcow2) and the config drive (raw vfat, read-only).
-    pub root_disk: PathBuf,
+    /// The root disk (qcow2), or `None` when the VM boots from its first volume.
+    pub root_disk: Option<PathBuf>,
+    /// The config drive (raw vfat, read-only).
     pub config_drive: PathBuf,
     /// One NIC per port: a tap named after the port (`net::tap_name`), which the VMM
     /// makes and the network driver then attaches to the port's bridge.
     pub nics: Vec<NicSpec>,
+    /// The volumes attached, the boot volume first.
+    pub volumes: Vec<VolumeDisk>,
+}
+
+/// A volume as the VMM opens it, with what the guest is told about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeDisk {
+    pub volume_id: Uuid,
+    /// The volume's file or block device.
+    pub path: PathBuf,
+    /// `qcow2` or `raw`.
+    pub format: String,
+    /// A block device (a device-mapper volume) rather than a file.
+    #[serde(default)]
+    pub block_device: bool,
+    pub read_only: bool,
+    /// The device name the API reports (`/dev/vda` for the boot volume).
+    pub device: String,
+}
+
+impl VolumeDisk {
+    /// The serial number the guest reads (`/sys/block/vdX/serial`): the volume id cut to
+    /// the 20 bytes virtio-blk carries, as Nova does.
+    pub fn serial(&self) -> String {
+        self.volume_id.to_string()[..20].to_string()
+    }
+
+    /// The VMM's name for the volume's block node (QEMU limits them to 31 bytes).
+    pub fn node_name(volume_id: Uuid) -> String {
+        format!("vol{}", &volume_id.simple().to_string()[..24])
+    }
+
+    /// The VMM's id of the volume's guest device.
+    pub fn device_id(volume_id: Uuid) -> String {
+        format!("dev{}", &volume_id.simple().to_string()[..24])
+    }
+
+    pub fn is_boot(&self) -> bool {
+        self.device == "/dev/vda"
+    }
 }
 
 /// A hypervisor driver: the primitive operations on one VM's VMM process. `VmHost`
@@ -124,19 +165,39 @@ pub trait Vmm: Send + Sync + 'static {
     ) -> impl Future<Output = Result<String, VmmError>> + Send {
         async { Err(VmmError::Unsupported("this", "live migration")) }
     }
+    /// Hot-plugs a volume into the running VM.
     fn attach_disk(
         &self,
         _dir: &Path,
-        _disk: &Path,
-    ) -> impl Future<Output = Result<String, VmmError>> + Send {
-        async { Err(VmmError::Unsupported("this", "disk attach")) }
+        _disk: &VolumeDisk,
+    ) -> impl Future<Output = Result<(), VmmError>> + Send {
+        async { Err(VmmError::Unsupported("this", "disk hot-plug")) }
     }
+    /// Asks the guest to release a volume and removes it once released; an error when
+    /// the guest has not released it within `timeout` (it stays attached).
     fn detach_disk(
         &self,
         _dir: &Path,
-        _device: &str,
+        _volume_id: Uuid,
+        _timeout: Duration,
     ) -> impl Future<Output = Result<(), VmmError>> + Send {
-        async { Err(VmmError::Unsupported("this", "disk detach")) }
+        async { Err(VmmError::Unsupported("this", "disk hot-unplug")) }
+    }
+    /// Grows an attached volume to `bytes`; the guest sees the new size at once.
+    fn grow_disk(
+        &self,
+        _dir: &Path,
+        _volume_id: Uuid,
+        _bytes: u64,
+    ) -> impl Future<Output = Result<(), VmmError>> + Send {
+        async { Err(VmmError::Unsupported("this", "growing an attached disk")) }
+    }
+    /// The volumes the running VM has plugged in (by the ids their node names carry).
+    fn attached_disks(
+        &self,
+        _dir: &Path,
+    ) -> impl Future<Output = Result<Vec<String>, VmmError>> + Send {
+        async { Err(VmmError::Unsupported("this", "listing attached disks")) }
     }
 }
 
@@ -149,6 +210,9 @@ struct VmRecord {
     /// A live migration to this node that has not finished yet.
     #[serde(default)]
     incoming: bool,
+    /// The volumes attached (those of `spec.volumes`, then later attachments).
+    #[serde(default)]
+    volumes: Vec<VolumeDisk>,
 }
 
 enum Op {
@@ -158,12 +222,20 @@ enum Op {
     ),
     /// Copy the root disk to this file.
     Snapshot(PathBuf, oneshot::Sender<Result<(), DriverError>>),
+    AttachVolume(VolumeDisk, oneshot::Sender<Result<(), DriverError>>),
+    DetachVolume(Uuid, oneshot::Sender<Result<(), DriverError>>),
+    GrowVolume(Uuid, u64, oneshot::Sender<Result<(), DriverError>>),
+    /// Keep the guest paused (when it runs) until the sent-back sender is dropped: a
+    /// consistent copy of its volumes is taken meanwhile.
+    Hold(oneshot::Sender<Result<oneshot::Sender<()>, DriverError>>),
     Delete(oneshot::Sender<Result<(), DriverError>>),
 }
 
 struct VmHandle {
     ops: mpsc::Sender<Op>,
     dir: PathBuf,
+    /// The VM's attached volumes, as its owner last recorded them.
+    volumes: Arc<Mutex<Vec<VolumeDisk>>>,
 }
 
 /// The node's VMs on one VMM driver.
@@ -292,23 +364,84 @@ impl<V: Vmm> VmHost<V> {
     fn spawn_owner(&self, record: VmRecord, dir: PathBuf) {
         let id = record.spec.id;
         let (ops, rx) = mpsc::channel(16);
+        let volumes = Arc::new(Mutex::new(record.volumes.clone()));
         let owner = VmOwner {
             vmm: self.vmm.clone(),
             network: self.network.clone(),
             record,
             dir: dir.clone(),
             graceful_timeout: self.graceful_timeout,
+            volumes: volumes.clone(),
         };
         tokio::spawn(owner.run(rx));
         self.vms
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, VmHandle { ops, dir });
+            .insert(id, VmHandle { ops, dir, volumes });
     }
 
     fn handle(&self, id: Uuid) -> Option<(mpsc::Sender<Op>, PathBuf)> {
         let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
         vms.get(&id).map(|h| (h.ops.clone(), h.dir.clone()))
+    }
+
+    /// Sends `op` (made with its reply channel) to the VM's owner and waits for the reply.
+    async fn ask<T>(
+        &self,
+        id: Uuid,
+        op: impl FnOnce(oneshot::Sender<Result<T, DriverError>>) -> Op,
+    ) -> Result<T, DriverError> {
+        let (ops, _) = self.handle(id).ok_or_else(|| not_found(id))?;
+        let (tx, rx) = oneshot::channel();
+        ops.send(op(tx)).await.map_err(|_| not_found(id))?;
+        rx.await.map_err(|_| not_found(id))?
+    }
+
+    /// Whether the server's VM runs (or is paused) now.
+    pub async fn is_running(&self, id: Uuid) -> bool {
+        match self.handle(id) {
+            Some((_, dir)) => self.vmm.power_state(&dir).await != PowerState::Shutdown,
+            None => false,
+        }
+    }
+
+    /// Every attachment of the node's VMs: (server, volume).
+    pub fn attachments(&self) -> Vec<(Uuid, VolumeDisk)> {
+        let vms = self.vms.lock().unwrap_or_else(|p| p.into_inner());
+        vms.iter()
+            .flat_map(|(id, h)| {
+                let volumes = h.volumes.lock().unwrap_or_else(|p| p.into_inner());
+                volumes.iter().map(|v| (*id, v.clone())).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Attaches a volume to a server: hot-plugged when it runs, else plugged at its
+    /// next start.
+    pub async fn attach_volume(&self, id: Uuid, disk: VolumeDisk) -> Result<(), DriverError> {
+        self.ask(id, |tx| Op::AttachVolume(disk, tx)).await
+    }
+
+    /// Detaches a volume from a server once the guest released it.
+    pub async fn detach_volume(&self, id: Uuid, volume_id: Uuid) -> Result<(), DriverError> {
+        self.ask(id, |tx| Op::DetachVolume(volume_id, tx)).await
+    }
+
+    /// Grows a volume attached to a server to `bytes`, live when it runs.
+    pub async fn grow_volume(
+        &self,
+        id: Uuid,
+        volume_id: Uuid,
+        bytes: u64,
+    ) -> Result<(), DriverError> {
+        self.ask(id, |tx| Op::GrowVolume(volume_id, bytes, tx))
+            .await
+    }
+
+    /// Pauses a running server until the returned sender is dropped (a no-op for one
+    /// that is stopped).
+    pub async fn hold(&self, id: Uuid) -> Result<oneshot::Sender<()>, DriverError> {
+        self.ask(id, Op::Hold).await
     }
 
     pub async fn observe(&self) -> Result<(Capacity, Inventory), DriverError> {
@@ -335,15 +468,24 @@ impl<V: Vmm> VmHost<V> {
 
     /// Creates the VM's disk and config drive and boots it. Every step's result is
     /// undone when a later one fails: nothing of a failed create stays on the node.
-    pub async fn create(&self, spec: ServerSpec) -> Result<ServerReply, DriverError> {
+    pub async fn create(
+        &self,
+        spec: ServerSpec,
+        volumes: Vec<VolumeDisk>,
+    ) -> Result<ServerReply, DriverError> {
         let id = spec.id;
         self.claim(id)?;
         let dir = self.vms_dir().join(id.to_string());
-        let result = match self.provision(&spec, &dir, false).await {
-            Ok(config) => boot_and_wait(self.vmm.as_ref(), &self.network, &config).await,
+        let result = match self.provision(&spec, volumes, &dir, false).await {
+            Ok(record) => {
+                let config = vm_config(&record, &dir);
+                boot_and_wait(self.vmm.as_ref(), &self.network, &config)
+                    .await
+                    .map(|()| record)
+            }
             Err(e) => Err(e),
         };
-        let result = self.finish_create(spec, dir, result, false).await;
+        let result = self.finish_create(spec, dir, result).await;
         self.unclaim(id);
         result
     }
@@ -355,19 +497,20 @@ impl<V: Vmm> VmHost<V> {
         let id = spec.id;
         self.claim(id)?;
         let dir = self.vms_dir().join(id.to_string());
-        let uri = match self.provision(&spec, &dir, true).await {
-            Ok(config) => self
+        let prepared = match self.provision(&spec, Vec::new(), &dir, true).await {
+            Ok(record) => self
                 .vmm
-                .receive_migration(&config)
+                .receive_migration(&vm_config(&record, &dir))
                 .await
+                .map(|uri| (record, uri))
                 .map_err(Into::into),
             Err(e) => Err(e),
         };
-        let (result, uri) = match uri {
-            Ok(uri) => (Ok(()), Some(uri)),
+        let (result, uri) = match prepared {
+            Ok((record, uri)) => (Ok(record), Some(uri)),
             Err(e) => (Err(e), None),
         };
-        let result = self.finish_create(spec, dir, result, true).await;
+        let result = self.finish_create(spec, dir, result).await;
         self.unclaim(id);
         let mut reply = result?;
         reply.migration_uri = uri;
@@ -405,21 +548,13 @@ impl<V: Vmm> VmHost<V> {
         &self,
         spec: ServerSpec,
         dir: PathBuf,
-        result: Result<(), DriverError>,
-        incoming: bool,
+        result: Result<VmRecord, DriverError>,
     ) -> Result<ServerReply, DriverError> {
         let id = spec.id;
         match result {
-            Ok(()) => {
+            Ok(record) => {
                 let power_state = self.vmm.power_state(&dir).await;
-                self.spawn_owner(
-                    VmRecord {
-                        spec,
-                        old_flavor: None,
-                        incoming,
-                    },
-                    dir,
-                );
+                self.spawn_owner(record, dir);
                 Ok(ServerReply {
                     id,
                     power_state,
@@ -434,41 +569,48 @@ impl<V: Vmm> VmHost<V> {
         }
     }
 
-    /// Makes the VM's directory, disk, config drive and record; the VMM is not started.
+    /// Makes the VM's directory, root disk (unless it boots from a volume), config drive
+    /// and record; the VMM is not started.
     async fn provision(
         &self,
         spec: &ServerSpec,
+        mut volumes: Vec<VolumeDisk>,
         dir: &Path,
         incoming: bool,
-    ) -> Result<VmConfig, DriverError> {
-        let image = spec.image.as_ref().ok_or_else(|| DriverError {
-            code: "bad-request",
-            message: "this node boots servers from images only (no volumes yet)".into(),
-        })?;
-        let base = self.images.path_of(&image.id)?;
+    ) -> Result<VmRecord, DriverError> {
+        // The boot volume comes first: the guest's first disk.
+        volumes.sort_by_key(|v| !v.is_boot());
+        let base = match &spec.image {
+            Some(image) => Some((self.images.path_of(&image.id)?, &image.disk_format)),
+            None if volumes.first().is_some_and(VolumeDisk::is_boot) => None,
+            None => {
+                return Err(DriverError {
+                    code: "bad-request",
+                    message: format!(
+                        "server {} has neither an image nor a boot volume (/dev/vda)",
+                        spec.id
+                    ),
+                });
+            }
+        };
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
-        let config = vm_config(spec, dir);
-        create_overlay(
-            &base,
-            &image.disk_format,
-            &config.root_disk,
-            spec.flavor.disk_gb,
-        )
-        .await?;
+        let record = VmRecord {
+            spec: spec.clone(),
+            old_flavor: None,
+            incoming,
+            volumes,
+        };
+        let config = vm_config(&record, dir);
+        if let (Some((base, format)), Some(root)) = (base, &config.root_disk) {
+            create_overlay(&base, format, root, spec.flavor.disk_gb).await?;
+        }
         config_drive::build(spec, &config.config_drive).await?;
         // The record comes last before booting: a directory without one is a create that
         // did not finish, removed at the next start.
-        write_record(
-            dir,
-            &VmRecord {
-                spec: spec.clone(),
-                old_flavor: None,
-                incoming,
-            },
-        )?;
-        Ok(config)
+        write_record(dir, &record)?;
+        Ok(record)
     }
 
     pub async fn act(&self, id: Uuid, action: ServerAction) -> Result<ServerReply, DriverError> {
@@ -532,20 +674,22 @@ fn not_found(id: Uuid) -> DriverError {
     }
 }
 
-fn vm_config(spec: &ServerSpec, dir: &Path) -> VmConfig {
+fn vm_config(record: &VmRecord, dir: &Path) -> VmConfig {
+    let spec = &record.spec;
     VmConfig {
         id: spec.id,
         vcpus: spec.flavor.vcpus.max(1),
         memory_mb: spec.flavor.memory_mb.max(64),
         dir: dir.to_path_buf(),
-        root_disk: dir.join("disk.qcow2"),
+        root_disk: spec.image.is_some().then(|| dir.join("disk.qcow2")),
         config_drive: dir.join("config.img"),
         nics: spec.nics.clone(),
+        volumes: record.volumes.clone(),
     }
 }
 
 /// The qemu-img format name of a Glance `disk_format` the node boots.
-fn base_format(disk_format: &str) -> Result<&'static str, DriverError> {
+pub(crate) fn base_format(disk_format: &str) -> Result<&'static str, DriverError> {
     match disk_format {
         "qcow2" => Ok("qcow2"),
         "raw" => Ok("raw"),
@@ -673,10 +817,16 @@ struct VmOwner<V: Vmm> {
     record: VmRecord,
     dir: PathBuf,
     graceful_timeout: Duration,
+    /// Where the record's volumes are published for `VmHost::attachments`.
+    volumes: Arc<Mutex<Vec<VolumeDisk>>>,
 }
+
+/// How long a detach waits for the guest to release the device.
+const DETACH_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl<V: Vmm> VmOwner<V> {
     async fn run(mut self, mut ops: mpsc::Receiver<Op>) {
+        self.reconcile_volumes().await;
         while let Some(op) = ops.recv().await {
             match op {
                 Op::Act(action, reply) => {
@@ -698,6 +848,30 @@ impl<V: Vmm> VmOwner<V> {
                     }
                     let _ = reply.send(result);
                 }
+                Op::AttachVolume(disk, reply) => {
+                    let _ = reply.send(self.attach_volume(disk).await);
+                }
+                Op::DetachVolume(volume_id, reply) => {
+                    let _ = reply.send(self.detach_volume(volume_id).await);
+                }
+                Op::GrowVolume(volume_id, bytes, reply) => {
+                    let _ = reply.send(self.grow_volume(volume_id, bytes).await);
+                }
+                Op::Hold(reply) => {
+                    let running = self.state().await == PowerState::Running;
+                    if running && let Err(e) = self.vmm.pause(&self.dir).await {
+                        let _ = reply.send(Err(e.into()));
+                        continue;
+                    }
+                    let (release, released) = oneshot::channel();
+                    if reply.send(Ok(release)).is_ok() {
+                        // Resolves when the holder drops its sender.
+                        let _ = released.await;
+                    }
+                    if running && let Err(error) = self.vmm.resume(&self.dir).await {
+                        tracing::error!(id = %self.id(), %error, "resuming after a hold failed");
+                    }
+                }
                 Op::Delete(reply) => {
                     let result = self.delete().await;
                     let done = result.is_ok();
@@ -711,7 +885,150 @@ impl<V: Vmm> VmOwner<V> {
     }
 
     fn config(&self) -> VmConfig {
-        vm_config(&self.record.spec, &self.dir)
+        vm_config(&self.record, &self.dir)
+    }
+
+    /// Writes the record and publishes its volumes.
+    fn save(&mut self, record: VmRecord) -> Result<(), DriverError> {
+        write_record(&self.dir, &record)?;
+        *self.volumes.lock().unwrap_or_else(|p| p.into_inner()) = record.volumes.clone();
+        self.record = record;
+        Ok(())
+    }
+
+    /// The root disk, for operations that copy or grow it.
+    fn root_disk(&self, op: &str) -> Result<PathBuf, DriverError> {
+        self.config().root_disk.ok_or_else(|| DriverError {
+            code: "unsupported",
+            message: format!(
+                "server {} boots from a volume: {op} acts on volumes through the volume API",
+                self.id()
+            ),
+        })
+    }
+
+    /// Makes the running VM's volumes those of its record (after a restart, an attach or
+    /// detach may have been cut short between the VMM and the record): plugs in what
+    /// is missing, takes out what is not recorded.
+    async fn reconcile_volumes(&self) {
+        if self.record.incoming || self.state().await == PowerState::Shutdown {
+            return;
+        }
+        let plugged = match self.vmm.attached_disks(&self.dir).await {
+            Ok(plugged) => plugged,
+            Err(VmmError::Unsupported(..)) => return,
+            Err(error) => {
+                tracing::warn!(id = %self.id(), %error, "cannot list the VM's volumes");
+                return;
+            }
+        };
+        for disk in &self.record.volumes {
+            if !plugged.contains(&VolumeDisk::node_name(disk.volume_id)) {
+                tracing::warn!(id = %self.id(), volume = %disk.volume_id, "plugging in a recorded volume the VM lacks");
+                if let Err(error) = self.vmm.attach_disk(&self.dir, disk).await {
+                    tracing::error!(id = %self.id(), volume = %disk.volume_id, %error, "cannot plug in a volume");
+                }
+            }
+        }
+        for node in &plugged {
+            let recorded = self
+                .record
+                .volumes
+                .iter()
+                .any(|d| &VolumeDisk::node_name(d.volume_id) == node);
+            // Names use only the first 24 hex digits of the volume id: any id with them
+            // names the same device.
+            let stray = node
+                .strip_prefix("vol")
+                .and_then(|hex| Uuid::parse_str(&format!("{hex}00000000")).ok());
+            if let (false, Some(volume_id)) = (recorded, stray) {
+                tracing::warn!(id = %self.id(), %node, "taking out a volume the record does not have");
+                if let Err(error) = self
+                    .vmm
+                    .detach_disk(&self.dir, volume_id, DETACH_TIMEOUT)
+                    .await
+                {
+                    tracing::error!(id = %self.id(), %node, %error, "cannot take out a volume");
+                }
+            }
+        }
+    }
+
+    async fn attach_volume(&mut self, disk: VolumeDisk) -> Result<(), DriverError> {
+        if self
+            .record
+            .volumes
+            .iter()
+            .any(|v| v.volume_id == disk.volume_id)
+        {
+            return Ok(());
+        }
+        if self.record.incoming {
+            return Err(self.wrong_state("attach a volume to", PowerState::Paused));
+        }
+        match self.state().await {
+            PowerState::Shutdown => {}
+            PowerState::Running | PowerState::Paused => {
+                self.vmm.attach_disk(&self.dir, &disk).await?;
+            }
+            power => return Err(self.wrong_state("attach a volume to", power)),
+        }
+        let mut record = self.record.clone();
+        record.volumes.push(disk.clone());
+        if let Err(e) = self.save(record) {
+            // Unrecorded, the device would be lost at the next start: take it out again.
+            let _ = self
+                .vmm
+                .detach_disk(&self.dir, disk.volume_id, DETACH_TIMEOUT)
+                .await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn detach_volume(&mut self, volume_id: Uuid) -> Result<(), DriverError> {
+        let Some(disk) = self
+            .record
+            .volumes
+            .iter()
+            .find(|v| v.volume_id == volume_id)
+        else {
+            return Ok(());
+        };
+        if disk.is_boot() {
+            return Err(DriverError {
+                code: "state",
+                message: format!(
+                    "volume {volume_id} is the boot disk of server {}; it is detached when                      the server is deleted",
+                    self.id()
+                ),
+            });
+        }
+        if self.state().await != PowerState::Shutdown {
+            self.vmm
+                .detach_disk(&self.dir, volume_id, DETACH_TIMEOUT)
+                .await?;
+        }
+        let mut record = self.record.clone();
+        record.volumes.retain(|v| v.volume_id != volume_id);
+        self.save(record)
+    }
+
+    async fn grow_volume(&mut self, volume_id: Uuid, bytes: u64) -> Result<(), DriverError> {
+        if !self.record.volumes.iter().any(|v| v.volume_id == volume_id) {
+            return Err(DriverError {
+                code: "not-found",
+                message: format!("volume {volume_id} is not attached to server {}", self.id()),
+            });
+        }
+        if self.state().await == PowerState::Shutdown {
+            return Err(DriverError {
+                code: "state",
+                message: format!("server {} is not running", self.id()),
+            });
+        }
+        self.vmm.grow_disk(&self.dir, volume_id, bytes).await?;
+        Ok(())
     }
 
     fn id(&self) -> Uuid {
@@ -798,20 +1115,21 @@ impl<V: Vmm> VmOwner<V> {
                 }
                 let was_running = power != PowerState::Shutdown;
                 self.stop(self.graceful_timeout).await?;
-                let disk = self.config().root_disk;
-                let keep = self.dir.join("disk.pre-resize.qcow2");
-                tokio::fs::copy(&disk, &keep)
-                    .await
-                    .map_err(|e| failed(format!("cannot keep the disk for a revert: {e}")))?;
-                if let Err(e) = grow_disk(&disk, flavor.disk_gb).await {
-                    let _ = tokio::fs::rename(&keep, &disk).await;
-                    return Err(e);
+                // A server booted from a volume keeps its volume as it is (as Nova does).
+                if let Some(disk) = self.config().root_disk {
+                    let keep = self.dir.join("disk.pre-resize.qcow2");
+                    tokio::fs::copy(&disk, &keep)
+                        .await
+                        .map_err(|e| failed(format!("cannot keep the disk for a revert: {e}")))?;
+                    if let Err(e) = grow_disk(&disk, flavor.disk_gb).await {
+                        let _ = tokio::fs::rename(&keep, &disk).await;
+                        return Err(e);
+                    }
                 }
                 let mut record = self.record.clone();
                 record.old_flavor = Some(record.spec.flavor);
                 record.spec.flavor = flavor;
-                write_record(&self.dir, &record)?;
-                self.record = record;
+                self.save(record)?;
                 if was_running {
                     boot_and_wait(self.vmm.as_ref(), &self.network, &self.config()).await?;
                 }
@@ -822,8 +1140,7 @@ impl<V: Vmm> VmOwner<V> {
                 }
                 let mut record = self.record.clone();
                 record.old_flavor = None;
-                write_record(&self.dir, &record)?;
-                self.record = record;
+                self.save(record)?;
                 let _ = tokio::fs::remove_file(self.dir.join("disk.pre-resize.qcow2")).await;
             }
             ServerAction::RevertResize => {
@@ -832,19 +1149,17 @@ impl<V: Vmm> VmOwner<V> {
                 };
                 let was_running = power != PowerState::Shutdown;
                 self.stop(self.graceful_timeout).await?;
-                tokio::fs::rename(
-                    self.dir.join("disk.pre-resize.qcow2"),
-                    self.config().root_disk,
-                )
-                .await
-                .map_err(|e| {
-                    failed(format!("cannot restore the disk of before the resize: {e}"))
-                })?;
+                if let Some(disk) = self.config().root_disk {
+                    tokio::fs::rename(self.dir.join("disk.pre-resize.qcow2"), disk)
+                        .await
+                        .map_err(|e| {
+                            failed(format!("cannot restore the disk of before the resize: {e}"))
+                        })?;
+                }
                 let mut record = self.record.clone();
                 record.old_flavor = None;
                 record.spec.flavor = old;
-                write_record(&self.dir, &record)?;
-                self.record = record;
+                self.save(record)?;
                 if was_running {
                     boot_and_wait(self.vmm.as_ref(), &self.network, &self.config()).await?;
                 }
@@ -855,6 +1170,16 @@ impl<V: Vmm> VmOwner<V> {
             ServerAction::MigrateOut { uri } => {
                 if power != PowerState::Running || self.record.incoming {
                     return Err(self.wrong_state(op, power));
+                }
+                if !self.record.volumes.is_empty() {
+                    return Err(DriverError {
+                        code: "unsupported",
+                        message: format!(
+                            "server {} has volumes attached, which live on this node's disks; \
+                             detach them before migrating it live",
+                            self.id()
+                        ),
+                    });
                 }
                 self.vmm.send_migration(&self.dir, &uri).await?;
                 tracing::info!(id = %self.id(), %uri, "live migration sent; removing the source");
@@ -877,8 +1202,7 @@ impl<V: Vmm> VmOwner<V> {
                 }
                 let mut record = self.record.clone();
                 record.incoming = false;
-                write_record(&self.dir, &record)?;
-                self.record = record;
+                self.save(record)?;
             }
             ServerAction::AbortIncoming => {
                 if !self.record.incoming {
@@ -898,11 +1222,11 @@ impl<V: Vmm> VmOwner<V> {
     /// Copies the root disk (with its base) into one qcow2; a running guest is paused for
     /// the copy so that the disk does not change under it.
     async fn snapshot(&self, file: &Path) -> Result<(), DriverError> {
+        let disk = self.root_disk("a snapshot of the server")?;
         let pause = self.state().await == PowerState::Running;
         if pause {
             self.vmm.pause(&self.dir).await?;
         }
-        let disk = self.config().root_disk;
         // -U: QEMU holds the disk's lock; the paused guest writes nothing meanwhile.
         let args = [
             "convert".as_ref(),
@@ -968,7 +1292,7 @@ mod tests {
             VmmDriver::Qemu
         }
         async fn boot(&self, vm: &VmConfig) -> Result<(), VmmError> {
-            assert!(vm.root_disk.exists() && vm.config_drive.exists());
+            assert!(vm.root_disk.as_ref().is_some_and(|d| d.exists()) && vm.config_drive.exists());
             match self.outcome {
                 BootOutcome::Fails => Err(VmmError::Failed("injected boot failure".into())),
                 BootOutcome::Dies => Ok(()),
@@ -1059,6 +1383,7 @@ mod tests {
             metadata: Default::default(),
             public_key: None,
             nics: Vec::new(),
+            volumes: Vec::new(),
         }
     }
 
@@ -1095,7 +1420,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let (host, fake) = host(dir.path(), outcome);
             let id = spec.id;
-            let error = host.create(spec).await.unwrap_err();
+            let error = host.create(spec, Vec::new()).await.unwrap_err();
             assert_eq!(error.code, code, "{}", error.message);
             assert_eq!(vm_dirs(dir.path()), 0, "{}", error.message);
             assert!(fake.running().is_empty());
@@ -1113,7 +1438,7 @@ mod tests {
         let (host, fake) = host(dir.path(), BootOutcome::Runs);
         let spec = spec(IMAGE, None);
         let id = spec.id;
-        let reply = host.create(spec).await.unwrap();
+        let reply = host.create(spec, Vec::new()).await.unwrap();
         assert_eq!(reply.power_state, PowerState::Running);
         let vm_dir = dir.path().join("vms").join(id.to_string());
         for file in ["spec.json", "disk.qcow2", "config.img"] {
@@ -1156,7 +1481,7 @@ mod tests {
         let (host, _fake) = host(dir.path(), BootOutcome::Runs);
         let spec = spec(IMAGE, None);
         let id = spec.id;
-        host.create(spec).await.unwrap();
+        host.create(spec, Vec::new()).await.unwrap();
         let vm_dir = dir.path().join("vms").join(id.to_string());
         let larger = FlavorSpec {
             vcpus: 2,

@@ -11,7 +11,7 @@ use yunji_common::agent_api::{PowerState, VmmDriver};
 use yunji_common::execute::execute;
 
 use super::qmp::{Qmp, QmpError, RunState};
-use super::{VmConfig, Vmm, VmmError};
+use super::{VmConfig, Vmm, VmmError, VolumeDisk};
 
 /// Longest QEMU may take to daemonize (it has opened its files and sockets by then).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -84,17 +84,38 @@ impl Qemu {
             ),
             "-serial".into(),
             "chardev:console".into(),
-            "-drive".into(),
-            format!(
-                "file={},if=virtio,format=qcow2,discard=unmap",
-                path(&vm.root_disk)
-            ),
+        ];
+        // The guest's first disk is the one it boots from: the root disk, or else the
+        // boot volume (which `VmHost` puts first).
+        if let Some(root) = &vm.root_disk {
+            args.extend([
+                "-drive".into(),
+                format!("file={},if=virtio,format=qcow2,discard=unmap", path(root)),
+            ]);
+        }
+        for (index, disk) in vm.volumes.iter().enumerate() {
+            args.extend([
+                "-blockdev".into(),
+                blockdev(disk).to_string(),
+                "-device".into(),
+                format!(
+                    "{},bootindex={}",
+                    device_args(disk),
+                    if vm.root_disk.is_none() && index == 0 {
+                        0
+                    } else {
+                        index + 1
+                    }
+                ),
+            ]);
+        }
+        args.extend([
             "-drive".into(),
             format!(
                 "file={},if=virtio,format=raw,readonly=on",
                 path(&vm.config_drive)
             ),
-        ];
+        ]);
         // QEMU makes each tap (by name) before it daemonizes, so the network driver can
         // attach it as soon as boot returns; the tap goes when QEMU does.
         for (index, nic) in vm.nics.iter().enumerate() {
@@ -115,6 +136,30 @@ impl Qemu {
         tracing::info!(id = %vm.id, pid = ?running_pid(dir), "QEMU started");
         Ok(())
     }
+}
+
+/// The `blockdev-add` arguments (also `-blockdev`'s JSON) of a volume.
+fn blockdev(disk: &VolumeDisk) -> serde_json::Value {
+    serde_json::json!({
+        "driver": disk.format,
+        "node-name": VolumeDisk::node_name(disk.volume_id),
+        "read-only": disk.read_only,
+        "discard": "unmap",
+        "file": {
+            "driver": if disk.block_device { "host_device" } else { "file" },
+            "filename": disk.path,
+        },
+    })
+}
+
+/// The guest device of a volume: virtio-blk with the volume's serial.
+fn device_args(disk: &VolumeDisk) -> String {
+    format!(
+        "virtio-blk-pci,drive={},id={},serial={}",
+        VolumeDisk::node_name(disk.volume_id),
+        VolumeDisk::device_id(disk.volume_id),
+        disk.serial()
+    )
 }
 
 fn qmp_path(dir: &Path) -> PathBuf {
@@ -249,6 +294,118 @@ impl Vmm for Qemu {
 
     fn console_path(&self, dir: &Path) -> PathBuf {
         dir.join("console.log")
+    }
+
+    async fn attach_disk(&self, dir: &Path, disk: &VolumeDisk) -> Result<(), VmmError> {
+        let mut qmp = monitor(dir).await?;
+        let node = VolumeDisk::node_name(disk.volume_id);
+        qmp.execute::<serde_json::Value>("blockdev-add", Some(blockdev(disk)))
+            .await
+            .map_err(qmp_failed)?;
+        let device = serde_json::json!({
+            "driver": "virtio-blk-pci",
+            "drive": node,
+            "id": VolumeDisk::device_id(disk.volume_id),
+            "serial": disk.serial(),
+        });
+        if let Err(e) = qmp
+            .execute::<serde_json::Value>("device_add", Some(device))
+            .await
+        {
+            // No half-attached volume: the block node goes with the failed device.
+            let _ = qmp
+                .execute::<serde_json::Value>(
+                    "blockdev-del",
+                    Some(serde_json::json!({"node-name": node})),
+                )
+                .await;
+            return Err(qmp_failed(e));
+        }
+        Ok(())
+    }
+
+    /// `device_del` asks the guest to eject the device (ACPI hot-unplug); the block node
+    /// can be deleted only once it did, so that is what is waited for.
+    async fn detach_disk(
+        &self,
+        dir: &Path,
+        volume_id: uuid::Uuid,
+        timeout: Duration,
+    ) -> Result<(), VmmError> {
+        let mut qmp = monitor(dir).await?;
+        let node = serde_json::json!({"node-name": VolumeDisk::node_name(volume_id)});
+        let device = serde_json::json!({"id": VolumeDisk::device_id(volume_id)});
+        match qmp
+            .execute::<serde_json::Value>("device_del", Some(device))
+            .await
+        {
+            // Gone already (an earlier detach the guest finished late).
+            Err(QmpError::Command { class, .. }) if class == "DeviceNotFound" => {}
+            Err(e) => return Err(qmp_failed(e)),
+            Ok(_) => {}
+        }
+        let start = std::time::Instant::now();
+        loop {
+            match qmp
+                .execute::<serde_json::Value>("blockdev-del", Some(node.clone()))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                // Deleted already: nothing is left of the volume in the VM.
+                Err(QmpError::Command { desc, .. }) if desc.contains("Failed to find node") => {
+                    return Ok(());
+                }
+                Err(QmpError::Command { .. }) if start.elapsed() < timeout => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(QmpError::Command { desc, .. }) => {
+                    return Err(VmmError::Failed(format!(
+                        "the guest did not release volume {volume_id} within {timeout:?} ({desc}); \
+                         it stays attached: stop the server and detach it again"
+                    )));
+                }
+                Err(e) => return Err(qmp_failed(e)),
+            }
+        }
+    }
+
+    async fn grow_disk(
+        &self,
+        dir: &Path,
+        volume_id: uuid::Uuid,
+        bytes: u64,
+    ) -> Result<(), VmmError> {
+        let args = serde_json::json!({
+            "node-name": VolumeDisk::node_name(volume_id),
+            "size": bytes,
+        });
+        monitor(dir)
+            .await?
+            .execute::<serde_json::Value>("block_resize", Some(args))
+            .await
+            .map_err(qmp_failed)?;
+        Ok(())
+    }
+
+    async fn attached_disks(&self, dir: &Path) -> Result<Vec<String>, VmmError> {
+        #[derive(serde::Deserialize)]
+        struct Node {
+            #[serde(rename = "node-name")]
+            node_name: String,
+        }
+        let nodes: Vec<Node> = monitor(dir)
+            .await?
+            .execute(
+                "query-named-block-nodes",
+                Some(serde_json::json!({"flat": true})),
+            )
+            .await
+            .map_err(qmp_failed)?;
+        Ok(nodes
+            .into_iter()
+            .map(|n| n.node_name)
+            .filter(|n| n.starts_with("vol"))
+            .collect())
     }
 
     /// Sends the running VM with its disks' top layers (the target made the same

@@ -26,6 +26,21 @@ pub struct ServerSpec {
     /// bound to it, each a tap on the port's network (see `NodeNetworkSpec`).
     #[serde(default)]
     pub nics: Vec<NicSpec>,
+    /// Volumes of this node the server has from its start: those it boots from
+    /// (`/dev/vda`, in place of the image) and the data volumes of its block device
+    /// mapping. Later attachments arrive through the volume API.
+    #[serde(default)]
+    pub volumes: Vec<VolumeAttachment>,
+}
+
+/// A volume attached to a server, as the node is told it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeAttachment {
+    pub volume_id: uuid::Uuid,
+    /// The device name the API reports (`/dev/vda` is the boot volume).
+    pub device: String,
+    pub read_only: bool,
 }
 
 /// A server's interface: the port it is and the MAC the guest's NIC has.

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde_json::Value;
 use uuid::Uuid;
-use yunji_common::agent_api::{FlavorSpec, ImageSpec, PowerState, ServerAction, ServerSpec};
+use yunji_common::agent_api::{
+    FlavorSpec, ImageSpec, PowerState, ServerAction, ServerSpec,
+    VolumeAttachment as VolumeAttachmentSpec,
+};
 
 use crate::core::Core;
 use crate::core::compute::flavors::usable_flavor;
@@ -626,6 +629,17 @@ impl Core {
             Ok(_) => self.boot_volumes_prepare(&server, &node).await,
             Err(_) => Ok(Vec::new()),
         };
+        // The node boots the server with the volumes of its block device mapping.
+        let spec = match (spec, &made) {
+            (Ok(mut spec), Ok(_)) => match self.server_spec_volumes(id).await {
+                Ok(volumes) => {
+                    spec.volumes = volumes;
+                    Ok(spec)
+                }
+                Err(e) => Err(e),
+            },
+            (spec, _) => spec,
+        };
         let result = match (spec, made.clone()) {
             (Ok(spec), Ok(_)) => match self.image_push_if_missing(&node, spec.image.as_ref()).await
             {
@@ -706,7 +720,22 @@ impl Core {
             metadata: server.metadata.clone(),
             public_key,
             nics: self.server_nics(server.id).await?,
+            volumes: self.server_spec_volumes(server.id).await?,
         })
+    }
+
+    /// The volumes attached to a server, as its node is told them.
+    async fn server_spec_volumes(&self, id: Uuid) -> Result<Vec<VolumeAttachmentSpec>> {
+        Ok(self
+            .server_attached_volumes(id)
+            .await?
+            .into_iter()
+            .map(|a| VolumeAttachmentSpec {
+                volume_id: a.volume_id,
+                read_only: a.mode == "ro",
+                device: a.device,
+            })
+            .collect())
     }
 
     /// Applies `change` to the stored server in one transaction.
@@ -1100,6 +1129,16 @@ impl Core {
 
     /// Where a live migration goes: the named host, or the best other up node.
     async fn migration_target(&self, server: &Server, host: Option<&str>) -> Result<Node> {
+        let attached = self.server_attached_volumes(server.id).await?;
+        if !attached.is_empty() {
+            let ids: Vec<String> = attached.iter().map(|a| a.volume_id.to_string()).collect();
+            return Err(Error::Conflict(format!(
+                "Cannot live-migrate server {}: volumes {} are attached, and a volume stays on \
+                 the node that holds it. Detach them first.",
+                server.id,
+                ids.join(", ")
+            )));
+        }
         let source = server.host.clone();
         match host {
             Some(name) => {

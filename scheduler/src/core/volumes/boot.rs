@@ -407,7 +407,7 @@ impl Core {
             },
         };
         let id = volume.id;
-        match self.agents.volume_create(node, &spec).await {
+        match self.volume_create_on(node, &spec).await {
             Ok(_) => {
                 self.volume_record(id, |v| v.status = st::AVAILABLE.into())
                     .await?;

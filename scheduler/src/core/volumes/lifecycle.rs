@@ -441,6 +441,21 @@ impl Core {
         Ok(volume)
     }
 
+    /// Makes a volume on `node`, which first gets the image it is made from.
+    pub(super) async fn volume_create_on(
+        &self,
+        node: &Node,
+        spec: &VolumeSpec,
+    ) -> Result<yunji_common::agent_api::VolumeInventory> {
+        if let VolumeSource::Image { image } = &spec.source {
+            self.image_push_if_missing(node, Some(image)).await?;
+        }
+        self.agents
+            .volume_create(node, spec)
+            .await
+            .map_err(Error::internal)
+    }
+
     /// Makes the volume on its node; on failure it turns `error`, gives its quota back
     /// and nothing is left on the node.
     async fn volume_build(self: std::sync::Arc<Self>, id: Uuid, source: VolumeSource) {
@@ -456,7 +471,7 @@ impl Core {
             source,
         };
         let result = match self.node_named(&host).await {
-            Ok(node) => match self.agents.volume_create(&node, &spec).await {
+            Ok(node) => match self.volume_create_on(&node, &spec).await {
                 Ok(_) => Ok(()),
                 Err(e) => {
                     // Leave nothing behind, whatever step failed.
