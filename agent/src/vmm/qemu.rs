@@ -456,3 +456,79 @@ impl Vmm for Qemu {
         Ok(uri)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+    use tokio::net::UnixListener;
+
+    use super::*;
+    use crate::vmm::qmp::tests::{fake_qemu, ok};
+
+    /// A directory that looks like a running VM's to `monitor`: a pidfile naming a
+    /// process whose command line holds the QMP socket's path, and a scripted monitor
+    /// listening there.
+    #[allow(clippy::disallowed_methods)] // a stand-in process, not product code
+    fn fake_vm(dir: &Path) -> (tokio::process::Child, UnixListener) {
+        let socket = qmp_path(dir);
+        let child = tokio::process::Command::new("sh")
+            .args(["-c", "sleep 30"])
+            .arg(&socket)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        std::fs::write(pid_path(dir), child.id().unwrap().to_string()).unwrap();
+        // Until the child has exec'd, its command line is the test binary's.
+        while running_pid(dir).is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        (child, UnixListener::bind(&socket).unwrap())
+    }
+
+    fn volume() -> VolumeDisk {
+        VolumeDisk {
+            volume_id: uuid::Uuid::new_v4(),
+            path: "/var/lib/yunji/volumes/v.qcow2".into(),
+            format: "qcow2".into(),
+            block_device: false,
+            read_only: true,
+            device: "/dev/vdb".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_device_qemu_refuses_leaves_no_block_node_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_qemu, listener) = fake_vm(dir.path());
+        let refused = json!({"error": {"class": "GenericError", "desc": "no free PCI slot"}});
+        let monitor = tokio::spawn(fake_qemu(
+            listener,
+            vec![
+                ("qmp_capabilities", vec![ok()]),
+                ("blockdev-add", vec![ok()]),
+                ("device_add", vec![refused]),
+                // What the test is about: the node added first is deleted again.
+                ("blockdev-del", vec![ok()]),
+            ],
+        ));
+        let qemu = Qemu::new("qemu-system-x86_64".into(), "127.0.0.1".parse().unwrap());
+        let error = qemu.attach_disk(dir.path(), &volume()).await.unwrap_err();
+        assert!(error.to_string().contains("no free PCI slot"), "{error}");
+        monitor.await.unwrap();
+    }
+
+    #[test]
+    fn a_volume_is_a_read_only_blockdev_with_its_serial_on_a_virtio_disk() {
+        let disk = volume();
+        let node = blockdev(&disk);
+        assert_eq!(node["driver"], "qcow2");
+        assert_eq!(node["read-only"], true);
+        assert_eq!(node["file"]["driver"], "file");
+        let device = device_args(&disk);
+        assert!(device.starts_with("virtio-blk-pci,drive=vol"), "{device}");
+        assert!(device.ends_with(&format!("serial={}", &disk.volume_id.to_string()[..20])));
+        assert!(VolumeDisk::node_name(disk.volume_id).len() <= 31);
+    }
+}

@@ -314,7 +314,7 @@ impl Qmp {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
@@ -323,7 +323,7 @@ mod tests {
 
     /// A fake QEMU monitor: greets, checks each request against the script, answers
     /// with the scripted lines (events may come before a reply, as QEMU sends them).
-    async fn fake_qemu(listener: UnixListener, script: Vec<(&'static str, Vec<Value>)>) {
+    pub(crate) async fn fake_qemu(listener: UnixListener, script: Vec<(&'static str, Vec<Value>)>) {
         let (stream, _) = listener.accept().await.unwrap();
         let (read, mut write) = stream.into_split();
         let mut lines = BufReader::new(read).lines();
@@ -345,7 +345,7 @@ mod tests {
         }
     }
 
-    fn ok() -> Value {
+    pub(crate) fn ok() -> Value {
         serde_json::json!({"return": {}})
     }
 

@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod network;
+mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

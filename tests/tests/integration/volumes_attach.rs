@@ -641,3 +641,48 @@ async fn an_in_use_volume_is_snapshotted_only_with_force() {
     assert_eq!(snapshot(true).await.status, StatusCode::ACCEPTED);
     ctx.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_server_with_a_volume_attached_is_not_live_migrated_away_from_it() {
+    let (ctx, admin) = cloud(2).await;
+    let image = ctx.test_image(&admin).await;
+    let vol = create_volume(&ctx, &admin, json!({"size": 1})).await;
+    wait_volume(&ctx, &admin, &vol, "available").await;
+    // A server given an existing volume is placed on the volume's node.
+    let r = ctx
+        .call(
+            Method::POST,
+            "/compute/v2.1/servers",
+            Some(&admin),
+            Some(
+                json!({"server": {"name": "vm", "flavorRef": "1", "imageRef": image,
+                "block_device_mapping_v2": [{"source_type": "volume", "uuid": vol,
+                    "destination_type": "volume"}]}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let server = r.body["server"]["id"].as_str().unwrap().to_string();
+    ctx.wait_server(&admin, &server, "ACTIVE", WAIT).await;
+    wait_volume(&ctx, &admin, &vol, "in-use").await;
+    let host = server_host(&ctx, &admin, &server).await;
+
+    let r = ctx
+        .call(
+            Method::POST,
+            &format!("/compute/v2.1/servers/{server}/action"),
+            Some(&admin),
+            Some(
+                json!({"os-migrateLive": {"host": null, "block_migration": false,
+                "disk_over_commit": false}}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    let message = r.body.to_string();
+    assert!(
+        message.contains(&vol) && message.contains("Detach them first"),
+        "{message}"
+    );
+    assert_eq!(server_host(&ctx, &admin, &server).await, host);
+}

@@ -1,0 +1,355 @@
+//! Real cloud disks: volumes hot-plugged into running VMs, read and written from inside,
+//! grown live, attached read-only, and booted from. The guests watch their disks with
+//! `DISK_WATCHER` and report on the console what they see.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::{BOOT, Cloud, cloud};
+
+/// User data that watches the VM's volumes (the disks with a serial, other than the
+/// boot disk `vda`). For each volume that appears it prints
+/// `YUNJI-DISK serial=S dev=D sectors=N ro=0|1`, then the text at its start
+/// (`YUNJI-DISK-READ serial=S data=…`), then writes `written-by-<hostname>` there
+/// (`YUNJI-DISK-WRITE serial=S exit=N`). A change of size prints a new `YUNJI-DISK`
+/// line; a volume that goes prints `YUNJI-DISK-GONE serial=S`.
+const DISK_WATCHER: &str = r#"#!/bin/sh
+(
+seen=" "
+while true; do
+    now=" "
+    for d in /sys/block/vd*; do
+        n=${d##*/}
+        [ "$n" = vda ] && continue
+        s=$(cat "$d/serial" 2>/dev/null)
+        [ -n "$s" ] || continue
+        z=$(cat "$d/size")
+        now="$now$s:$z "
+        case "$seen" in *" $s:$z "*) continue ;; esac
+        echo "YUNJI-DISK serial=$s dev=$n sectors=$z ro=$(cat "$d/ro")"
+        case "$seen" in *" $s:"*) continue ;; esac
+        data=$(head -c 40 "/dev/$n" | tr -dc 'a-zA-Z0-9-')
+        echo "YUNJI-DISK-READ serial=$s data=$data"
+        echo "written-by-$(hostname)" | dd of="/dev/$n" 2>/dev/null
+        rc=$?
+        sync
+        echo "YUNJI-DISK-WRITE serial=$s exit=$rc"
+    done
+    for k in $seen; do
+        case "$now" in *" ${k%%:*}:"*) ;; *) echo "YUNJI-DISK-GONE serial=${k%%:*}" ;; esac
+    done
+    seen=$now
+    sleep 0.5
+done
+) &
+"#;
+
+/// 1 GiB in 512-byte sectors.
+const GIB_SECTORS: u64 = 2 * 1024 * 1024;
+
+/// The serial a volume shows the guest: its id cut to 20 bytes, as Nova does.
+fn serial(volume: &str) -> &str {
+    &volume[..20]
+}
+
+impl Cloud {
+    async fn volume_call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> yunji_tests::Reply {
+        // 3.42: an attached volume may be extended.
+        self.ctx
+            .call_at(
+                Some("volume 3.42"),
+                method,
+                &format!("/volume/v3{path}"),
+                Some(&self.admin),
+                body,
+            )
+            .await
+    }
+
+    async fn volume_status(&self, id: &str) -> Value {
+        let r = self
+            .volume_call(Method::GET, &format!("/volumes/{id}"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body["volume"].clone()
+    }
+
+    async fn wait_volume(&self, id: &str, status: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let volume = self.volume_status(id).await;
+            if volume["status"] == status {
+                return volume;
+            }
+            assert!(volume["status"] != "error", "volume {id} failed: {volume}");
+            assert!(
+                start.elapsed() < BOOT,
+                "volume {id} is not {status}: {volume}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn volume_create(&self, body: Value) -> String {
+        let r = self
+            .volume_call(Method::POST, "/volumes", Some(json!({ "volume": body })))
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+        let id = r.body["volume"]["id"].as_str().unwrap().to_string();
+        self.wait_volume(&id, "available").await;
+        id
+    }
+
+    /// Attaches through Nova and waits for the volume to be in use.
+    async fn attach(&self, server: &str, volume: &str) {
+        self.attach_call(server, volume).await;
+        self.wait_volume(volume, "in-use").await;
+    }
+
+    /// Asks Nova to attach; the volume is `attaching` when it answers.
+    async fn attach_call(&self, server: &str, volume: &str) {
+        let r = self
+            .ctx
+            .call(
+                Method::POST,
+                &format!("/compute/v2.1/servers/{server}/os-volume_attachments"),
+                Some(&self.admin),
+                Some(json!({"volumeAttachment": {"volumeId": volume}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+
+    async fn detach(&self, server: &str, volume: &str) {
+        let r = self
+            .ctx
+            .call(
+                Method::DELETE,
+                &format!("/compute/v2.1/servers/{server}/os-volume_attachments/{volume}"),
+                Some(&self.admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+        self.wait_volume(volume, "available").await;
+    }
+
+    /// The console line starting with `prefix` for the volume, waiting for it.
+    async fn disk_line(&self, server: &str, prefix: &str, volume: &str) -> String {
+        let marker = format!("{prefix} serial={}", serial(volume));
+        let output = self.wait_console(server, &marker, 1).await;
+        output
+            .lines()
+            .rev()
+            .find(|l| l.contains(&marker))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// Boots a server that watches its disks; answers its id once the watcher runs.
+    async fn boot_watching(&self, name: &str) -> String {
+        let id = self.boot(name, "e2e-small", Some(DISK_WATCHER)).await;
+        self.wait_status(&id, "ACTIVE", BOOT).await;
+        self.wait_console(&id, "YUNJI-USERDATA-END exit=0", 1).await;
+        id
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs root and QEMU (tests/run.sh runs it)"]
+async fn a_volume_is_hot_plugged_written_moved_to_another_vm_grown_live_and_attached_read_only() {
+    let cloud = cloud().await;
+    let first = cloud.boot_watching("disk-a").await;
+    let second = cloud.boot_watching("disk-b").await;
+    let volume = cloud
+        .volume_create(json!({"size": 1, "name": "data"}))
+        .await;
+
+    // A failure on the node (here: the volume's file is gone) leaves no device in the
+    // VM and the volume available again, not stuck attaching.
+    let broken = cloud
+        .volume_create(json!({"size": 1, "name": "broken"}))
+        .await;
+    let file = cloud.nodes[0]
+        .data_dir
+        .join(format!("volumes/{broken}.qcow2"));
+    std::fs::remove_file(&file).unwrap();
+    cloud.attach_call(&first, &broken).await;
+    let left = cloud.wait_volume(&broken, "available").await;
+    assert_eq!(left["attachments"], json!([]), "{left}");
+
+    // Hot-plugged: the running guest sees a new disk of 1 GiB, empty, and writes to it.
+    let asked = Instant::now();
+    cloud.attach(&first, &volume).await;
+    let seen = cloud.disk_line(&first, "YUNJI-DISK", &volume).await;
+    let attach_latency = asked.elapsed();
+    assert!(
+        seen.ends_with(&format!("sectors={GIB_SECTORS} ro=0")),
+        "{seen}"
+    );
+    let read = cloud.disk_line(&first, "YUNJI-DISK-READ", &volume).await;
+    assert!(read.ends_with("data="), "a new volume is empty: {read}");
+    let wrote = cloud.disk_line(&first, "YUNJI-DISK-WRITE", &volume).await;
+    assert!(wrote.ends_with("exit=0"), "{wrote}");
+    let shown = cloud.volume_status(&volume).await;
+    assert_eq!(shown["attachments"][0]["server_id"], first.as_str());
+
+    // An attached volume is not deleted.
+    let r = cloud
+        .volume_call(Method::DELETE, &format!("/volumes/{volume}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    let message = r.body.to_string();
+    assert!(
+        message.contains("in-use") || message.contains("attached"),
+        "{message}"
+    );
+
+    // Grown live: the running guest sees 2 GiB, without booting again.
+    let r = cloud
+        .volume_call(
+            Method::POST,
+            &format!("/volumes/{volume}/action"),
+            Some(json!({"os-extend": {"new_size": 2}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let grown = format!("YUNJI-DISK serial={}", serial(&volume));
+    let output = cloud.wait_console(&first, &grown, 2).await;
+    assert!(
+        output.contains(&format!("sectors={} ro=0", 2 * GIB_SECTORS)),
+        "{output}"
+    );
+    assert_eq!(output.matches("YUNJI-BOOT-OK").count(), 1, "{output}");
+    cloud.wait_volume(&volume, "in-use").await;
+    assert_eq!(cloud.volume_status(&volume).await["size"], 2);
+
+    // Detached: the guest released it; nothing of it stays in the VM.
+    cloud.detach(&first, &volume).await;
+    cloud.disk_line(&first, "YUNJI-DISK-GONE", &volume).await;
+
+    // The second VM reads what the first wrote: nothing was lost on the way.
+    cloud.attach(&second, &volume).await;
+    let read = cloud.disk_line(&second, "YUNJI-DISK-READ", &volume).await;
+    assert!(read.ends_with("data=written-by-disk-a"), "{read}");
+    cloud.detach(&second, &volume).await;
+
+    // Read-only (Cinder's os-attach with mode ro): the guest's write fails.
+    let r = cloud
+        .volume_call(
+            Method::POST,
+            &format!("/volumes/{volume}/action"),
+            Some(json!({"os-attach": {"instance_uuid": first, "mode": "ro"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    cloud.wait_volume(&volume, "in-use").await;
+    let output = cloud
+        .wait_console(
+            &first,
+            &format!("YUNJI-DISK-WRITE serial={}", serial(&volume)),
+            2,
+        )
+        .await;
+    let last = output
+        .lines()
+        .rev()
+        .find(|l| l.contains("YUNJI-DISK serial="))
+        .unwrap();
+    assert!(last.trim().ends_with("ro=1"), "{last}");
+    let write = output
+        .lines()
+        .rev()
+        .find(|l| l.contains("YUNJI-DISK-WRITE"))
+        .unwrap();
+    assert!(
+        !write.trim().ends_with("exit=0"),
+        "a read-only write succeeded: {write}"
+    );
+    println!(
+        "volume attach latency (API call to the device seen in the VM): {:.2} s",
+        attach_latency.as_secs_f64()
+    );
+
+    let output = cloud.console(&first).await;
+    assert!(
+        !output.contains(serial(&broken)),
+        "a failed attach left a device:\n{output}"
+    );
+
+    // Deleting the server releases the volume.
+    cloud.delete_and_check_gone(&first).await;
+    cloud.wait_volume(&volume, "available").await;
+}
+
+#[tokio::test]
+#[ignore = "needs root and QEMU (tests/run.sh runs it)"]
+async fn a_server_boots_from_a_volume_made_from_the_image_which_outlives_it() {
+    let cloud = cloud().await;
+    let body = json!({"server": {
+        "name": "from-volume",
+        "flavorRef": "e2e-small",
+        "block_device_mapping_v2": [{
+            "boot_index": 0,
+            "uuid": cloud.image,
+            "source_type": "image",
+            "destination_type": "volume",
+            "volume_size": 1,
+            "delete_on_termination": false,
+        }],
+    }});
+    let id = cloud.boot_as(&cloud.admin, body).await;
+    cloud.wait_status(&id, "ACTIVE", BOOT).await;
+    cloud.wait_console(&id, "YUNJI-BOOT-OK", 1).await;
+    let server = cloud.show(&id).await;
+    let attached = &server["os-extended-volumes:volumes_attached"];
+    let volume = attached[0]["id"].as_str().unwrap().to_string();
+    // No local root disk: the VM runs from the volume.
+    let vm_dir = cloud.nodes[0].vm_dir(&id);
+    assert!(!vm_dir.join("disk.qcow2").exists());
+
+    cloud.delete_and_check_gone(&id).await;
+    let left = cloud.wait_volume(&volume, "available").await;
+    assert_eq!(left["bootable"], "true", "{left}");
+
+    // What stayed is a whole system: a second server boots from the same volume.
+    let body = json!({"server": {
+        "name": "again",
+        "flavorRef": "e2e-small",
+        "block_device_mapping_v2": [{
+            "boot_index": 0,
+            "uuid": volume,
+            "source_type": "volume",
+            "destination_type": "volume",
+            "delete_on_termination": true,
+        }],
+    }});
+    let again = cloud.boot_as(&cloud.admin, body).await;
+    cloud.wait_status(&again, "ACTIVE", BOOT).await;
+    cloud.wait_console(&again, "YUNJI-BOOT-OK", 1).await;
+    cloud.delete_and_check_gone(&again).await;
+    // delete_on_termination: the volume went with the server.
+    let start = Instant::now();
+    loop {
+        let r = cloud
+            .volume_call(Method::GET, &format!("/volumes/{volume}"), None)
+            .await;
+        if r.status == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(
+            start.elapsed() < BOOT,
+            "volume {volume} stays: {:?}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
