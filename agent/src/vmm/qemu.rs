@@ -86,27 +86,29 @@ impl Qemu {
             "chardev:console".into(),
         ];
         // The guest's first disk is the one it boots from: the root disk, or else the
-        // boot volume (which `VmHost` puts first).
+        // boot volume (which `VmHost` puts first). It alone gets a boot index: SeaBIOS
+        // boots the first hard disk it lists, and would list a data volume first.
         if let Some(root) = &vm.root_disk {
             args.extend([
                 "-drive".into(),
-                format!("file={},if=virtio,format=qcow2,discard=unmap", path(root)),
+                format!(
+                    "file={},if=none,id=root,format=qcow2,discard=unmap",
+                    path(root)
+                ),
+                "-device".into(),
+                "virtio-blk-pci,drive=root,bootindex=0".into(),
             ]);
         }
         for (index, disk) in vm.volumes.iter().enumerate() {
+            let mut device = device_args(disk);
+            if vm.root_disk.is_none() && index == 0 {
+                device.push_str(",bootindex=0");
+            }
             args.extend([
                 "-blockdev".into(),
                 blockdev(disk).to_string(),
                 "-device".into(),
-                format!(
-                    "{},bootindex={}",
-                    device_args(disk),
-                    if vm.root_disk.is_none() && index == 0 {
-                        0
-                    } else {
-                        index + 1
-                    }
-                ),
+                device,
             ]);
         }
         args.extend([

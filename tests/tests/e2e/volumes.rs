@@ -141,6 +141,22 @@ impl Cloud {
         self.wait_volume(volume, "available").await;
     }
 
+    async fn wait_snapshot(&self, id: &str) {
+        let start = Instant::now();
+        loop {
+            let r = self
+                .volume_call(Method::GET, &format!("/snapshots/{id}"), None)
+                .await;
+            let status = &r.body["snapshot"]["status"];
+            if status == "available" {
+                return;
+            }
+            assert!(status != "error", "snapshot {id} failed: {:?}", r.body);
+            assert!(start.elapsed() < BOOT, "snapshot {id}: {:?}", r.body);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// The console line starting with `prefix` for the volume, waiting for it.
     async fn disk_line(&self, server: &str, prefix: &str, volume: &str) -> String {
         let marker = format!("{prefix} serial={}", serial(volume));
@@ -284,6 +300,35 @@ async fn a_volume_is_hot_plugged_written_moved_to_another_vm_grown_live_and_atta
         !output.contains(serial(&broken)),
         "a failed attach left a device:\n{output}"
     );
+
+    // A snapshot of the attached volume (the VM paused for the copy), and a larger
+    // volume made from it, attached to the second VM while it is stopped: the VM sees
+    // it at its next start, with the data of the moment of the snapshot.
+    let r = cloud
+        .volume_call(
+            Method::POST,
+            "/snapshots",
+            Some(json!({"snapshot": {"volume_id": volume, "force": true, "name": "snap"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let snapshot = r.body["snapshot"]["id"].as_str().unwrap().to_string();
+    cloud.wait_snapshot(&snapshot).await;
+    let copy = cloud
+        .volume_create(json!({"size": 3, "snapshot_id": snapshot}))
+        .await;
+    cloud.act(&second, json!({"os-stop": null})).await;
+    cloud.wait_status(&second, "SHUTOFF", BOOT).await;
+    cloud.attach(&second, &copy).await;
+    cloud.act(&second, json!({"os-start": null})).await;
+    cloud.wait_status(&second, "ACTIVE", BOOT).await;
+    let seen = cloud.disk_line(&second, "YUNJI-DISK", &copy).await;
+    assert!(
+        seen.ends_with(&format!("sectors={} ro=0", 3 * GIB_SECTORS)),
+        "{seen}"
+    );
+    let read = cloud.disk_line(&second, "YUNJI-DISK-READ", &copy).await;
+    assert!(read.ends_with("data=written-by-disk-b"), "{read}");
 
     // Deleting the server releases the volume.
     cloud.delete_and_check_gone(&first).await;
