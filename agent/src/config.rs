@@ -85,6 +85,11 @@ pub struct AgentConfig {
     /// the ACPI power button before forcing it off (s).
     #[arg(long, env = "YUNJI_GRACEFUL_STOP_SECS", default_value_t = 60)]
     pub graceful_stop_secs: u64,
+    /// Keep volumes as device-mapper thin volumes of this thin pool (its name under
+    /// /dev/mapper, made and active before the agent starts) instead of qcow2 files in the
+    /// data directory. Needs real VMs.
+    #[arg(long, env = "YUNJI_THIN_POOL")]
+    pub thin_pool: Option<String>,
     /// Log format.
     #[arg(long, env = "YUNJI_LOG_FORMAT", value_parser = ["text", "json"], default_value = "text")]
     pub log_format: String,

@@ -95,7 +95,7 @@ pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
         .and_then(|uri| uri.host()?.trim_matches(['[', ']']).parse().ok())
         .unwrap_or(addr.ip());
     let drivers = drivers::DriverSet::select(&config, use_qemu, network.clone(), node_ip).await?;
-    let disks = drivers.disks(&config)?;
+    let disks = drivers.disks(&config).await?;
     let state = Arc::new(api::AgentState::new(
         config.node_name.clone(),
         config.availability_zone.clone(),

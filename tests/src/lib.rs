@@ -104,6 +104,7 @@ pub fn agent_config(
         sim_memory_mb: 65_536,
         sim_disk_gb: 1_000,
         graceful_stop_secs: 10,
+        thin_pool: None,
         log_format: "text".into(),
     }
 }

@@ -1,10 +1,12 @@
 //! Cloud disks on real VMs: a `VolumeStore` keeps the node's volumes and snapshots
-//! (qcow2 files here, `files`), and `RealDisks` puts them into the node's VMs through
-//! `VmHost` — hot-plugged into running VMs, plugged at the next start of stopped ones,
-//! grown live, snapshotted while the VM using them is paused. Which VM uses a volume is
-//! kept by the VM (its record), so it survives an agent restart with the VM.
+//! (qcow2 files, `files`, or device-mapper thin volumes, `thin`), and `RealDisks` puts
+//! them into the node's VMs through `VmHost` — hot-plugged into running VMs, plugged at
+//! the next start of stopped ones, grown live, snapshotted while the VM using them is
+//! paused. Which VM uses a volume is kept by the VM (its record), so it survives an
+//! agent restart with the VM.
 
 pub mod files;
+pub mod thin;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -302,6 +304,7 @@ impl<S: VolumeStore> RealDisks<S> {
 pub enum Disks {
     Sim(SimDisk),
     Files(RealDisks<files::FileStore>),
+    Thin(RealDisks<thin::ThinStore>),
 }
 
 fn no_real_vms() -> DriverError {
@@ -324,8 +327,9 @@ macro_rules! dispatch {
         match ($disks, $drivers) {
             (Disks::Sim($d), DriverSet::Sim($sim)) => $on_sim,
             (Disks::Files($r), DriverSet::Qemu($host)) => $on_real,
+            (Disks::Thin($r), DriverSet::Qemu($host)) => $on_real,
             (Disks::Sim(_), _) => Err(no_sim()),
-            (Disks::Files(_), _) => Err(no_real_vms()),
+            (Disks::Files(_) | Disks::Thin(_), _) => Err(no_real_vms()),
         }
     };
 }
@@ -335,6 +339,7 @@ impl Disks {
         match self {
             Disks::Sim(_) => DiskDriver::Sim,
             Disks::Files(disks) => disks.store.kind(),
+            Disks::Thin(disks) => disks.store.kind(),
         }
     }
 
@@ -342,7 +347,8 @@ impl Disks {
         match (self, drivers) {
             (Disks::Sim(d), _) => d.observe(),
             (Disks::Files(r), DriverSet::Qemu(host)) => r.observe(host),
-            (Disks::Files(_), _) => StorageStatus::default(),
+            (Disks::Thin(r), DriverSet::Qemu(host)) => r.observe(host),
+            (Disks::Files(_) | Disks::Thin(_), _) => StorageStatus::default(),
         }
     }
 
@@ -354,6 +360,7 @@ impl Disks {
         match self {
             Disks::Sim(_) => Ok(Vec::new()),
             Disks::Files(r) => attachments.iter().map(|a| r.disk(a)).collect(),
+            Disks::Thin(r) => attachments.iter().map(|a| r.disk(a)).collect(),
         }
     }
 

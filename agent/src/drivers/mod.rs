@@ -143,14 +143,19 @@ impl DriverSet {
         }
     }
 
-    /// The node's disk driver for volumes: the sim's with the sim set, qcow2 files
-    /// with real VMs.
-    pub fn disks(&self, config: &AgentConfig) -> anyhow::Result<crate::disk::Disks> {
-        Ok(match self {
-            DriverSet::Sim(_) => {
-                crate::disk::Disks::Sim(sim_disk::SimDisk::new(config.sim_disk_gb))
+    /// The node's disk driver for volumes: the sim's with the sim set; with real VMs,
+    /// thin volumes of `--thin-pool`, else qcow2 files.
+    pub async fn disks(&self, config: &AgentConfig) -> anyhow::Result<crate::disk::Disks> {
+        use crate::disk::{Disks, RealDisks};
+        Ok(match (self, &config.thin_pool) {
+            (DriverSet::Sim(_), None) => Disks::Sim(sim_disk::SimDisk::new(config.sim_disk_gb)),
+            (DriverSet::Sim(_), Some(_)) => {
+                anyhow::bail!("--thin-pool needs real VMs, but this node runs the sim driver set")
             }
-            DriverSet::Qemu(_) => crate::disk::Disks::Files(crate::disk::RealDisks::new(
+            (DriverSet::Qemu(_), Some(pool)) => Disks::Thin(RealDisks::new(
+                crate::disk::thin::ThinStore::load(&config.data_dir, pool).await?,
+            )),
+            (DriverSet::Qemu(_), None) => Disks::Files(RealDisks::new(
                 crate::disk::files::FileStore::new(&config.data_dir)?,
             )),
         })
