@@ -225,17 +225,29 @@ impl<S: VolumeStore> RealDisks<S> {
         Ok(self.inventory(id, &host.attachments()))
     }
 
-    /// How a VM opens the volume of `attachment`.
-    pub fn disk(&self, attachment: &VolumeAttachment) -> Result<VolumeDisk, DriverError> {
-        let (path, format, block_device) = self.store.open(attachment.volume_id)?;
+    /// How a VM opens a volume attached as `device`.
+    pub fn disk(
+        &self,
+        volume_id: Uuid,
+        device: String,
+        read_only: bool,
+    ) -> Result<VolumeDisk, DriverError> {
+        let (path, format, block_device) = self.store.open(volume_id)?;
         Ok(VolumeDisk {
-            volume_id: attachment.volume_id,
+            volume_id,
             path,
             format: format.to_string(),
             block_device,
-            read_only: attachment.read_only,
-            device: attachment.device.clone(),
+            read_only,
+            device,
         })
+    }
+
+    fn disks(&self, attachments: &[VolumeAttachment]) -> Result<Vec<VolumeDisk>, DriverError> {
+        attachments
+            .iter()
+            .map(|a| self.disk(a.volume_id, a.device.clone(), a.read_only))
+            .collect()
     }
 
     /// Attaches a volume to a server of this node; attaching it again answers the
@@ -246,11 +258,7 @@ impl<S: VolumeStore> RealDisks<S> {
         id: Uuid,
         attach: VolumeAttach,
     ) -> Result<VolumeInventory, DriverError> {
-        let disk = self.disk(&VolumeAttachment {
-            volume_id: id,
-            device: attach.device,
-            read_only: attach.read_only,
-        })?;
+        let disk = self.disk(id, attach.device, attach.read_only)?;
         host.attach_volume(attach.server_id, disk).await?;
         Ok(self.inventory(id, &host.attachments()))
     }
@@ -359,8 +367,8 @@ impl Disks {
     ) -> Result<Vec<VolumeDisk>, DriverError> {
         match self {
             Disks::Sim(_) => Ok(Vec::new()),
-            Disks::Files(r) => attachments.iter().map(|a| r.disk(a)).collect(),
-            Disks::Thin(r) => attachments.iter().map(|a| r.disk(a)).collect(),
+            Disks::Files(r) => r.disks(attachments),
+            Disks::Thin(r) => r.disks(attachments),
         }
     }
 
