@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 use yunji_common::agent_api::{
-    AttachmentInventory, DiskDriver, SnapshotInventory, SnapshotSpec, StorageStatus, VolumeAttach,
-    VolumeAttachment, VolumeDetach, VolumeInventory, VolumeSource, VolumeSpec,
+    AttachmentInventory, DiskDriver, IoLimits, SnapshotInventory, SnapshotSpec, StorageStatus,
+    VolumeAttach, VolumeAttachment, VolumeDetach, VolumeInventory, VolumeSource, VolumeSpec,
 };
 
 use crate::drivers::sim_disk::SimDisk;
@@ -231,6 +231,7 @@ impl<S: VolumeStore> RealDisks<S> {
         volume_id: Uuid,
         device: String,
         read_only: bool,
+        limits: IoLimits,
     ) -> Result<VolumeDisk, DriverError> {
         let (path, format, block_device) = self.store.open(volume_id)?;
         Ok(VolumeDisk {
@@ -240,13 +241,14 @@ impl<S: VolumeStore> RealDisks<S> {
             block_device,
             read_only,
             device,
+            limits,
         })
     }
 
     fn disks(&self, attachments: &[VolumeAttachment]) -> Result<Vec<VolumeDisk>, DriverError> {
         attachments
             .iter()
-            .map(|a| self.disk(a.volume_id, a.device.clone(), a.read_only))
+            .map(|a| self.disk(a.volume_id, a.device.clone(), a.read_only, a.limits))
             .collect()
     }
 
@@ -258,7 +260,7 @@ impl<S: VolumeStore> RealDisks<S> {
         id: Uuid,
         attach: VolumeAttach,
     ) -> Result<VolumeInventory, DriverError> {
-        let disk = self.disk(id, attach.device, attach.read_only)?;
+        let disk = self.disk(id, attach.device, attach.read_only, attach.limits)?;
         host.attach_volume(attach.server_id, disk).await?;
         Ok(self.inventory(id, &host.attachments()))
     }

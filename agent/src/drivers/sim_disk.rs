@@ -342,6 +342,7 @@ mod tests {
             server_id: Uuid::new_v4(),
             device: "/dev/vdb".into(),
             read_only: false,
+            limits: Default::default(),
         };
         let err = disk.attach(&sim, volume.id, attach).await.unwrap_err();
         assert_eq!(err.code, "not-found");

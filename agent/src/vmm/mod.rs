@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use yunji_common::agent_api::{
-    Capacity, FlavorSpec, Inventory, NicSpec, PowerState, ServerAction, ServerInventory,
+    Capacity, FlavorSpec, Inventory, IoLimits, NicSpec, PowerState, ServerAction, ServerInventory,
     ServerReply, ServerSpec, SnapshotReply, VmmDriver,
 };
 use yunji_common::execute::execute;
@@ -99,6 +99,9 @@ pub struct VolumeDisk {
     pub read_only: bool,
     /// The device name the API reports (`/dev/vda` for the boot volume).
     pub device: String,
+    /// Its volume type's I/O limits, set on the device once the VM runs.
+    #[serde(default)]
+    pub limits: IoLimits,
 }
 
 impl VolumeDisk {
@@ -191,6 +194,15 @@ pub trait Vmm: Send + Sync + 'static {
         _bytes: u64,
     ) -> impl Future<Output = Result<(), VmmError>> + Send {
         async { Err(VmmError::Unsupported("this", "growing an attached disk")) }
+    }
+    /// Limits the I/O of a plugged-in volume.
+    fn set_io_limits(
+        &self,
+        _dir: &Path,
+        _volume_id: Uuid,
+        _limits: IoLimits,
+    ) -> impl Future<Output = Result<(), VmmError>> + Send {
+        async { Err(VmmError::Unsupported("this", "I/O limits")) }
     }
     /// The volumes the running VM has plugged in (by the ids their node names carry).
     fn attached_disks(
@@ -754,11 +766,24 @@ async fn boot_and_wait<V: Vmm>(
     config: &VmConfig,
 ) -> Result<(), DriverError> {
     wait_running(vmm, config).await?;
+    if let Err(e) = limit_volumes(vmm, config).await {
+        let _ = vmm.force_off(&config.dir).await;
+        return Err(e);
+    }
     for nic in &config.nics {
         if let Err(e) = network.attach_port(&nic.port_id).await {
             let _ = vmm.force_off(&config.dir).await;
             return Err(e);
         }
+    }
+    Ok(())
+}
+
+/// Sets the volumes' I/O limits in the running VM (QEMU takes them once it runs).
+async fn limit_volumes<V: Vmm>(vmm: &V, config: &VmConfig) -> Result<(), DriverError> {
+    for disk in config.volumes.iter().filter(|d| !d.limits.is_unlimited()) {
+        vmm.set_io_limits(&config.dir, disk.volume_id, disk.limits)
+            .await?;
     }
     Ok(())
 }
@@ -925,7 +950,15 @@ impl<V: Vmm> VmOwner<V> {
         for disk in &self.record.volumes {
             if !plugged.contains(&VolumeDisk::node_name(disk.volume_id)) {
                 tracing::warn!(id = %self.id(), volume = %disk.volume_id, "plugging in a recorded volume the VM lacks");
-                if let Err(error) = self.vmm.attach_disk(&self.dir, disk).await {
+                let plugged = match self.vmm.attach_disk(&self.dir, disk).await {
+                    Ok(()) if !disk.limits.is_unlimited() => {
+                        self.vmm
+                            .set_io_limits(&self.dir, disk.volume_id, disk.limits)
+                            .await
+                    }
+                    other => other,
+                };
+                if let Err(error) = plugged {
                     tracing::error!(id = %self.id(), volume = %disk.volume_id, %error, "cannot plug in a volume");
                 }
             }
@@ -970,6 +1003,19 @@ impl<V: Vmm> VmOwner<V> {
             PowerState::Shutdown => {}
             PowerState::Running | PowerState::Paused => {
                 self.vmm.attach_disk(&self.dir, &disk).await?;
+                if !disk.limits.is_unlimited()
+                    && let Err(e) = self
+                        .vmm
+                        .set_io_limits(&self.dir, disk.volume_id, disk.limits)
+                        .await
+                {
+                    // Unlimited it must not stay: take it out again.
+                    let _ = self
+                        .vmm
+                        .detach_disk(&self.dir, disk.volume_id, DETACH_TIMEOUT)
+                        .await;
+                    return Err(e.into());
+                }
             }
             power => return Err(self.wrong_state("attach a volume to", power)),
         }

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use yunji_common::agent_api::{PowerState, VmmDriver};
+use yunji_common::agent_api::{IoLimits, PowerState, VmmDriver};
 use yunji_common::execute::execute;
 
 use super::qmp::{Qmp, QmpError, RunState};
@@ -389,6 +389,34 @@ impl Vmm for Qemu {
         Ok(())
     }
 
+    async fn set_io_limits(
+        &self,
+        dir: &Path,
+        volume_id: uuid::Uuid,
+        limits: IoLimits,
+    ) -> Result<(), VmmError> {
+        // The limits belong to the block device inside the virtio-blk-pci proxy.
+        let device = format!(
+            "/machine/peripheral/{}/virtio-backend",
+            VolumeDisk::device_id(volume_id)
+        );
+        let args = serde_json::json!({
+            "id": device,
+            "bps": limits.total_bytes_sec,
+            "bps_rd": limits.read_bytes_sec,
+            "bps_wr": limits.write_bytes_sec,
+            "iops": limits.total_iops_sec,
+            "iops_rd": limits.read_iops_sec,
+            "iops_wr": limits.write_iops_sec,
+        });
+        monitor(dir)
+            .await?
+            .execute::<serde_json::Value>("block_set_io_throttle", Some(args))
+            .await
+            .map_err(qmp_failed)?;
+        Ok(())
+    }
+
     async fn attached_disks(&self, dir: &Path) -> Result<Vec<String>, VmmError> {
         #[derive(serde::Deserialize)]
         struct Node {
@@ -497,6 +525,7 @@ mod tests {
             block_device: false,
             read_only: true,
             device: "/dev/vdb".into(),
+            limits: IoLimits::default(),
         }
     }
 

@@ -41,6 +41,8 @@ pub struct VolumeAttachment {
     /// The device name the API reports (`/dev/vda` is the boot volume).
     pub device: String,
     pub read_only: bool,
+    #[serde(default)]
+    pub limits: super::IoLimits,
 }
 
 /// A server's interface: the port it is and the MAC the guest's NIC has.

@@ -50,6 +50,50 @@ pub struct VolumeAttach {
     pub server_id: Uuid,
     pub device: String,
     pub read_only: bool,
+    /// The volume type's I/O limits.
+    #[serde(default)]
+    pub limits: IoLimits,
+}
+
+/// I/O limits of a volume in a VM, from its volume type's `disk:*` extra specs (the
+/// names of Nova's `quota:disk_*` flavor keys). 0 is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IoLimits {
+    pub total_bytes_sec: u64,
+    pub read_bytes_sec: u64,
+    pub write_bytes_sec: u64,
+    pub total_iops_sec: u64,
+    pub read_iops_sec: u64,
+    pub write_iops_sec: u64,
+}
+
+impl IoLimits {
+    /// The limits a volume type's extra specs set (`disk:write_bytes_sec`, …); keys
+    /// that are not numbers set none.
+    pub fn from_extra_specs<'a>(specs: impl IntoIterator<Item = (&'a str, &'a str)>) -> IoLimits {
+        let mut limits = IoLimits::default();
+        for (key, value) in specs {
+            let Ok(value) = value.trim().parse::<u64>() else {
+                continue;
+            };
+            let field = match key.strip_prefix("disk:") {
+                Some("total_bytes_sec") => &mut limits.total_bytes_sec,
+                Some("read_bytes_sec") => &mut limits.read_bytes_sec,
+                Some("write_bytes_sec") => &mut limits.write_bytes_sec,
+                Some("total_iops_sec") => &mut limits.total_iops_sec,
+                Some("read_iops_sec") => &mut limits.read_iops_sec,
+                Some("write_iops_sec") => &mut limits.write_iops_sec,
+                _ => continue,
+            };
+            *field = value;
+        }
+        limits
+    }
+
+    pub fn is_unlimited(&self) -> bool {
+        *self == IoLimits::default()
+    }
 }
 
 /// Detach a volume from a server of this node.
@@ -101,4 +145,31 @@ pub struct StorageStatus {
     pub volumes: Vec<VolumeInventory>,
     #[serde(default)]
     pub snapshots: Vec<SnapshotInventory>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_limits_come_from_the_disk_keys_of_a_types_extra_specs() {
+        let specs = [
+            ("volume_backend_name", "sata"),
+            ("disk:read_bytes_sec", "209715200"),
+            ("disk:write_bytes_sec", " 104857600 "),
+            ("disk:total_iops_sec", "lots"),
+            ("quota:disk_write_iops_sec", "5"),
+        ];
+        let limits = IoLimits::from_extra_specs(specs);
+        assert_eq!(
+            limits,
+            IoLimits {
+                read_bytes_sec: 209_715_200,
+                write_bytes_sec: 104_857_600,
+                ..IoLimits::default()
+            }
+        );
+        assert!(!limits.is_unlimited());
+        assert!(IoLimits::from_extra_specs([]).is_unlimited());
+    }
 }

@@ -13,7 +13,8 @@ use super::{BOOT, Cloud, cloud};
 /// boot disk `vda`). For each volume that appears it prints
 /// `YUNJI-DISK serial=S dev=D sectors=N ro=0|1`, then the text at its start
 /// (`YUNJI-DISK-READ serial=S data=…`), then writes `written-by-<hostname>` there
-/// (`YUNJI-DISK-WRITE serial=S exit=N`). A change of size prints a new `YUNJI-DISK`
+/// (`YUNJI-DISK-WRITE serial=S exit=N`), and times writing and syncing 6 MiB after the
+/// first MiB (`YUNJI-DISK-BULK serial=S seconds=T`). A change of size prints a new `YUNJI-DISK`
 /// line; a volume that goes prints `YUNJI-DISK-GONE serial=S`.
 const DISK_WATCHER: &str = r#"#!/bin/sh
 (
@@ -36,6 +37,11 @@ while true; do
         rc=$?
         sync
         echo "YUNJI-DISK-WRITE serial=$s exit=$rc"
+        t0=$(cut -d' ' -f1 /proc/uptime)
+        dd if=/dev/zero of="/dev/$n" bs=1M seek=1 count=6 2>/dev/null
+        sync
+        t1=$(cut -d' ' -f1 /proc/uptime)
+        echo "YUNJI-DISK-BULK serial=$s seconds=$(echo "$t0 $t1" | awk '{print $2 - $1}')"
     done
     for k in $seen; do
         case "$now" in *" ${k%%:*}:"*) ;; *) echo "YUNJI-DISK-GONE serial=${k%%:*}" ;; esac
@@ -202,6 +208,29 @@ async fn a_volume_is_hot_plugged_written_moved_to_another_vm_grown_live_and_atta
     let left = cloud.wait_volume(&broken, "available").await;
     assert_eq!(left["attachments"], json!([]), "{left}");
 
+    // A volume type's I/O limits hold in the VM: 6 MiB at 1 MiB/s take seconds.
+    let r = cloud
+        .volume_call(
+            Method::POST,
+            "/types",
+            Some(json!({"volume_type": {"name": "slow",
+                "extra_specs": {"disk:write_bytes_sec": "1048576"}}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.body["volume_type"]["extra_specs"]["disk:write_bytes_sec"],
+        "1048576"
+    );
+    let slow = cloud
+        .volume_create(json!({"size": 1, "volume_type": "slow"}))
+        .await;
+    cloud.attach(&first, &slow).await;
+    let bulk = cloud.disk_line(&first, "YUNJI-DISK-BULK", &slow).await;
+    let seconds: f64 = bulk.rsplit('=').next().unwrap().parse().unwrap();
+    assert!(seconds >= 4.0, "the write limit did not hold: {bulk}");
+    cloud.detach(&first, &slow).await;
+
     // Hot-plugged: the running guest sees a new disk of 1 GiB, empty, and writes to it.
     let asked = Instant::now();
     cloud.attach(&first, &volume).await;
@@ -215,6 +244,10 @@ async fn a_volume_is_hot_plugged_written_moved_to_another_vm_grown_live_and_atta
     assert!(read.ends_with("data="), "a new volume is empty: {read}");
     let wrote = cloud.disk_line(&first, "YUNJI-DISK-WRITE", &volume).await;
     assert!(wrote.ends_with("exit=0"), "{wrote}");
+    // The default type (SATA) limits writes to 100 MB/s: 6 MiB go at once.
+    let bulk = cloud.disk_line(&first, "YUNJI-DISK-BULK", &volume).await;
+    let seconds: f64 = bulk.rsplit('=').next().unwrap().parse().unwrap();
+    assert!(seconds < 3.0, "{bulk}");
     let shown = cloud.volume_status(&volume).await;
     assert_eq!(shown["attachments"][0]["server_id"], first.as_str());
 

@@ -726,16 +726,16 @@ impl Core {
 
     /// The volumes attached to a server, as its node is told them.
     async fn server_spec_volumes(&self, id: Uuid) -> Result<Vec<VolumeAttachmentSpec>> {
-        Ok(self
-            .server_attached_volumes(id)
-            .await?
-            .into_iter()
-            .map(|a| VolumeAttachmentSpec {
+        let mut volumes = Vec::new();
+        for a in self.server_attached_volumes(id).await? {
+            volumes.push(VolumeAttachmentSpec {
                 volume_id: a.volume_id,
                 read_only: a.mode == "ro",
+                limits: self.volume_io_limits(a.volume_id).await?,
                 device: a.device,
-            })
-            .collect())
+            });
+        }
+        Ok(volumes)
     }
 
     /// Applies `change` to the stored server in one transaction.

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use chrono::Utc;
 use uuid::Uuid;
-use yunji_common::agent_api::VolumeAttach;
+use yunji_common::agent_api::{IoLimits, VolumeAttach};
 
 use super::{parse_volume_id, volume_missing};
 use crate::core::Core;
@@ -166,19 +166,25 @@ impl Core {
         mut attachment: VolumeAttachment,
         host: String,
     ) {
-        let request = VolumeAttach {
-            server_id: attachment.server_id,
-            device: attachment.device.clone(),
-            read_only: attachment.mode == "ro",
-        };
         let vid = attachment.volume_id;
-        let result = match self.node_named(&host).await {
-            Ok(node) => self
-                .agents
-                .volume_attach(&node, vid, &request)
-                .await
-                .map(|_| ())
-                .map_err(|e| error_chain(&e)),
+        let node = match self.volume_io_limits(vid).await {
+            Ok(limits) => self.node_named(&host).await.map(|node| (node, limits)),
+            Err(e) => Err(e),
+        };
+        let result = match node {
+            Ok((node, limits)) => {
+                let request = VolumeAttach {
+                    server_id: attachment.server_id,
+                    device: attachment.device.clone(),
+                    read_only: attachment.mode == "ro",
+                    limits,
+                };
+                self.agents
+                    .volume_attach(&node, vid, &request)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| error_chain(&e))
+            }
             Err(e) => Err(error_chain(&e)),
         };
         if let Err(message) = &result {
@@ -346,6 +352,26 @@ impl Core {
             tracing::error!(volume = %vid, error = %error_chain(&error), "recording a detach failed");
         }
         detached
+    }
+
+    /// The I/O limits a volume's type sets.
+    pub(crate) async fn volume_io_limits(&self, id: Uuid) -> Result<IoLimits> {
+        self.store
+            .read(move |db| {
+                let Some(volume) = db.volume_get(id)? else {
+                    return Ok(IoLimits::default());
+                };
+                Ok(db
+                    .volume_type_get(&volume.type_id)?
+                    .map(|t| {
+                        IoLimits::from_extra_specs(
+                            t.extra_specs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                        )
+                    })
+                    .unwrap_or_default())
+            })
+            .await
+            .map_err(Into::into)
     }
 
     /// The volumes attached to a server (Nova's `os-volume_attachments` list).

@@ -447,6 +447,10 @@ impl Core {
                 server_id,
                 device: attachment.device.clone(),
                 read_only: false,
+                limits: self
+                    .volume_io_limits(attachment.volume_id)
+                    .await
+                    .map_err(|e| error_chain(&e))?,
             };
             self.agents
                 .volume_attach(node, attachment.volume_id, &request)
