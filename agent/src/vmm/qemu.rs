@@ -301,6 +301,14 @@ impl Vmm for Qemu {
     async fn attach_disk(&self, dir: &Path, disk: &VolumeDisk) -> Result<(), VmmError> {
         let mut qmp = monitor(dir).await?;
         let node = VolumeDisk::node_name(disk.volume_id);
+        // A detach cut short may have left the block node without its device; it would
+        // make the add fail. (A node a device still uses is not deleted.)
+        let _ = qmp
+            .execute::<serde_json::Value>(
+                "blockdev-del",
+                Some(serde_json::json!({"node-name": node})),
+            )
+            .await;
         qmp.execute::<serde_json::Value>("blockdev-add", Some(blockdev(disk)))
             .await
             .map_err(qmp_failed)?;
@@ -417,23 +425,30 @@ impl Vmm for Qemu {
         Ok(())
     }
 
+    /// The volumes whose guest device exists: `query-block` lists the block backends
+    /// of devices (a block node whose device is gone is not plugged in).
     async fn attached_disks(&self, dir: &Path) -> Result<Vec<String>, VmmError> {
         #[derive(serde::Deserialize)]
-        struct Node {
+        struct Inserted {
             #[serde(rename = "node-name")]
             node_name: String,
         }
-        let nodes: Vec<Node> = monitor(dir)
+        #[derive(serde::Deserialize)]
+        struct Backend {
+            #[serde(default)]
+            qdev: Option<String>,
+            #[serde(default)]
+            inserted: Option<Inserted>,
+        }
+        let backends: Vec<Backend> = monitor(dir)
             .await?
-            .execute(
-                "query-named-block-nodes",
-                Some(serde_json::json!({"flat": true})),
-            )
+            .execute("query-block", None)
             .await
             .map_err(qmp_failed)?;
-        Ok(nodes
+        Ok(backends
             .into_iter()
-            .map(|n| n.node_name)
+            .filter(|b| b.qdev.is_some())
+            .filter_map(|b| b.inserted.map(|i| i.node_name))
             .filter(|n| n.starts_with("vol"))
             .collect())
     }
@@ -534,10 +549,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_qemu, listener) = fake_vm(dir.path());
         let refused = json!({"error": {"class": "GenericError", "desc": "no free PCI slot"}});
+        let no_node = json!({"error": {"class": "GenericError", "desc": "Failed to find node"}});
         let monitor = tokio::spawn(fake_qemu(
             listener,
             vec![
                 ("qmp_capabilities", vec![ok()]),
+                // Clearing a node a cut-short detach left: there is none.
+                ("blockdev-del", vec![no_node.clone()]),
                 ("blockdev-add", vec![ok()]),
                 ("device_add", vec![refused]),
                 // What the test is about: the node added first is deleted again.

@@ -431,3 +431,111 @@ async fn a_server_boots_from_a_volume_made_from_the_image_which_outlives_it() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Waits until the VM's console file (read on the node: the agent may be down) shows
+/// `marker` `times` times; answers the console.
+async fn console_file_shows(cloud: &Cloud, id: &str, marker: &str, times: usize) -> String {
+    let file = cloud.nodes[0].vm_dir(id).join("console.log");
+    let start = Instant::now();
+    loop {
+        let output = std::fs::read_to_string(&file).unwrap_or_default();
+        if output.matches(marker).count() >= times {
+            return output;
+        }
+        assert!(
+            start.elapsed() < BOOT,
+            "{marker:?} not {times} times on the console of {id}:\n{output}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs root and QEMU (tests/run.sh runs it)"]
+async fn a_restarted_agent_puts_the_vms_disks_back_as_its_records_say() {
+    use yunji_agent::vmm::VolumeDisk;
+    use yunji_agent::vmm::qmp::Qmp;
+
+    let mut cloud = cloud().await;
+    let id = cloud.boot_watching("keeper").await;
+    let kept = cloud.volume_create(json!({"size": 1})).await;
+    let lost = cloud.volume_create(json!({"size": 1})).await;
+    cloud.attach(&id, &kept).await;
+    cloud.attach(&id, &lost).await;
+    cloud.disk_line(&id, "YUNJI-DISK-WRITE", &lost).await;
+
+    // While the agent is down, the VM loses a recorded volume and gains one nobody
+    // recorded (as an attach or detach cut short would leave it).
+    cloud.nodes[0].sigkill().await;
+    let mut qmp = Qmp::connect(&cloud.nodes[0].vm_dir(&id).join("qmp.sock"))
+        .await
+        .unwrap();
+    let lost_id: uuid::Uuid = lost.parse().unwrap();
+    qmp.execute::<Value>(
+        "device_del",
+        Some(json!({"id": VolumeDisk::device_id(lost_id)})),
+    )
+    .await
+    .unwrap();
+    console_file_shows(
+        &cloud,
+        &id,
+        &format!("YUNJI-DISK-GONE serial={}", serial(&lost)),
+        1,
+    )
+    .await;
+    let stray_id = uuid::Uuid::new_v4();
+    let stray_file = cloud.ctx.dir.path().join("stray.qcow2");
+    let args = ["create", "-q", "-f", "qcow2"];
+    yunji_common::execute::execute(
+        "qemu-img",
+        args.iter()
+            .map(std::ffi::OsStr::new)
+            .chain([stray_file.as_os_str(), "1G".as_ref()]),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let node = VolumeDisk::node_name(stray_id);
+    qmp.execute::<Value>(
+        "blockdev-add",
+        Some(json!({"driver": "qcow2", "node-name": node,
+            "file": {"driver": "file", "filename": stray_file}})),
+    )
+    .await
+    .unwrap();
+    qmp.execute::<Value>(
+        "device_add",
+        Some(json!({"driver": "virtio-blk-pci", "drive": node,
+            "id": VolumeDisk::device_id(stray_id), "serial": &stray_id.to_string()[..20]})),
+    )
+    .await
+    .unwrap();
+    let stray = stray_id.to_string();
+    console_file_shows(
+        &cloud,
+        &id,
+        &format!("YUNJI-DISK serial={}", serial(&stray)),
+        1,
+    )
+    .await;
+    drop(qmp);
+
+    // Restarted, the agent re-adopts the VM and makes its disks what the record says.
+    cloud.nodes[0].spawn(&cloud.ctx);
+    let plugged = format!("YUNJI-DISK serial={}", serial(&lost));
+    console_file_shows(&cloud, &id, &plugged, 2).await;
+    let output = console_file_shows(
+        &cloud,
+        &id,
+        &format!("YUNJI-DISK-GONE serial={}", serial(&stray)),
+        1,
+    )
+    .await;
+    assert!(
+        !output.contains(&format!("YUNJI-DISK-GONE serial={}", serial(&kept))),
+        "{output}"
+    );
+    assert_eq!(output.matches("YUNJI-BOOT-OK").count(), 1, "{output}");
+    cloud.delete_and_check_gone(&id).await;
+}
