@@ -17,7 +17,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Yunji, agent_pid, rss_kib, test_image};
+use common::{Yunji, agent_pid, median, rss_kib, test_image};
 use serde_json::json;
 use yunji_common::execute::execute;
 
@@ -101,11 +101,6 @@ async fn bare_boot(image: &Path, dir: &Path, round: usize) -> Duration {
     let took = until_marker(&console, start).await;
     qemu.kill().await.unwrap();
     took
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 #[tokio::main]

@@ -20,7 +20,7 @@ mod common;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::{Yunji, test_image};
+use common::{Yunji, median, test_image};
 use serde_json::json;
 
 const ROUNDS: usize = 5;
@@ -118,11 +118,6 @@ fn node_write(dir: &std::path::Path) -> f64 {
     let took = start.elapsed();
     std::fs::remove_file(&path).unwrap();
     WRITE_MIB as f64 / took.as_secs_f64()
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 #[tokio::main]

@@ -65,6 +65,12 @@ pub fn agent_pid(data_dir: &Path) -> Option<u32> {
         })
 }
 
+/// The middle of the figures.
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
