@@ -18,16 +18,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use yunji_agent::drivers::DriverError;
 use yunji_agent::net::balancer::namespace_name;
-use yunji_agent::net::driver::RealNetwork;
 use yunji_agent::net::tap_name;
 use yunji_common::agent_api::{
     HealthMonitorSpec, ListenerSpec, LoadBalancerSpec, MemberSpec, NetworkApplied, NetworkSpec,
     NodeNetworkSpec, PoolSpec, PortAddressSpec, PortSpec, SecurityGroupSpec, SecurityRuleSpec,
     SubnetSpec,
 };
-use yunji_common::execute::{Output, execute};
 
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+#[path = "../common/mod.rs"]
+mod common;
+use common::NodeThread;
+pub use common::ip;
+
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 pub const VNI: u32 = 201;
 pub const NETWORK: &str = "net-lb";
@@ -64,85 +66,6 @@ pub const CLIENT: Guest = Guest {
     ip: "10.21.0.20",
     name: "cl",
 };
-
-enum Request {
-    Apply(
-        NodeNetworkSpec,
-        oneshot::Sender<Result<NetworkApplied, DriverError>>,
-    ),
-    RemoveAll(oneshot::Sender<Result<(), DriverError>>),
-}
-
-/// The driver on a thread inside the node namespace, with a runtime of its own.
-struct NodeThread {
-    requests: Option<mpsc::UnboundedSender<Request>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl NodeThread {
-    fn start(namespace: &str) -> NodeThread {
-        let path = format!("/var/run/netns/{namespace}");
-        let (requests, mut incoming) = mpsc::unbounded_channel::<Request>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-        let thread = std::thread::spawn(move || {
-            let netns = std::fs::File::open(&path).expect("open the node namespace");
-            move_into_link_name_space(netns.as_fd(), Some(LinkNameSpaceType::Network))
-                .expect("setns into the node namespace");
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("node runtime");
-            runtime.block_on(async move {
-                let network = match RealNetwork::new() {
-                    Ok(network) => network,
-                    Err(error) => {
-                        let _ = ready_tx.send(Err(format!("{:#}", anyhow::Error::from(error))));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
-                while let Some(request) = incoming.recv().await {
-                    match request {
-                        Request::Apply(spec, reply) => {
-                            let _ = reply.send(network.apply(spec).await);
-                        }
-                        Request::RemoveAll(reply) => {
-                            let _ = reply.send(network.remove_all().await);
-                        }
-                    }
-                }
-            });
-        });
-        ready_rx
-            .recv()
-            .expect("the node thread ended before starting")
-            .expect("RealNetwork::new");
-        NodeThread {
-            requests: Some(requests),
-            thread: Some(thread),
-        }
-    }
-
-    async fn ask<T>(&self, request: impl FnOnce(oneshot::Sender<T>) -> Request) -> T {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .as_ref()
-            .expect("node thread running")
-            .send(request(reply))
-            .unwrap_or_else(|_| panic!("the node thread stopped"));
-        answer.await.expect("the node thread answers")
-    }
-}
-
-impl Drop for NodeThread {
-    fn drop(&mut self) {
-        // Closing the channel ends the loop; dropping the driver stops its threads.
-        self.requests.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 pub struct Rig {
     pub prefix: String,
@@ -297,11 +220,11 @@ impl Rig {
     }
 
     pub async fn apply(&self, spec: NodeNetworkSpec) -> Result<NetworkApplied, DriverError> {
-        self.node().ask(|reply| Request::Apply(spec, reply)).await
+        self.node().apply(spec).await
     }
 
     pub async fn remove_all(&self) -> Result<(), DriverError> {
-        self.node().ask(Request::RemoveAll).await
+        self.node().remove_all().await
     }
 
     /// `n` HTTP/1.0 `GET /` to `target` from the client namespace, `concurrency` at a
@@ -404,12 +327,6 @@ async fn get(target: SocketAddr) -> Result<(String, Duration), String> {
         Ok(Err(error)) => Err(error),
         Err(_) => Err("timed out".to_string()),
     }
-}
-
-pub async fn ip(args: &[&str]) -> Output {
-    execute("ip", args, COMMAND_TIMEOUT)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn port(guest: &Guest, groups: &[&str]) -> PortSpec {
