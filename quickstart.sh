@@ -27,7 +27,7 @@ cat <<MSG
 --- starting yunji: state in $data_dir
     In another shell, once it says "listening":
       export OS_CLIENT_CONFIG_FILE=$data_dir/clouds.yaml OS_CLOUD=yunji
-      $venv/bin/openstack catalog list
+      $venv/bin/openstack catalog list     # or: target/release/yunji datacenter list
     The admin password is in $data_dir/admin-password.
 MSG
 if [ -n "${test_image:-}" ]; then
@@ -37,6 +37,11 @@ if [ -n "${test_image:-}" ]; then
       $venv/bin/openstack flavor create --vcpus 1 --ram 128 --disk 1 tiny
       $venv/bin/openstack server create --image yunji-test --flavor tiny vm-1
       $venv/bin/openstack console log show vm-1
+    or the same with yunji's own CLI:
+      target/release/yunji image create yunji-test --visibility public --file $test_image
+      target/release/yunji flavor create tiny --vcpus 1 --ram 128 --disk 1
+      target/release/yunji server create vm-1 --image yunji-test --flavor tiny --wait
+      target/release/yunji server console vm-1
 MSG
 fi
 exec target/release/yunji-scheduler --data-dir "$data_dir" --local-agents "${YUNJI_LOCAL_AGENTS:-1}" \
