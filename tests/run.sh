@@ -32,6 +32,9 @@ install_packages() {
     local missing=()
     command -v systemd-analyze >/dev/null || missing+=(systemd)
     python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+    # The conformance report is checked as Chromium renders it (with a CJK font).
+    command -v chromium >/dev/null || missing+=(chromium)
+    fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || missing+=(fonts-wqy-microhei)
     if [ ${#missing[@]} -gt 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
     fi
@@ -44,6 +47,8 @@ stage "cargo fmt --check" cargo fmt --all --check
 stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 stage "cargo build" cargo build --workspace --bins --locked
 stage "cargo test" cargo test --workspace --locked
+# The HTML conformance report in headless Chromium: the DOM and a screenshot.
+stage "conformance report (Chromium)" cargo test -p yunji-cli --locked --test report_page -- --ignored
 # The node datapath for real: bridges and VXLAN over netlink, DHCP, nftables, each test
 # in network namespaces of its own (root).
 stage "privileged datapath (namespaces)" cargo test -p yunji-agent --locked \

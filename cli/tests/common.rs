@@ -1,7 +1,8 @@
 //! A yunji cloud in this process (scheduler and sim agents, from `yunji-tests`) and the
 //! `yunji` binary run against it through a `clouds.yaml`.
 
-#![allow(clippy::unwrap_used)]
+// Each test binary uses part of this module.
+#![allow(clippy::unwrap_used, dead_code)]
 
 use std::path::PathBuf;
 use std::process::Output;
