@@ -32,6 +32,8 @@ pub struct Qemu {
 /// Longest a live migration may take before it is cancelled (the VM keeps running on
 /// its source).
 const MIGRATION_TIMEOUT: Duration = Duration::from_secs(300);
+/// How often a detach repeats its unplug request while the guest has not released the disk.
+const UNPLUG_REPEAT: Duration = Duration::from_secs(3);
 
 impl Qemu {
     pub fn new(binary: String, migration_ip: IpAddr) -> Qemu {
@@ -346,7 +348,7 @@ impl Vmm for Qemu {
         let node = serde_json::json!({"node-name": VolumeDisk::node_name(volume_id)});
         let device = serde_json::json!({"id": VolumeDisk::device_id(volume_id)});
         match qmp
-            .execute::<serde_json::Value>("device_del", Some(device))
+            .execute::<serde_json::Value>("device_del", Some(device.clone()))
             .await
         {
             // Gone already (an earlier detach the guest finished late).
@@ -355,7 +357,20 @@ impl Vmm for Qemu {
             Ok(_) => {}
         }
         let start = std::time::Instant::now();
+        let mut asked = start;
         loop {
+            // A guest still booting misses the unplug request (its ACPI hot-plug driver is
+            // not up yet), so ask again every few seconds, as Nova does.
+            if asked.elapsed() >= UNPLUG_REPEAT {
+                asked = std::time::Instant::now();
+                match qmp
+                    .execute::<serde_json::Value>("device_del", Some(device.clone()))
+                    .await
+                {
+                    Ok(_) | Err(QmpError::Command { .. }) => {}
+                    Err(e) => return Err(qmp_failed(e)),
+                }
+            }
             match qmp
                 .execute::<serde_json::Value>("blockdev-del", Some(node.clone()))
                 .await
