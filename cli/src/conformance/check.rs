@@ -75,10 +75,12 @@ pub struct Run {
     /// Requests that undo what was made, run last-first at the end.
     undo: Vec<(Service, Method, String, Option<Value>)>,
     made: Made,
+    boot_image: Option<String>,
 }
 
 impl Run {
-    pub fn new(client: Client, timeout: Duration) -> Run {
+    /// `boot_image`: what the test server boots (else the image B.2.3.2 uploads).
+    pub fn new(client: Client, timeout: Duration, boot_image: Option<String>) -> Run {
         let tag = uuid::Uuid::new_v4().simple().to_string();
         Run {
             client,
@@ -88,6 +90,7 @@ impl Run {
             outcomes: BTreeMap::new(),
             undo: Vec::new(),
             made: Made::default(),
+            boot_image,
         }
     }
 
@@ -1134,7 +1137,10 @@ impl Run {
 
     async fn b_2_1_1(&mut self) -> Step {
         let flavor = self.need(&self.made.flavor, "B.2.2.1")?;
-        let image = self.need(&self.made.image, "B.2.3.2")?;
+        let image = match &self.boot_image {
+            Some(image) => image.clone(),
+            None => self.need(&self.made.image, "B.2.3.2")?,
+        };
         let network = self.need(&self.made.network, "B.3.1.1")?;
         let body = json!({"server": {"name": format!("{}-server", self.prefix), "flavorRef": flavor, "imageRef": image,
                                      "networks": [{"uuid": network}], "metadata": {"purpose": "conformance"}}});
@@ -1312,14 +1318,67 @@ impl Run {
             )));
         };
         let body = json!({"os-migrateLive": {"host": target, "block_migration": "auto"}});
-        let server = self.server_action(body, "ACTIVE").await?;
-        let now = server["OS-EXT-SRV-ATTR:host"].as_str().unwrap_or("");
+        let accepted = self
+            .call(
+                Service::Compute,
+                Method::POST,
+                &format!("{path}/action"),
+                Some(body),
+                &[202],
+            )
+            .await?;
+        let server = self.wait_server("ACTIVE").await?;
+        let now = server["OS-EXT-SRV-ATTR:host"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
         if now != target {
+            let why = self.action_outcome(&path, &accepted).await;
             return Err(Stop::Fail(format!(
-                "the server is ACTIVE on {now:?}, not on the target {target:?}"
+                "the server is ACTIVE on {now:?}, not on the target {target:?}{why}"
             )));
         }
         Ok(())
+    }
+
+    /// What the cloud recorded about an action (`os-instance-actions`), for evidence.
+    async fn action_outcome(&mut self, server_path: &str, accepted: &Reply) -> String {
+        let Some(request) = accepted
+            .headers
+            .get("X-Openstack-Request-Id")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return String::new();
+        };
+        let path = format!("{server_path}/os-instance-actions/{request}");
+        let Ok(reply) = self
+            .client
+            .probe(Service::Compute, Method::GET, &path, None)
+            .await
+        else {
+            return String::new();
+        };
+        let events = reply.body["instanceAction"]["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let told: Vec<String> = events
+            .iter()
+            .filter(|e| e["result"] != json!("Success"))
+            .map(|e| {
+                format!(
+                    "{} {}: {}",
+                    e["event"],
+                    e["result"],
+                    e["traceback"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        if told.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", told.join("; "))
+        }
     }
 
     async fn b_2_1_2(&mut self) -> Step {

@@ -26,6 +26,10 @@ pub struct Args {
     /// How long to wait for each asynchronous step (server ACTIVE, volume available …).
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// Boot the test server from this image (name or id) rather than the blank one the
+    /// check uploads: on a cloud of real VMs, a guest that answers ACPI and hot-plug.
+    #[arg(long)]
+    image: Option<String>,
     /// Print the clause → endpoint → CLI matrix (docs/conformance.md) and exit.
     #[arg(long)]
     pub matrix: bool,
@@ -43,7 +47,17 @@ pub async fn run(config: CloudConfig, args: Args, out: &Printer) -> ExitCode {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let started = Instant::now();
     let live = out.format == Format::Table;
-    let outcomes = Run::new(client, Duration::from_secs(args.timeout))
+    let boot_image = match &args.image {
+        Some(image) => match client.image(image).await {
+            Ok(found) => Some(found.id),
+            Err(e) => {
+                eprintln!("yunji: --image {image}: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
+    let outcomes = Run::new(client, Duration::from_secs(args.timeout), boot_image)
         .all(|o| {
             if live {
                 eprintln!("{:<9} {:<5} {}", o.id, short(o.status), o.title);

@@ -9,6 +9,7 @@
 // Tests: a failed step should stop the test right there.
 #![allow(clippy::unwrap_used)]
 
+mod conformance;
 mod network;
 mod volumes;
 
