@@ -357,6 +357,16 @@ impl Run {
         }
     }
 
+    /// Deletes `path`, which must then be gone (404) at once.
+    async fn delete_and_gone(&mut self, service: Service, path: &str, expected: &[u16]) -> Step {
+        self.call(service, Method::DELETE, path, None, expected)
+            .await?;
+        self.forget(path);
+        self.call(service, Method::GET, path, None, &[404])
+            .await
+            .map(drop)
+    }
+
     fn undo_delete(&mut self, service: Service, path: String) {
         self.undo.push((service, Method::DELETE, path, None));
     }
@@ -585,10 +595,7 @@ impl Run {
             .flatten()
         {
             let path = format!("/flavors/{id}");
-            self.call(Service::Compute, Method::DELETE, &path, None, &[202, 204])
-                .await?;
-            self.forget(&path);
-            self.call(Service::Compute, Method::GET, &path, None, &[404])
+            self.delete_and_gone(Service::Compute, &path, &[202, 204])
                 .await?;
             deleted += 1;
         }
@@ -800,21 +807,13 @@ impl Run {
         self.undo_delete(Service::Image, path.clone());
         self.wait(Service::Image, &path, "", "status", &["active"])
             .await?;
-        self.call(Service::Image, Method::DELETE, &path, None, &[204])
-            .await?;
-        self.forget(&path);
-        Ok(())
+        self.delete_and_gone(Service::Image, &path, &[204]).await
     }
 
     async fn b_2_3_3(&mut self) -> Step {
         let id = self.need(&self.made.image, "B.2.3.2")?;
         let path = format!("/images/{id}");
-        self.call(Service::Image, Method::DELETE, &path, None, &[204])
-            .await?;
-        self.forget(&path);
-        self.call(Service::Image, Method::GET, &path, None, &[404])
-            .await?;
-        Ok(())
+        self.delete_and_gone(Service::Image, &path, &[204]).await
     }
 
     // ---- B.3.1 Networks (and what servers need) ----
@@ -1073,22 +1072,13 @@ impl Run {
     async fn b_3_5_5(&mut self) -> Step {
         let rule = self.need(&self.made.rule, "B.3.5.4")?;
         let path = format!("/security-group-rules/{rule}");
-        self.call(Service::Network, Method::DELETE, &path, None, &[204])
-            .await?;
-        self.call(Service::Network, Method::GET, &path, None, &[404])
-            .await?;
-        Ok(())
+        self.delete_and_gone(Service::Network, &path, &[204]).await
     }
 
     async fn b_3_5_2(&mut self) -> Step {
         let group = self.need(&self.made.security_group, "B.3.5.1")?;
         let path = format!("/security-groups/{group}");
-        self.call(Service::Network, Method::DELETE, &path, None, &[204])
-            .await?;
-        self.forget(&path);
-        self.call(Service::Network, Method::GET, &path, None, &[404])
-            .await?;
-        Ok(())
+        self.delete_and_gone(Service::Network, &path, &[204]).await
     }
 
     // ---- B.2.1 Servers ----
@@ -1611,12 +1601,7 @@ impl Run {
     async fn b_3_2_2(&mut self) -> Step {
         let id = self.need(&self.made.floating_ip, "B.3.2.1")?;
         let path = format!("/floatingips/{id}");
-        self.call(Service::Network, Method::DELETE, &path, None, &[204])
-            .await?;
-        self.forget(&path);
-        self.call(Service::Network, Method::GET, &path, None, &[404])
-            .await?;
-        Ok(())
+        self.delete_and_gone(Service::Network, &path, &[204]).await
     }
 
     // ---- B.3.3 Public IPs (extension) ----
@@ -1724,12 +1709,7 @@ impl Run {
     async fn b_3_3_5(&mut self) -> Step {
         let id = self.need(&self.made.public_ip, "B.3.3.1")?;
         let path = format!("/publicips/{id}");
-        self.call(Service::Network, Method::DELETE, &path, None, &[204])
-            .await?;
-        self.forget(&path);
-        self.call(Service::Network, Method::GET, &path, None, &[404])
-            .await?;
-        Ok(())
+        self.delete_and_gone(Service::Network, &path, &[204]).await
     }
 
     // ---- B.3.4 Load balancers ----
