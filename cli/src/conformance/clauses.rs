@@ -461,6 +461,17 @@ pub fn matrix_markdown() -> String {
          command that runs it. Generated from `cli/src/conformance/clauses.rs` (the table\n\
          `yunji conformance` checks) by `yunji conformance --matrix`; a test fails when this\n\
          file drifts from it. Mandatory (必选) reply elements are what the checker requires.\n\n\
+         Run it against any OpenStack-compatible cloud (as an admin, so it may create flavors\n\
+         and an external network if there is none):\n\n\
+         ```sh\n\
+         yunji --os-cloud NAME conformance --report report.html   # and report.json beside it\n\
+         yunji --os-cloud NAME conformance --image IMAGE          # servers boot a real image\n\
+         ```\n\n\
+         Each clause is `pass`, `fail` (the evidence names the request, its status and the\n\
+         missing element) or `not offered` (the service or extension is absent, or live\n\
+         migration has no second host). The exit status is 0 only when every clause passes,\n\
+         5 otherwise. Everything the run creates is named `conformance-<8 hex>-…` and removed\n\
+         at the end, also after failures.\n\n\
          | clause | 条款 | endpoint | CLI | mandatory (必选) reply elements |\n\
          |---|---|---|---|---|\n",
     );
