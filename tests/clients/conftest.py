@@ -3,6 +3,12 @@
 One scheduler per session serves HTTPS with the certificate it makes itself (its
 CA at DIR/tls/api-ca.crt); a second one, started only when a test asks for it,
 issues tokens that live 3 seconds. Everything listens on 127.0.0.1 only.
+
+Besides the CLI, tests reach the cloud with openstacksdk (`sdk`, `member_sdk`): for
+what the CLI cannot express, for the standard's response elements, and to poll for
+state changes cheaply (the CLI's own `--wait` polls every five seconds). A few
+session-wide resources serve several modules: a public image, an external network,
+a routed private network and a server on it (`guest`).
 """
 
 from __future__ import annotations
@@ -45,6 +51,12 @@ _SCRUBBED = {
     "https_proxy",
     "all_proxy",
 }
+
+
+def pytest_configure(config):
+    # openstacksdk's warnings about its own future, not about the cloud.
+    for category in ("DeprecationWarning", "PendingDeprecationWarning"):
+        config.addinivalue_line("filterwarnings", f"ignore::{category}:openstack")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -202,10 +214,12 @@ def _start_cloud(tmp_path_factory, name: str, config_text: str | None = None, lo
 
 @pytest.fixture(scope="session")
 def cloud(tmp_path_factory):
-    """One HTTPS (self-signed) scheduler with two sim nodes for the whole session."""
+    """One HTTPS (self-signed) scheduler with two sim nodes for the whole session; its
+    image service may web-download from 127.0.0.1 (where the tests serve files)."""
     if not SCHEDULER.exists():
         pytest.fail(f"{SCHEDULER} missing: run `cargo build --bins`")
-    c = _start_cloud(tmp_path_factory, "yunji", local_agents=2)
+    config = "[images]\nweb_download_allow_private = true\n"
+    c = _start_cloud(tmp_path_factory, "yunji", config, local_agents=2)
     try:
         yield c
     finally:
@@ -304,3 +318,164 @@ def admin_token_info(openstack):
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def wait_for(check, what: str, timeout: float = 90.0, interval: float = 0.25):
+    """Polls `check` until it returns something truthy, and returns that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        time.sleep(interval)
+
+
+# -- openstacksdk ----------------------------------------------------------------
+
+
+def _connect(**kwargs):
+    """An openstacksdk connection that ignores OS_* variables and proxies."""
+    import openstack
+
+    with pytest.MonkeyPatch.context() as mp:
+        for k in list(os.environ):
+            if k.startswith(_SCRUBBED_PREFIXES):
+                mp.delenv(k)
+        if "cloud" in kwargs:
+            mp.setenv("OS_CLIENT_CONFIG_FILE", kwargs.pop("config_file"))
+        conn = openstack.connect(**kwargs)
+    # Only the cloud's own CA (keystoneauth passes it with every request), no proxy.
+    conn.session.session.trust_env = False
+    return conn
+
+
+@pytest.fixture(scope="session")
+def sdk(cloud):
+    """openstacksdk as the first admin, through the cloud's clouds.yaml.
+
+    `sdk.<service>.get/post/…(path, raise_exc=False)` are raw requests against the
+    catalog endpoint (e.g. `sdk.network.get("/publicips")`); no microversion header
+    unless one is given, so compute answers at 2.1 and block storage at 3.0."""
+    conn = _connect(cloud="yunji", config_file=str(cloud.clouds_yaml))
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def member_sdk(cloud, sdk):
+    """openstacksdk as a user with only the `member` role, in a project of its own."""
+    project = sdk.identity.create_project(name=unique("member-proj"), domain_id="default")
+    password = "pw-" + secrets.token_urlsafe(12)
+    user = sdk.identity.create_user(
+        name=unique("member"), password=password, domain_id="default", default_project_id=project.id
+    )
+    sdk.identity.assign_project_role_to_user(project, user, sdk.identity.find_role("member"))
+    conn = _connect(
+        auth_url=cloud.auth_url,
+        username=user.name,
+        password=password,
+        user_domain_name="Default",
+        project_id=project.id,
+        region_name="RegionOne",
+        cacert=str(cloud.cacert),
+        identity_api_version="3",
+    )
+    yield conn
+    conn.close()
+    sdk.identity.delete_user(user, ignore_missing=True)
+    sdk.identity.delete_project(project, ignore_missing=True)
+
+
+def server_status(sdk, server: str) -> str:
+    return sdk.compute.get_server(server).status
+
+
+def wait_server(sdk, server: str, status: str, timeout: float = 90.0):
+    """Polls until the server has `status` (fails at once on ERROR); returns it."""
+
+    def check():
+        s = sdk.compute.get_server(server)
+        assert s.status == status or s.status != "ERROR", f"server {server} ERROR: {s.fault}"
+        return s if s.status == status and not s.task_state else None
+
+    return wait_for(check, f"server {server} {status}", timeout)
+
+
+def wait_server_gone(sdk, server: str, timeout: float = 90.0):
+    wait_for(
+        lambda: sdk.compute.get(f"/servers/{server}", raise_exc=False).status_code == 404,
+        f"server {server} deleted",
+        timeout,
+    )
+
+
+# -- resources several modules share ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def image(openstack: Cli, sdk, tmp_path_factory) -> str:
+    """A small public raw image, uploaded with `image create --file`."""
+    data = tmp_path_factory.mktemp("img") / "disk.raw"
+    data.write_bytes(b"\0" * (1 << 20))
+    created = openstack.json(
+        "image", "create", "--file", str(data), "--disk-format", "raw",
+        "--container-format", "bare", "--public", unique("cli-image"),
+    )  # fmt: skip
+    assert created["status"] == "active"
+    yield created["id"]
+    sdk.image.delete_image(created["id"], ignore_missing=True)
+
+
+@pytest.fixture(scope="session")
+def external(sdk):
+    """The external network (198.51.100.0/24): (network id, subnet id). Public IPs come
+    from it, the only external network when no `[network] default_external_network`."""
+    net = sdk.network.create_network(name=unique("public"), is_router_external=True)
+    sub = sdk.network.create_subnet(
+        network_id=net.id, ip_version=4, cidr="198.51.100.0/24", name=unique("public-sub")
+    )
+    yield net.id, sub.id
+    for fip in sdk.network.ips(floating_network_id=net.id):
+        sdk.network.delete_ip(fip, ignore_missing=True)
+    sdk.network.delete_subnet(sub, ignore_missing=True)
+    sdk.network.delete_network(net, ignore_missing=True)
+
+
+@pytest.fixture(scope="session")
+def routed(sdk, external):
+    """A private network 10.77.0.0/24 behind a router to `external`:
+    dict(network, subnet, router, cidr)."""
+    ext, _ = external
+    net = sdk.network.create_network(name=unique("priv"))
+    sub = sdk.network.create_subnet(
+        network_id=net.id, ip_version=4, cidr="10.77.0.0/24", name=unique("priv-sub")
+    )
+    router = sdk.network.create_router(
+        name=unique("router"), external_gateway_info={"network_id": ext}
+    )
+    sdk.network.add_interface_to_router(router, subnet_id=sub.id)
+    yield {"network": net.id, "subnet": sub.id, "router": router.id, "cidr": "10.77.0.0/24"}
+    for fip in sdk.network.ips(router_id=router.id):
+        sdk.network.delete_ip(fip, ignore_missing=True)
+    sdk.network.remove_interface_from_router(router, subnet_id=sub.id)
+    sdk.network.delete_router(router, ignore_missing=True)
+    for port in sdk.network.ports(network_id=net.id):
+        sdk.network.delete_port(port, ignore_missing=True)
+    sdk.network.delete_subnet(sub, ignore_missing=True)
+    sdk.network.delete_network(net, ignore_missing=True)
+
+
+@pytest.fixture(scope="session")
+def guest(sdk, image, routed):
+    """An ACTIVE server on `routed` for the tests that only need one to exist (volumes,
+    public IPs, load-balancer nodes, security groups): dict(id, name, host, address)."""
+    name = unique("guest")
+    server = sdk.compute.create_server(
+        name=name, flavor_id="1", image_id=image, networks=[{"uuid": routed["network"]}]
+    )
+    shown = wait_server(sdk, server.id, "ACTIVE")
+    address = next(iter(shown.addresses.values()))[0]["addr"]
+    yield {"id": server.id, "name": name, "host": shown.compute_host, "address": address}
+    sdk.compute.delete_server(server.id, ignore_missing=True)
+    wait_server_gone(sdk, server.id)

@@ -6,7 +6,7 @@ against a yunji-scheduler serving HTTPS with its own CA; see conftest.py.
 
 from __future__ import annotations
 
-import os
+import re
 import secrets
 import time
 from datetime import datetime, timezone
@@ -62,29 +62,23 @@ def parse_expires(value: str) -> datetime:
 
 
 @pytest.fixture
-def project_user(openstack: Cli):
+def project_user(sdk):
     """A fresh project and a user holding `member` on it; removed afterwards."""
-    project = unique("proj")
-    user = unique("user")
     password = "pw1-" + secrets.token_hex(6)
-    p = openstack.json("project", "create", "--description", "client test", project)
-    try:
-        u = openstack.json(
-            "user", "create", "--password", password, "--project", project, user
-        )
-        try:
-            openstack.run("role", "add", "--project", project, "--user", user, "member")
-            yield {
-                "project": project,
-                "project_id": p["id"],
-                "user": user,
-                "user_id": u["id"],
-                "password": password,
-            }
-        finally:
-            openstack.run("user", "delete", u["id"], check=False)
-    finally:
-        openstack.run("project", "delete", p["id"], check=False)
+    p = sdk.identity.create_project(name=unique("proj"), description="client test", domain_id="default")
+    u = sdk.identity.create_user(
+        name=unique("user"), password=password, default_project_id=p.id, domain_id="default"
+    )
+    sdk.identity.assign_project_role_to_user(p, u, sdk.identity.find_role("member"))
+    yield {
+        "project": p.name,
+        "project_id": p.id,
+        "user": u.name,
+        "user_id": u.id,
+        "password": password,
+    }
+    sdk.identity.delete_user(u, ignore_missing=True)
+    sdk.identity.delete_project(p, ignore_missing=True)
 
 
 # -- B.1.1 authentication --------------------------------------------------------
@@ -356,25 +350,68 @@ def test_b_1_2_region_create_show(openstack: Cli):
 # -- openstacksdk ---------------------------------------------------------------
 
 
-@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
-def test_b_1_2_sdk_projects_and_regions(cloud, monkeypatch):
-    import openstack
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
-    for k in list(os.environ):
-        if k.startswith("OS_"):
-            monkeypatch.delenv(k)
-    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(cloud.clouds_yaml))
-    conn = openstack.connect(cloud="yunji")
-    try:
-        assert conn.auth_token
-        projects = {p.name: p for p in conn.identity.projects()}
-        assert "admin" in projects
-        assert projects["admin"].domain_id == "default"
-        regions = {r.id: r for r in conn.identity.regions()}
-        assert "RegionOne" in regions
-        region = conn.identity.get_region("RegionOne")
-        assert region.id == "RegionOne"
-        catalog_types = {s["type"] for s in conn.service_catalog}
-        assert SERVICE_TYPES <= catalog_types
-    finally:
-        conn.close()
+
+def test_b_1_1_token_in_header_with_expiry(sdk, cloud):
+    """B.1.1: user name + password (+ user domain), scoped to a project by name and
+    domain, by id, or not at all; the token comes in a header, with its expiry time
+    formatted CCYY-MM-DDThh:mm:ss.ffffffZ. It can be validated, checked and revoked."""
+    url = cloud.auth_url + "/auth/tokens"
+    user = {"name": "admin", "domain": {"name": "Default"}, "password": cloud.admin_password}
+    identity = {"methods": ["password"], "password": {"user": user}}
+    admin = sdk.identity.find_project("admin")
+    scopes = {
+        "by name": {"project": {"name": "admin", "domain": {"name": "Default"}}},
+        "by id": {"project": {"id": admin.id}},
+        "unscoped": None,
+    }
+    tokens = {}
+    for how, scope in scopes.items():
+        auth = {"identity": identity} | ({"scope": scope} if scope else {})
+        r = sdk.session.post(url, json={"auth": auth}, authenticated=False, raise_exc=False)
+        assert r.status_code == 201, (how, r.text)
+        assert r.headers.get("X-Subject-Token"), (how, r.headers)
+        token = r.json()["token"]
+        assert TIMESTAMP.match(token["expires_at"]), (how, token["expires_at"])
+        assert TIMESTAMP.match(token["issued_at"]), (how, token["issued_at"])
+        assert token["expires_at"] > token["issued_at"]
+        assert token["user"]["name"] == "admin"
+        if scope:
+            assert token["project"]["id"] == admin.id, how
+            assert token["roles"] and token["catalog"], how
+        else:
+            assert "project" not in token and not token.get("catalog"), token
+        tokens[how] = r.headers["X-Subject-Token"]
+
+    subject = {"X-Subject-Token": tokens["by id"]}
+    r = sdk.session.get(url, headers=subject, raise_exc=False)
+    assert r.status_code == 200 and r.json()["token"]["project"]["id"] == admin.id, r.text
+    r = sdk.session.head(url, headers=subject, raise_exc=False)
+    assert r.status_code == 200 and not r.content, r.status_code
+    r = sdk.session.delete(url, headers=subject, raise_exc=False)
+    assert r.status_code == 204, r.text
+    assert sdk.session.get(url, headers=subject, raise_exc=False).status_code == 404
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+def test_b_1_2_sdk_projects_and_regions(sdk):
+    assert sdk.auth_token
+    projects = {p.name: p for p in sdk.identity.projects()}
+    assert "admin" in projects
+    assert projects["admin"].domain_id == "default"
+    regions = {r.id: r for r in sdk.identity.regions()}
+    assert "RegionOne" in regions
+    region = sdk.identity.get_region("RegionOne")
+    assert region.id == "RegionOne"
+    catalog_types = {s["type"] for s in sdk.service_catalog}
+    assert SERVICE_TYPES <= catalog_types
+
+
+def test_b_1_2_data_centres_have_id_and_name(sdk):
+    """B.1.2: data centres (regions, and availability zones) with an id and a name."""
+    regions = sdk.identity.get("/regions").json()["regions"]
+    assert all(r["id"] and r["name"] for r in regions), regions
+    assert {r["id"]: r["name"] for r in regions}["RegionOne"] == "RegionOne"
+    zones = sdk.compute.get("/os-availability-zone").json()["availabilityZoneInfo"]
+    assert "nova" in [z["zoneName"] for z in zones], zones

@@ -1,6 +1,6 @@
-"""Networking (standard clause B.3.1, Neutron networks, subnets, ports and network
-quotas) through the real `openstack` CLI, against a scheduler with two sim nodes (see
-conftest.py)."""
+"""Networking (standard clause B.3.1.1, Neutron networks, subnets, ports and network
+quotas) through the real `openstack` CLI and openstacksdk, against a scheduler with
+two sim nodes (see conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,18 @@ from conftest import Cli, unique
 
 
 @pytest.fixture()
-def network(openstack: Cli):
+def network(sdk):
     """A fresh network, deleted afterwards (with whatever the test left on it)."""
-    name = unique("net")
-    created = openstack.json("network", "create", "--description", "cli test", name)
-    yield created
-    for port in openstack.json("port", "list", "--network", created["id"]):
-        openstack.run("port", "delete", port["ID"])
-    openstack.run("network", "delete", created["id"], check=False)
+    created = sdk.network.create_network(name=unique("net"), description="cli test")
+    yield {"id": created.id, "name": created.name}
+    for port in sdk.network.ports(network_id=created.id):
+        sdk.network.delete_port(port)
+    for subnet in sdk.network.subnets(network_id=created.id):
+        sdk.network.delete_subnet(subnet)
+    sdk.network.delete_network(created, ignore_missing=True)
 
 
-def test_b_3_1_network_create_list_show_set_delete(openstack: Cli):
+def test_b_3_1_1_network_create_list_show_set_delete(openstack: Cli):
     name = unique("net")
     created = openstack.json("network", "create", "--description", "roads", name)
     net_id = created["id"]
@@ -43,7 +44,7 @@ def test_b_3_1_network_create_list_show_set_delete(openstack: Cli):
     assert "No Network found" in openstack.fails("network", "show", net_id)
 
 
-def test_b_3_1_subnet_create_list_show_set_delete(openstack: Cli, network):
+def test_b_3_1_1_subnet_create_list_show_set_delete(openstack: Cli, network):
     name = unique("sub")
     created = openstack.json(
         "subnet", "create", "--network", network["id"], "--subnet-range", "10.20.0.0/24",
@@ -76,7 +77,7 @@ def test_b_3_1_subnet_create_list_show_set_delete(openstack: Cli, network):
     assert sub_id not in [s["ID"] for s in openstack.json("subnet", "list")]
 
 
-def test_b_3_1_port_create_list_show_set_delete(openstack: Cli, network):
+def test_b_3_1_1_port_create_list_show_set_delete(openstack: Cli, network):
     sub = unique("sub")
     openstack.json(
         "subnet", "create", "--network", network["id"], "--subnet-range", "10.30.0.0/29", sub,
@@ -111,6 +112,23 @@ def test_b_3_1_port_create_list_show_set_delete(openstack: Cli, network):
     assert "in use" in in_use
     openstack.run("port", "delete", port_id)
     assert port_id not in [p["ID"] for p in openstack.json("port", "list")]
+
+
+def test_b_3_1_1_network_list_with_subnets(openstack: Cli, sdk, network):
+    """B.3.1.1: each network with its id and name, and its subnets, each with id,
+    name and CIDR (表B.39: 子网ID, 子网名, 网段)."""
+    sub = sdk.network.create_subnet(
+        network_id=network["id"], ip_version=4, cidr="10.40.0.0/24", name=unique("sub")
+    )
+    rows = {r["ID"]: r for r in openstack.json("network", "list")}
+    assert rows[network["id"]]["Name"] == network["name"]
+    assert rows[network["id"]]["Subnets"] == [sub.id]
+    nets = {n["id"]: n for n in sdk.network.get("/networks").json()["networks"]}
+    assert all(n["id"] and "name" in n and "subnets" in n for n in nets.values())
+    mine = nets[network["id"]]
+    assert mine["subnets"] == [sub.id]
+    assert mine["subnet_details"] == [{"id": sub.id, "name": sub.name, "cidr": "10.40.0.0/24"}]
+    sdk.network.delete_subnet(sub)
 
 
 def test_network_quota_show_and_set(openstack: Cli):
