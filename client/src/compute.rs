@@ -336,7 +336,7 @@ impl Client {
     }
 
     pub async fn delete_server(&self, id: &str) -> Result<(), Error> {
-        self.act(
+        self.send(
             Service::Compute,
             Method::DELETE,
             &format!("/servers/{id}"),
@@ -353,11 +353,11 @@ impl Client {
         action: &ServerAction,
     ) -> Result<Option<String>, Error> {
         let reply = self
-            .act(
+            .send(
                 Service::Compute,
                 Method::POST,
                 &format!("/servers/{id}/action"),
-                Some(action.body()),
+                Some(&action.body()),
             )
             .await?;
         Ok(reply
@@ -370,11 +370,11 @@ impl Client {
     pub async fn console_output(&self, id: &str, lines: Option<u32>) -> Result<String, Error> {
         let body = json!({ "os-getConsoleOutput": { "length": lines } });
         let reply = self
-            .act(
+            .send(
                 Service::Compute,
                 Method::POST,
                 &format!("/servers/{id}/action"),
-                Some(body),
+                Some(&body),
             )
             .await?;
         Ok(reply
@@ -424,7 +424,7 @@ impl Client {
     }
 
     pub async fn delete_flavor(&self, id: &str) -> Result<(), Error> {
-        self.act(
+        self.send(
             Service::Compute,
             Method::DELETE,
             &format!("/flavors/{id}"),
@@ -435,14 +435,7 @@ impl Client {
     }
 
     pub async fn compute_limits(&self) -> Result<AbsoluteLimits, Error> {
-        let limits: Value = self.get(Service::Compute, "/limits", "limits").await?;
-        serde_json::from_value(limits.get("absolute").cloned().unwrap_or(Value::Null)).map_err(
-            |e| Error::Decode {
-                method: "GET".into(),
-                url: "/limits".into(),
-                message: e.to_string(),
-            },
-        )
+        self.absolute_limits(Service::Compute).await
     }
 
     pub async fn hypervisor_statistics(&self) -> Result<HypervisorStatistics, Error> {
@@ -523,7 +516,7 @@ impl Client {
 
     /// Detaches a volume from a server through Nova (B.4.1.5).
     pub async fn detach_volume(&self, server: &str, volume: &str) -> Result<(), Error> {
-        self.act(
+        self.send(
             Service::Compute,
             Method::DELETE,
             &format!("/servers/{server}/os-volume_attachments/{volume}"),

@@ -134,7 +134,7 @@ impl Client {
     }
 
     pub async fn delete_image(&self, id: &str) -> Result<(), Error> {
-        self.act(
+        self.send(
             Service::Image,
             Method::DELETE,
             &format!("/images/{id}"),

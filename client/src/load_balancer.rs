@@ -103,7 +103,7 @@ impl Client {
     /// Deletes it; `cascade` removes its listeners, pools and members too.
     pub async fn delete_load_balancer(&self, id: &str, cascade: bool) -> Result<(), Error> {
         let query = if cascade { "?cascade=true" } else { "" };
-        self.act(
+        self.send(
             Service::LoadBalancer,
             Method::DELETE,
             &format!("/lbaas/loadbalancers/{id}{query}"),

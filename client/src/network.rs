@@ -195,7 +195,7 @@ impl Client {
     }
 
     pub async fn delete_floating_ip(&self, id: &str) -> Result<(), Error> {
-        self.act(
+        self.send(
             Service::Network,
             Method::DELETE,
             &format!("/floatingips/{id}"),
@@ -272,7 +272,7 @@ impl Client {
     }
 
     pub async fn delete_public_ip(&self, id: &str) -> Result<(), Error> {
-        self.act(
+        self.send(
             Service::Network,
             Method::DELETE,
             &format!("/publicips/{id}"),
@@ -315,7 +315,7 @@ impl Client {
     }
 
     pub async fn delete_security_group(&self, id: &str) -> Result<(), Error> {
-        self.act(
+        self.send(
             Service::Network,
             Method::DELETE,
             &format!("/security-groups/{id}"),
@@ -340,7 +340,7 @@ impl Client {
     }
 
     pub async fn delete_security_group_rule(&self, id: &str) -> Result<(), Error> {
-        self.act(
+        self.send(
             Service::Network,
             Method::DELETE,
             &format!("/security-group-rules/{id}"),

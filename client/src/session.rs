@@ -109,7 +109,7 @@ impl Client {
             .connect_timeout(Duration::from_secs(15))
             .user_agent(concat!("yunji-client/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &config.cacert {
-            let pem = std::fs::read(ca).map_err(|source| Error::File {
+            let pem = tokio::fs::read(ca).await.map_err(|source| Error::File {
                 path: ca.display().to_string(),
                 source,
             })?;
@@ -311,6 +311,20 @@ impl Client {
         unwrap_key(reply, key)
     }
 
+    /// `GET /limits` of a service: its `limits.absolute` (quota and usage), typed.
+    pub(crate) async fn absolute_limits<T: DeserializeOwned>(
+        &self,
+        service: Service,
+    ) -> Result<T, Error> {
+        let mut reply = self.send(service, Method::GET, "/limits", None).await?;
+        reply.body = reply
+            .body
+            .pointer_mut("/limits/absolute")
+            .map(Value::take)
+            .unwrap_or(Value::Null);
+        unwrap_key(reply, "")
+    }
+
     /// A request with a JSON body, and the object under `key` of the reply, typed.
     pub async fn call<T: DeserializeOwned>(
         &self,
@@ -362,17 +376,6 @@ impl Client {
             |t| id_and_name(t).0,
             |t| id_and_name(t).1,
         )
-    }
-
-    /// A request whose reply body does not matter (actions, deletes).
-    pub async fn act(
-        &self,
-        service: Service,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Reply, Error> {
-        self.send(service, method, path, body.as_ref()).await
     }
 }
 

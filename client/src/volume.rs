@@ -113,7 +113,7 @@ impl Client {
     }
 
     pub async fn delete_volume(&self, id: &str) -> Result<(), Error> {
-        self.act(
+        self.send(
             Service::Volume,
             Method::DELETE,
             &format!("/volumes/{id}"),
@@ -130,24 +130,17 @@ impl Client {
     }
 
     async fn volume_action(&self, id: &str, body: Value) -> Result<(), Error> {
-        self.act(
+        self.send(
             Service::Volume,
             Method::POST,
             &format!("/volumes/{id}/action"),
-            Some(body),
+            Some(&body),
         )
         .await
         .map(drop)
     }
 
     pub async fn volume_limits(&self) -> Result<VolumeLimits, Error> {
-        let limits: Value = self.get(Service::Volume, "/limits", "limits").await?;
-        serde_json::from_value(limits.get("absolute").cloned().unwrap_or(Value::Null)).map_err(
-            |e| Error::Decode {
-                method: "GET".into(),
-                url: "/limits".into(),
-                message: e.to_string(),
-            },
-        )
+        self.absolute_limits(Service::Volume).await
     }
 }

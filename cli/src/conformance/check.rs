@@ -286,7 +286,6 @@ impl Run {
         wanted: &[&str],
     ) -> Result<Value, Stop> {
         let started = Instant::now();
-        let mut last = String::new();
         loop {
             let reply = match self.client.probe(service, Method::GET, path, None).await {
                 Ok(r) => r,
@@ -335,9 +334,6 @@ impl Run {
                     wanted.join(" or ")
                 )));
             }
-            if now != last {
-                last = now;
-            }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
@@ -355,6 +351,29 @@ impl Run {
                 "not run: it needs what {clause_id} makes, and {clause_id} failed"
             ))),
         }
+    }
+
+    /// `GET path` and the item of `body[key]` with `id`, which must be listed: the item
+    /// and the request, for the mandatory-element check.
+    async fn listed(
+        &mut self,
+        service: Service,
+        path: &str,
+        key: &str,
+        (what, id): (&str, &str),
+    ) -> Result<(Value, String), Stop> {
+        let reply = self.call(service, Method::GET, path, None, &[200]).await?;
+        let item = reply.body[key]
+            .as_array()
+            .and_then(|l| l.iter().find(|i| i["id"] == json!(id)))
+            .cloned();
+        item.map(|item| (item, reply.request_line()))
+            .ok_or_else(|| {
+                Stop::Fail(format!(
+                    "{} does not list the {what} {id}",
+                    reply.request_line()
+                ))
+            })
     }
 
     /// Deletes `path`, which must then be gone (404) at once.
@@ -760,19 +779,9 @@ impl Run {
 
     async fn b_2_3_6(&mut self) -> Step {
         let id = self.need(&self.made.image, "B.2.3.2")?;
-        let reply = self
-            .call(Service::Image, Method::GET, "/images", None, &[200])
-            .await?;
-        let listed = reply.body["images"]
-            .as_array()
-            .is_some_and(|l| l.iter().any(|i| i["id"] == json!(id)));
-        if !listed {
-            return Err(Stop::Fail(format!(
-                "{} does not list the image {id}",
-                reply.request_line()
-            )));
-        }
-        Ok(())
+        self.listed(Service::Image, "/images", "images", ("image", &id))
+            .await
+            .map(drop)
     }
 
     async fn b_2_3_1(&mut self) -> Step {
@@ -847,20 +856,15 @@ impl Run {
         self.made.network = Some(network.clone());
         self.made.subnet = Some(subnet.clone());
 
-        let reply = self
-            .call(Service::Network, Method::GET, "/networks", None, &[200])
+        let (ours, request) = self
+            .listed(
+                Service::Network,
+                "/networks",
+                "networks",
+                ("network", &network),
+            )
             .await?;
-        let networks = reply.body["networks"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let Some(ours) = networks.iter().find(|n| n["id"] == json!(network)) else {
-            return Err(Stop::Fail(format!(
-                "{} does not list the network {network}",
-                reply.request_line()
-            )));
-        };
-        self.mandatory("B.3.1.1", ours, &reply.request_line())?;
+        self.mandatory("B.3.1.1", &ours, &request)?;
         // 子网 (table B.39): id, name and CIDR of each subnet, inline or from /subnets.
         let inline = ours["subnet_details"]
             .as_array()
@@ -1025,25 +1029,14 @@ impl Run {
             &reply.body["security_group"],
             &reply.request_line(),
         )?;
-        let list = self
-            .call(
-                Service::Network,
-                Method::GET,
-                "/security-groups",
-                None,
-                &[200],
-            )
-            .await?;
-        if !list.body["security_groups"]
-            .as_array()
-            .is_some_and(|l| l.iter().any(|g| g["id"] == json!(id)))
-        {
-            return Err(Stop::Fail(format!(
-                "{} does not list the group {id}",
-                list.request_line()
-            )));
-        }
-        Ok(())
+        self.listed(
+            Service::Network,
+            "/security-groups",
+            "security_groups",
+            ("group", &id),
+        )
+        .await
+        .map(drop)
     }
 
     async fn b_3_5_4(&mut self) -> Step {
@@ -1177,26 +1170,15 @@ impl Run {
 
     async fn b_2_1_8(&mut self) -> Step {
         let id = self.need(&self.made.server, "B.2.1.1")?;
-        let reply = self
-            .call(
+        let (ours, request) = self
+            .listed(
                 Service::Compute,
-                Method::GET,
                 "/servers/detail",
-                None,
-                &[200],
+                "servers",
+                ("server", &id),
             )
             .await?;
-        let servers = reply.body["servers"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let Some(ours) = servers.iter().find(|s| s["id"] == json!(id)) else {
-            return Err(Stop::Fail(format!(
-                "{} does not list the server {id}",
-                reply.request_line()
-            )));
-        };
-        self.mandatory("B.2.1.8", ours, &reply.request_line())?;
+        self.mandatory("B.2.1.8", &ours, &request)?;
         let page = self
             .call(
                 Service::Compute,
@@ -1424,25 +1406,14 @@ impl Run {
             .await?;
         self.mandatory("B.4.1.3", &reply.body["volume"], &reply.request_line())?;
         let id = self.made.volume.clone().unwrap_or_default();
-        let list = self
-            .call(
-                Service::Volume,
-                Method::GET,
-                "/volumes/detail",
-                None,
-                &[200],
-            )
-            .await?;
-        if !list.body["volumes"]
-            .as_array()
-            .is_some_and(|l| l.iter().any(|v| v["id"] == json!(id)))
-        {
-            return Err(Stop::Fail(format!(
-                "{} does not list the volume {id}",
-                list.request_line()
-            )));
-        }
-        Ok(())
+        self.listed(
+            Service::Volume,
+            "/volumes/detail",
+            "volumes",
+            ("volume", &id),
+        )
+        .await
+        .map(drop)
     }
 
     async fn b_4_1_4(&mut self) -> Step {
@@ -1670,19 +1641,14 @@ impl Run {
             )
             .await?;
         self.mandatory("B.3.3.4", &reply.body["publicip"], &reply.request_line())?;
-        let list = self
-            .call(Service::Network, Method::GET, "/publicips", None, &[200])
-            .await?;
-        if !list.body["publicips"]
-            .as_array()
-            .is_some_and(|l| l.iter().any(|p| p["id"] == json!(id)))
-        {
-            return Err(Stop::Fail(format!(
-                "{} does not list the public IP {id}",
-                list.request_line()
-            )));
-        }
-        Ok(())
+        self.listed(
+            Service::Network,
+            "/publicips",
+            "publicips",
+            ("public IP", &id),
+        )
+        .await
+        .map(drop)
     }
 
     async fn b_3_3_3(&mut self) -> Step {
@@ -1772,26 +1738,15 @@ impl Run {
 
     async fn b_3_4_4(&mut self) -> Step {
         let id = self.need(&self.made.load_balancer, "B.3.4.1")?;
-        let reply = self
-            .call(
+        let (ours, request) = self
+            .listed(
                 Service::LoadBalancer,
-                Method::GET,
                 "/lbaas/loadbalancers",
-                None,
-                &[200],
+                "loadbalancers",
+                ("load balancer", &id),
             )
             .await?;
-        let list = reply.body["loadbalancers"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let Some(ours) = list.iter().find(|l| l["id"] == json!(id)) else {
-            return Err(Stop::Fail(format!(
-                "{} does not list the load balancer {id}",
-                reply.request_line()
-            )));
-        };
-        self.mandatory("B.3.4.4", ours, &reply.request_line())
+        self.mandatory("B.3.4.4", &ours, &request)
     }
 
     async fn b_3_4_5(&mut self) -> Step {
