@@ -15,12 +15,6 @@ pub async fn route(core: &Core, mut req: ApiRequest) -> ApiResult {
             let reply = core.node_join(join).await?;
             Ok(json_response(StatusCode::OK, &reply))
         }
-        (_, 2) if req.segments[1] == "v1" => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not an endpoint",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }

@@ -42,13 +42,6 @@ pub fn identity_versions(core: &Core) -> ApiResult {
     ))
 }
 
-fn below(req: &ApiRequest, service: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "{} is not a {service} endpoint of this cloud",
-        req.path
-    ))
-}
-
 fn compute_v21(core: &Core) -> Value {
     json!({
         "id": "v2.1",
@@ -86,7 +79,7 @@ pub fn compute(core: &Core, req: &ApiRequest) -> ApiResult {
             StatusCode::OK,
             &json!({"version": compute_v21(core)}),
         )),
-        _ => Err(below(req, "compute")),
+        _ => Err(ApiError::unrouted(req)),
     }
 }
 
@@ -98,7 +91,7 @@ pub fn image(core: &Core, req: &ApiRequest) -> ApiResult {
     ]});
     match req.segments.len() {
         1 => Ok(json_response(StatusCode::MULTIPLE_CHOICES, &versions)),
-        _ => Err(below(req, "image")),
+        _ => Err(ApiError::unrouted(req)),
     }
 }
 
@@ -113,7 +106,7 @@ pub fn network(core: &Core, req: &ApiRequest) -> ApiResult {
             ]}),
         )),
         ["v2.0"] => Ok(json_response(StatusCode::OK, &json!({"resources": []}))),
-        _ => Err(below(req, "network")),
+        _ => Err(ApiError::unrouted(req)),
     }
 }
 
@@ -144,7 +137,7 @@ pub fn volume(core: &Core, req: &ApiRequest) -> ApiResult {
             StatusCode::OK,
             &json!({"versions": [volume_v3(core)]}),
         )),
-        _ => Err(below(req, "block-storage")),
+        _ => Err(ApiError::unrouted(req)),
     }
 }
 
@@ -160,6 +153,6 @@ pub fn load_balancer(core: &Core, req: &ApiRequest) -> ApiResult {
                  "links": link(core, "/load-balancer/v2")},
             ]}),
         )),
-        _ => Err(below(req, "load-balancer")),
+        _ => Err(ApiError::unrouted(req)),
     }
 }

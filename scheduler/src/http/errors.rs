@@ -19,6 +19,21 @@ pub enum Service {
     Other,
 }
 
+impl Service {
+    /// The service a path's first segment names (`/` is identity's discovery).
+    pub fn of_path(first: Option<&str>) -> Service {
+        match first {
+            None | Some("identity") => Service::Identity,
+            Some("compute") => Service::Compute,
+            Some("image") => Service::Image,
+            Some("network") => Service::Network,
+            Some("volume") => Service::Volume,
+            Some("load-balancer") => Service::LoadBalancer,
+            Some(_) => Service::Other,
+        }
+    }
+}
+
 /// An error on its way to the client.
 #[derive(Debug)]
 pub struct ApiError {
@@ -27,6 +42,8 @@ pub struct ApiError {
     /// Neutron's exception name (`NetworkNotFound`, `OverQuota`, …); when unset, the
     /// `type` is `HTTP` plus the reason phrase.
     pub neutron_type: Option<&'static str>,
+    /// The methods a path takes, sent as `Allow` with a 405.
+    pub allow: Option<HeaderValue>,
 }
 
 impl ApiError {
@@ -35,6 +52,7 @@ impl ApiError {
             status,
             message: message.into(),
             neutron_type: None,
+            allow: None,
         }
     }
 
@@ -46,11 +64,13 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
 
-    pub fn method_not_allowed(method: &http::Method, path: &str) -> ApiError {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("{method} is not allowed on {path}"),
-        )
+    /// A request the route table admitted but no handler serves: the table lists a
+    /// route the routers lack, which the route test catches.
+    pub fn unrouted(req: &super::ApiRequest) -> ApiError {
+        ApiError::not_found(format!(
+            "{} {} is in the route table, but no handler serves it",
+            req.method, req.path
+        ))
     }
 
     /// Renders the error in `service`'s body shape.
@@ -92,6 +112,9 @@ impl ApiError {
             }),
         };
         let mut response = super::json_response(self.status, &body);
+        if let Some(allow) = self.allow {
+            response.headers_mut().insert(http::header::ALLOW, allow);
+        }
         if self.status == StatusCode::UNAUTHORIZED && service == Service::Identity {
             response.headers_mut().insert(
                 http::header::WWW_AUTHENTICATE,

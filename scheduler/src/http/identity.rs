@@ -116,41 +116,7 @@ pub async fn route(core: &Core, req: ApiRequest) -> ApiResult {
         (&M::GET, ["v3", "regions", id]) => region_show(core, req, id).await,
         (&M::PATCH, ["v3", "regions", id]) => region_update(core, req, id).await,
         (&M::DELETE, ["v3", "regions", id]) => region_delete(core, req, id).await,
-
-        (_, ["v3", "auth", "tokens" | "catalog" | "projects" | "domains"])
-        | (
-            _,
-            [
-                "v3",
-                "services" | "endpoints" | "domains" | "projects" | "users" | "roles" | "regions"
-                | "role_assignments",
-            ],
-        )
-        | (
-            _,
-            [
-                "v3",
-                "domains" | "projects" | "users" | "roles" | "regions",
-                _,
-            ],
-        )
-        | (
-            _,
-            [
-                "v3",
-                "users",
-                _,
-                "password" | "projects" | "application_credentials",
-            ],
-        )
-        | (_, ["v3", "users", _, "application_credentials", _])
-        | (_, ["v3", "projects" | "domains", _, "users", _, "roles"])
-        | (_, [])
-        | (_, ["v3"]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
-        _ => Err(ApiError::not_found(format!(
-            "{} is not an identity endpoint; see the Keystone v3 API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 
@@ -189,20 +155,23 @@ fn ok(body: Value) -> ApiResult {
 
 // ---- tokens ----
 
-#[derive(Deserialize)]
-struct AuthBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = AuthRequest)]
+pub(crate) struct AuthBody {
     auth: Auth,
 }
 
-#[derive(Deserialize)]
-struct Auth {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = Auth)]
+pub(crate) struct Auth {
     identity: AuthIdentity,
     #[serde(default)]
     scope: Option<Value>,
 }
 
-#[derive(Deserialize)]
-struct AuthIdentity {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = AuthIdentity)]
+pub(crate) struct AuthIdentity {
     methods: Vec<String>,
     #[serde(default)]
     password: Option<PasswordMethod>,
@@ -212,13 +181,15 @@ struct AuthIdentity {
     token: Option<TokenMethod>,
 }
 
-#[derive(Deserialize)]
-struct PasswordMethod {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = PasswordMethod)]
+pub(crate) struct PasswordMethod {
     user: UserIn,
 }
 
-#[derive(Deserialize)]
-struct UserIn {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = AuthUser)]
+pub(crate) struct UserIn {
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
@@ -229,18 +200,21 @@ struct UserIn {
     password: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct NamedRef {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NamedRef)]
+pub(crate) struct NamedRef {
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
+    #[schema(no_recursion)]
     domain: Option<Box<NamedRef>>,
 }
 
-#[derive(Deserialize)]
-struct AppCredMethod {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ApplicationCredentialMethod)]
+pub(crate) struct AppCredMethod {
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
@@ -250,8 +224,9 @@ struct AppCredMethod {
     secret: String,
 }
 
-#[derive(Deserialize)]
-struct TokenMethod {
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = TokenMethod)]
+pub(crate) struct TokenMethod {
     id: String,
 }
 
@@ -1002,7 +977,7 @@ async fn grant(core: &Core, req: ApiRequest, a: RoleAssignment) -> ApiResult {
             core.assignment_revoke(&caller, a).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        _ => Err(ApiError::method_not_allowed(&req.method, &req.path)),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

@@ -81,23 +81,7 @@ pub async fn route(core: &Core, req: ApiRequest) -> ApiResult {
                 name @ ("image" | "images" | "member" | "members"),
             ],
         ) => schema(core, req, name).await,
-
-        (_, [])
-        | (_, ["v2", "images"])
-        | (_, ["v2", "images", _])
-        | (_, ["v2", "images", _, "file" | "import" | "tasks" | "members"])
-        | (_, ["v2", "images", _, "tags" | "members", _])
-        | (_, ["v2", "images", _, "actions", "deactivate" | "reactivate"])
-        | (_, ["v2", "info", "import"])
-        | (_, ["v2", "tasks"])
-        | (_, ["v2", "tasks", _])
-        | (_, ["v2", "schemas", "image" | "images" | "member" | "members"]) => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not an image endpoint; see the Glance v2 API (GET /image/ lists versions)",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

@@ -3,9 +3,10 @@
 //! layer depends on `core` and `model` only — never on the store or the agent client
 //! (a test enforces it).
 //!
-//! Routing is a `match` on (method, path segments) per service rather than a tree of
-//! warp filters: it keeps hundreds of endpoints quick to compile, makes 404 vs 405 exact,
-//! and lets every service answer errors in its own body shape.
+//! The route table (`routes.rs`) admits a request first (404, or 405 with `Allow`) and
+//! is rendered as the OpenAPI document; then a `match` on (method, path segments) per
+//! service dispatches it — rather than a tree of warp filters, which keeps hundreds of
+//! endpoints quick to compile and lets every service answer in its own error shape.
 
 mod agent_join;
 mod compute;
@@ -16,6 +17,8 @@ mod image;
 mod load_balancer;
 pub mod microversion;
 mod network;
+mod openapi;
+mod routes;
 mod volume;
 
 use std::convert::Infallible;
@@ -250,52 +253,70 @@ where
     Box::pin(stream.map(|chunk| chunk.map(|mut b| b.copy_to_bytes(b.remaining()))))
 }
 
-/// Sends a request to its service by the first path segment.
+/// Admits a request by the route table, then sends it to its service by the first
+/// path segment.
 async fn dispatch(core: &Core, req: ApiRequest) -> Response {
-    let first = req.segments.first().map(String::as_str);
-    let (service, result) = match first {
-        None => (Service::Identity, discovery::identity_versions(core)),
-        Some("identity") => (Service::Identity, identity::route(core, req).await),
-        Some("compute") if req.segments.len() > 2 && req.segments[1] == "v2.1" => {
-            return match compute::route(core, req).await {
-                Ok(response) => response,
-                Err((e, mv)) => {
-                    let mut response = e.into_response(Service::Compute);
-                    let range = compute::range();
-                    range.echo(mv.unwrap_or(range.min), &mut response);
-                    response
-                }
-            };
-        }
-        Some("compute") => (Service::Compute, discovery::compute(core, &req)),
-        Some("image") => (Service::Image, image::route(core, req).await),
-        Some("network") => (Service::Network, network::route(core, req).await),
-        Some("volume") if req.segments.len() > 2 && req.segments[1] == "v3" => {
-            return match volume::route(core, req).await {
-                Ok(response) => response,
-                Err((e, mv)) => {
-                    let mut response = e.into_response(Service::Volume);
-                    let range = volume::range();
-                    range.echo(mv.unwrap_or(range.min), &mut response);
-                    response
-                }
-            };
-        }
-        Some("volume") => (Service::Volume, discovery::volume(core, &req)),
-        Some("load-balancer") if req.segments.len() > 2 => {
-            (Service::LoadBalancer, load_balancer::route(core, req).await)
-        }
-        Some("load-balancer") => (Service::LoadBalancer, discovery::load_balancer(core, &req)),
-        Some("agent-join") => (Service::Other, agent_join::route(core, req).await),
-        Some(_) => (
-            Service::Other,
-            Err(ApiError::not_found(format!(
-                "{} is not an endpoint of this cloud; the catalog lists them (GET /identity/v3/auth/catalog)",
-                req.path
-            ))),
-        ),
+    let service = Service::of_path(req.segments.first().map(String::as_str));
+    let route = match routes::admit(&req.method, &req.segments) {
+        Ok(route) => route,
+        Err(e) => return error_response(service, e, None),
     };
-    result.unwrap_or_else(|e| e.into_response(service))
+    let result = match service {
+        Service::Identity if req.segments.is_empty() => {
+            discovery::identity_versions(core).map_err(no_mv)
+        }
+        Service::Identity => identity::route(core, req).await.map_err(no_mv),
+        Service::Compute if req.segments.len() > 2 => compute::route(core, req).await,
+        Service::Compute => discovery::compute(core, &req).map_err(no_mv),
+        Service::Image => image::route(core, req).await.map_err(no_mv),
+        Service::Network => network::route(core, req).await.map_err(no_mv),
+        Service::Volume if req.segments.len() > 2 => volume::route(core, req).await,
+        Service::Volume => discovery::volume(core, &req).map_err(no_mv),
+        Service::LoadBalancer if req.segments.len() > 2 => {
+            load_balancer::route(core, req).await.map_err(no_mv)
+        }
+        Service::LoadBalancer => discovery::load_balancer(core, &req).map_err(no_mv),
+        Service::Other if req.segments.first().is_some_and(|s| s == "openapi.json") => {
+            Ok(bytes_response(StatusCode::OK, openapi::document_json()))
+        }
+        Service::Other => agent_join::route(core, req).await.map_err(no_mv),
+    };
+    match result {
+        Ok(response) => {
+            // Every test that gets a success checks the table's status along the way.
+            debug_assert!(
+                !response.status().is_success() || route.statuses.contains(&response.status()),
+                "{} {} answered {}, but the route table documents {:?}",
+                route.method,
+                route.path,
+                response.status(),
+                route.statuses
+            );
+            response
+        }
+        Err((e, mv)) => error_response(service, e, mv),
+    }
+}
+
+fn no_mv(e: ApiError) -> (ApiError, Option<microversion::Microversion>) {
+    (e, None)
+}
+
+/// An error in `service`'s body shape; compute and block storage also echo the
+/// microversion (the negotiated one, or their minimum when negotiation failed).
+fn error_response(
+    service: Service,
+    e: ApiError,
+    mv: Option<microversion::Microversion>,
+) -> Response {
+    let mut response = e.into_response(service);
+    let range = match service {
+        Service::Compute => compute::range(),
+        Service::Volume => volume::range(),
+        _ => return response,
+    };
+    range.echo(mv.unwrap_or(range.min), &mut response);
+    response
 }
 
 /// The id of one request, made by the listener before routing.

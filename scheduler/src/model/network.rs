@@ -52,7 +52,7 @@ pub struct NetworkFilter {
 }
 
 /// A route a subnet's DHCP hands out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostRoute {
     pub destination: String,
@@ -60,7 +60,7 @@ pub struct HostRoute {
 }
 
 /// A range of addresses IPAM may hand out, both ends included.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AllocationPool {
     pub start: String,

@@ -20,6 +20,7 @@ mod network_quotas;
 mod network_servers;
 mod network_sync;
 mod nodes;
+mod openapi;
 mod policy;
 mod public_ips;
 mod routers;

@@ -93,23 +93,7 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
             core.flavor_extra_spec_delete(&caller, id, key).await?;
             Ok(empty(StatusCode::ACCEPTED))
         }
-        (_, ["flavors"])
-        | (_, ["flavors", _])
-        | (
-            _,
-            [
-                "flavors",
-                _,
-                "os-flavor-access" | "action" | "os-extra_specs",
-            ],
-        )
-        | (_, ["flavors", _, "os-extra_specs", _]) => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a flavor endpoint; see Nova's flavors API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

@@ -110,13 +110,6 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
         }
         (&M::GET, ["os-availability-zone"]) => zones(core, &caller, false).await,
         (&M::GET, ["os-availability-zone", "detail"]) => zones(core, &caller, true).await,
-        (_, ["os-hypervisors" | "os-services" | "os-availability-zone"])
-        | (_, ["os-hypervisors", _])
-        | (_, ["os-hypervisors", _, "search" | "uptime"])
-        | (_, ["os-aggregates"])
-        | (_, ["os-availability-zone", "detail"]) => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
         _ => Err(ApiError::not_found(format!(
             "{} is not offered; see Nova's os-hypervisors, os-services and os-availability-zone APIs",
             req.path

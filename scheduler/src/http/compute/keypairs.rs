@@ -79,13 +79,7 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
                 StatusCode::ACCEPTED
             }))
         }
-        (_, ["os-keypairs"] | ["os-keypairs", _]) => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a key pair endpoint; see Nova's os-keypairs API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

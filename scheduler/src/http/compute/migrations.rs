@@ -20,13 +20,7 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
     let ComputeRequest { req, path, mv } = creq;
     let caller = req.caller(core).await?;
     if path.len() != 1 {
-        return Err(ApiError::not_found(format!(
-            "{} is not a migrations endpoint",
-            req.path
-        )));
-    }
-    if req.method != Method::GET {
-        return Err(ApiError::method_not_allowed(&req.method, &req.path));
+        return Err(ApiError::unrouted(&req));
     }
     let filter = MigrationFilter {
         server_id: req.query_param("instance_uuid"),
@@ -159,13 +153,6 @@ pub async fn server_route(
                 .server_migration_intervene(caller, id, mid, "force to complete")
                 .await? {}
         }
-        (_, [] | [_] | [_, "action"]) => Err(ApiError::method_not_allowed(
-            &creq.req.method,
-            &creq.req.path,
-        )),
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a migration endpoint",
-            creq.req.path
-        ))),
+        _ => Err(ApiError::unrouted(&creq.req)),
     }
 }

@@ -8,7 +8,7 @@ mod keypairs;
 mod migrations;
 mod quotas;
 mod server_groups;
-mod servers;
+pub(super) mod servers;
 mod usage;
 mod volume_attachments;
 
@@ -32,7 +32,7 @@ pub fn range() -> Range {
     }
 }
 
-const COLLECTIONS: &[&str] = &[
+pub(super) const COLLECTIONS: &[&str] = &[
     "servers",
     "flavors",
     "os-keypairs",
@@ -83,10 +83,7 @@ pub async fn route(
         "os-hypervisors" | "os-services" | "os-availability-zone" | "os-aggregates" => {
             hosts::route(core, creq).await
         }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a compute endpoint of this cloud",
-            creq.req.path
-        ))),
+        _ => Err(ApiError::unrouted(&creq.req)),
     };
     match result {
         Ok(mut response) => {

@@ -47,15 +47,7 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
             core.quota_delete(&caller, project).await?;
             Ok(empty(StatusCode::ACCEPTED))
         }
-        (_, ["limits"])
-        | (_, ["os-quota-sets", _])
-        | (_, ["os-quota-sets", _, "defaults" | "detail"]) => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a quota endpoint; see Nova's limits and os-quota-sets APIs",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

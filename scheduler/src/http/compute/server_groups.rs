@@ -91,13 +91,7 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
             core.server_group_delete(&caller, id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (_, ["os-server-groups"]) | (_, ["os-server-groups", _]) => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a server group endpoint",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

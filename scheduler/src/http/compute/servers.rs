@@ -8,6 +8,7 @@ use http::{HeaderValue, Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha224};
+use utoipa::ToSchema;
 
 use super::ComputeRequest;
 use crate::core::Core;
@@ -100,7 +101,13 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
         (_, ["servers", id, "migrations", rest @ ..]) => {
             super::migrations::server_route(core, &mut creq, &caller, id, rest).await
         }
-        (&M::POST, ["servers", id, "remote-consoles"]) if creq.mv.at_least(2, 6) => {
+        (&M::POST, ["servers", id, "remote-consoles"]) => {
+            if !creq.mv.at_least(2, 6) {
+                return Err(ApiError::not_found(format!(
+                    "{} needs compute microversion 2.6 or later",
+                    creq.req.path
+                )));
+            }
             core.server_get(&caller, id, Access::Read).await?;
             Err(no_remote_console())
         }
@@ -128,21 +135,7 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
             }
             ok(json!({"instanceAction": view}))
         }
-        (
-            _,
-            ["servers"]
-            | ["servers", _]
-            | [
-                "servers",
-                _,
-                "action" | "metadata" | "os-instance-actions" | "ips" | "os-security-groups",
-            ]
-            | ["servers", _, "metadata" | "os-instance-actions" | "ips", _],
-        ) => Err(ApiError::method_not_allowed(&method, &creq.req.path)),
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a compute endpoint",
-            creq.req.path
-        ))),
+        _ => Err(ApiError::unrouted(&creq.req)),
     }
 }
 
@@ -592,8 +585,9 @@ async fn list(core: &Core, creq: &ComputeRequest, caller: &Caller, detailed: boo
     }
 }
 
-#[derive(Deserialize)]
-struct CreateBody {
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ServerCreate)]
+pub(crate) struct CreateBody {
     server: CreateServer,
     /// Hints for placement; `group` is the one this cloud acts on.
     #[serde(
@@ -604,14 +598,16 @@ struct CreateBody {
     scheduler_hints: Option<SchedulerHints>,
 }
 
-#[derive(Deserialize)]
-struct SchedulerHints {
+#[derive(Deserialize, ToSchema)]
+#[schema(as = SchedulerHints)]
+pub(crate) struct SchedulerHints {
     #[serde(default)]
     group: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct CreateServer {
+#[derive(Deserialize, ToSchema)]
+#[schema(as = Server)]
+pub(crate) struct CreateServer {
     name: String,
     #[serde(rename = "flavorRef")]
     flavor_ref: FlexId,
@@ -640,15 +636,17 @@ struct CreateServer {
 }
 
 /// Flavor references come as strings or, from some clients, numbers.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
-enum FlexId {
+#[schema(as = FlavorRef)]
+pub(crate) enum FlexId {
     Text(String),
     Number(u64),
 }
 
-#[derive(Deserialize)]
-struct NamedGroup {
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NamedSecurityGroup)]
+pub(crate) struct NamedGroup {
     name: String,
 }
 

@@ -2,7 +2,7 @@
 //! a period (`start`, `end`; both default to now, as in Nova).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::ComputeRequest;
@@ -34,9 +34,6 @@ fn parse_time(name: &str, value: Option<String>) -> Result<DateTime<Utc>, ApiErr
 pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
     let ComputeRequest { req, path, .. } = creq;
     let caller = req.caller(core).await?;
-    if req.method != Method::GET {
-        return Err(ApiError::method_not_allowed(&req.method, &req.path));
-    }
     let start = parse_time("start", req.query_param("start"))?;
     let end = parse_time("end", req.query_param("end"))?;
     match path.as_slice() {
@@ -58,10 +55,7 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
                 &json!({"tenant_usage": view}),
             ))
         }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a usage endpoint",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

@@ -99,13 +99,6 @@ pub async fn route(core: &Core, creq: &mut ComputeRequest, caller: &Caller) -> A
                 .await?;
             Ok(empty(StatusCode::ACCEPTED))
         }
-        (_, ["servers", _, "os-volume_attachments"])
-        | (_, ["servers", _, "os-volume_attachments", _]) => {
-            Err(ApiError::method_not_allowed(&method, &creq.req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a compute endpoint",
-            creq.req.path
-        ))),
+        _ => Err(ApiError::unrouted(&creq.req)),
     }
 }

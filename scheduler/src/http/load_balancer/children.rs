@@ -4,6 +4,7 @@
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{member, timestamp};
 use crate::core::Core;
@@ -13,9 +14,10 @@ use crate::core::load_balancers::{
 use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
 use crate::model::{Caller, HealthMonitor, Listener, Member, Pool};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ListenerBody {
+#[schema(as = Listener)]
+pub(crate) struct ListenerBody {
     loadbalancer_id: Option<String>,
     protocol: Option<String>,
     protocol_port: Option<i64>,
@@ -28,9 +30,10 @@ struct ListenerBody {
     tenant_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PoolBody {
+#[schema(as = Pool)]
+pub(crate) struct PoolBody {
     listener_id: Option<String>,
     loadbalancer_id: Option<String>,
     protocol: Option<String>,
@@ -44,9 +47,10 @@ struct PoolBody {
     tenant_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MemberBody {
+#[schema(as = Member)]
+pub(crate) struct MemberBody {
     address: Option<String>,
     protocol_port: Option<i64>,
     weight: Option<i64>,
@@ -57,9 +61,10 @@ struct MemberBody {
     tenant_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MonitorBody {
+#[schema(as = HealthMonitor)]
+pub(crate) struct MonitorBody {
     pool_id: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
@@ -165,11 +170,7 @@ pub async fn listeners(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResul
             core.listener_delete(&caller, id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (_, [] | [_]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a listener endpoint",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 
@@ -294,13 +295,7 @@ pub async fn pools(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
             core.member_delete(&caller, pool, id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (_, [] | [_] | [_, "members"] | [_, "members", _]) => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a pool endpoint",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 
@@ -367,11 +362,7 @@ pub async fn health_monitors(core: &Core, mut req: ApiRequest, p: &[&str]) -> Ap
             core.health_monitor_delete(&caller, id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (_, [] | [_]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a health monitor endpoint",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

@@ -3,6 +3,7 @@
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{member, page_links, paging, timestamp};
 use crate::core::Core;
@@ -12,26 +13,29 @@ use crate::core::load_balancers::{
 use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
 use crate::model::{LoadBalancer, LoadBalancerFilter};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NodeBody {
+#[schema(as = LoadBalancerNode)]
+pub(crate) struct NodeBody {
     server_id: Option<String>,
     address: Option<String>,
     protocol_port: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NodesBody {
+#[schema(as = LoadBalancerNodes)]
+pub(crate) struct NodesBody {
     #[serde(default)]
     add: Vec<NodeBody>,
     #[serde(default)]
     remove: Vec<NodeBody>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+#[schema(as = LoadBalancerCreate)]
+pub(crate) struct CreateBody {
     name: Option<String>,
     description: Option<String>,
     vip_subnet_id: Option<String>,
@@ -44,9 +48,10 @@ struct CreateBody {
     provider: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateBody {
+#[schema(as = LoadBalancerUpdate)]
+pub(crate) struct UpdateBody {
     name: Option<String>,
     description: Option<String>,
     admin_state_up: Option<bool>,
@@ -182,11 +187,7 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
                 .await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (_, [] | [_] | [_, "nodes"]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a load balancer endpoint; see Octavia's loadbalancers API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

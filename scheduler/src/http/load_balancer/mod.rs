@@ -1,8 +1,8 @@
 //! Octavia v2 (clause B.3.4): routing under `/load-balancer/v2/lbaas` (and `v2.0`),
 //! Octavia's body shapes and paging links.
 
-mod children;
-mod load_balancers;
+pub(super) mod children;
+pub(super) mod load_balancers;
 
 use http::StatusCode;
 use serde::de::DeserializeOwned;
@@ -39,10 +39,7 @@ pub async fn route(core: &Core, req: ApiRequest) -> ApiResult {
             "healthmonitors",
             rest @ ..,
         ] => children::health_monitors(core, req, rest).await,
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a load balancer endpoint; see Octavia's v2 API (/load-balancer/v2/lbaas/…)",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

@@ -3,6 +3,7 @@
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{member, nullable, timestamp};
 use crate::core::Core;
@@ -10,9 +11,10 @@ use crate::core::network::{FloatingIpCreate, FloatingIpDetail, FloatingIpUpdate}
 use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
 use crate::model::FloatingIpFilter;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+#[schema(as = FloatingIpCreate)]
+pub(crate) struct CreateBody {
     floating_network_id: Option<String>,
     floating_ip_address: Option<String>,
     subnet_id: Option<String>,
@@ -23,9 +25,10 @@ struct CreateBody {
     tenant_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateBody {
+#[schema(as = FloatingIpUpdate)]
+pub(crate) struct UpdateBody {
     #[serde(default, deserialize_with = "nullable")]
     port_id: Option<Option<String>>,
     fixed_ip_address: Option<String>,
@@ -116,11 +119,7 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
             core.floating_ip_delete(&caller, id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (_, [] | [_]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a floating IP endpoint; see Neutron's floatingips API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

@@ -2,14 +2,14 @@
 //! and extension lists, and what every network handler shares — the paging links,
 //! query flags, and Neutron's exception names in error bodies.
 
-mod floating_ips;
-mod networks;
-mod ports;
-mod public_ips;
+pub(super) mod floating_ips;
+pub(super) mod networks;
+pub(super) mod ports;
+pub(super) mod public_ips;
 mod quotas;
-mod routers;
-mod security_groups;
-mod subnets;
+pub(super) mod routers;
+pub(super) mod security_groups;
+pub(super) mod subnets;
 
 use http::{Method, StatusCode};
 use serde::{Deserialize, Deserializer};
@@ -284,13 +284,7 @@ async fn resources(core: &Core, req: ApiRequest) -> ApiResult {
         (_, ["v2.0", "security-group-rules", ..]) => {
             security_groups::rules(core, req, &p[2..]).await
         }
-        (_, [] | ["v2.0"] | ["v2.0", "extensions"] | ["v2.0", "extensions", _]) => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a network endpoint of this cloud; GET /network/v2.0/ lists its resources",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

@@ -3,6 +3,7 @@
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{member, page_links, query_bool, query_limit, timestamp};
 use crate::core::Core;
@@ -10,9 +11,10 @@ use crate::core::network::{NetworkCreate, NetworkQuery, NetworkUpdate};
 use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
 use crate::model::{Caller, Network};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+#[schema(as = NetworkCreate)]
+pub(crate) struct CreateBody {
     name: Option<String>,
     description: Option<String>,
     project_id: Option<String>,
@@ -34,9 +36,10 @@ struct CreateBody {
     availability_zone_hints: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateBody {
+#[schema(as = NetworkUpdate)]
+pub(crate) struct UpdateBody {
     name: Option<String>,
     description: Option<String>,
     admin_state_up: Option<bool>,
@@ -123,11 +126,7 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
             core.network_delete(&caller, id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (_, [] | [_]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a network endpoint; see Neutron's networks API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

@@ -3,6 +3,7 @@
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
 
 use super::{member, page_links, query_limit, timestamp};
 use crate::core::Core;
@@ -10,23 +11,26 @@ use crate::core::network::{AddressPairRequest, FixedIpRequest, PortCreate, PortQ
 use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
 use crate::model::{Caller, Port};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FixedIpBody {
+#[schema(as = PortFixedIp)]
+pub(crate) struct FixedIpBody {
     subnet_id: Option<String>,
     ip_address: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PairBody {
+#[schema(as = AllowedAddressPair)]
+pub(crate) struct PairBody {
     ip_address: String,
     mac_address: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+#[schema(as = PortCreate)]
+pub(crate) struct CreateBody {
     network_id: String,
     name: Option<String>,
     description: Option<String>,
@@ -48,9 +52,10 @@ struct CreateBody {
     profile: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateBody {
+#[schema(as = PortUpdate)]
+pub(crate) struct UpdateBody {
     name: Option<String>,
     description: Option<String>,
     admin_state_up: Option<bool>,
@@ -190,11 +195,7 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
             core.port_delete(&caller, id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (_, [] | [_]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a port endpoint; see Neutron's ports API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

@@ -4,6 +4,7 @@
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{member, timestamp};
 use crate::core::Core;
@@ -11,15 +12,17 @@ use crate::core::network::{FloatingIpDetail, PublicIpTarget};
 use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
 use crate::model::FloatingIpFilter;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+#[schema(as = PublicIpCreate)]
+pub(crate) struct CreateBody {
     name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BindBody {
+#[schema(as = PublicIpBind)]
+pub(crate) struct BindBody {
     server_id: Option<String>,
     private_ip_address: Option<String>,
 }
@@ -87,13 +90,7 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
                 &json!({"publicip": view(&done)}),
             ))
         }
-        (_, [] | [_] | [_, "bind" | "unbind"]) => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a public IP endpoint; see the publicips extension",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

@@ -101,12 +101,6 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
             core.network_quota_reset(&caller, project).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (_, [] | [_] | [_, "default" | "details"]) => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a quota endpoint; see Neutron's quotas API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }

@@ -3,6 +3,7 @@
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{member, nullable, page_links, query_limit, timestamp};
 use crate::core::Core;
@@ -13,24 +14,27 @@ use crate::core::network::{
 use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
 use crate::model::Caller;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FixedIpBody {
+#[schema(as = GatewayFixedIp)]
+pub(crate) struct FixedIpBody {
     subnet_id: Option<String>,
     ip_address: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GatewayBody {
+#[schema(as = ExternalGateway)]
+pub(crate) struct GatewayBody {
     network_id: Option<String>,
     enable_snat: Option<bool>,
     external_fixed_ips: Option<Vec<FixedIpBody>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+#[schema(as = RouterCreate)]
+pub(crate) struct CreateBody {
     name: Option<String>,
     description: Option<String>,
     project_id: Option<String>,
@@ -42,9 +46,10 @@ struct CreateBody {
     availability_zone_hints: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateBody {
+#[schema(as = RouterUpdate)]
+pub(crate) struct UpdateBody {
     name: Option<String>,
     description: Option<String>,
     admin_state_up: Option<bool>,
@@ -53,9 +58,10 @@ struct UpdateBody {
     routes: Option<Vec<Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct InterfaceBody {
+#[schema(as = RouterInterface)]
+pub(crate) struct InterfaceBody {
     subnet_id: Option<String>,
     port_id: Option<String>,
 }
@@ -190,13 +196,7 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
             };
             Ok(json_response(StatusCode::OK, &interface_view(&done)))
         }
-        (_, [] | [_] | [_, "add_router_interface" | "remove_router_interface"]) => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a router endpoint; see Neutron's routers API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

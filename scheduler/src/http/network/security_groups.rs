@@ -3,6 +3,7 @@
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{member, page_links, query_limit, timestamp};
 use crate::core::Core;
@@ -12,9 +13,10 @@ use crate::core::network::{
 use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
 use crate::model::{Caller, SecurityGroup, SecurityGroupRule};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GroupBody {
+#[schema(as = SecurityGroup)]
+pub(crate) struct GroupBody {
     name: Option<String>,
     description: Option<String>,
     project_id: Option<String>,
@@ -23,9 +25,10 @@ struct GroupBody {
     stateful: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RuleBody {
+#[schema(as = SecurityGroupRule)]
+pub(crate) struct RuleBody {
     security_group_id: String,
     direction: String,
     ethertype: Option<String>,
@@ -131,11 +134,7 @@ pub async fn groups(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
             core.security_group_delete(&caller, id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (_, [] | [_]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a security group endpoint; see Neutron's security groups API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 
@@ -206,11 +205,7 @@ pub async fn rules(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
             core.security_group_rule_delete(&caller, id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (_, [] | [_]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a security group rule endpoint; see Neutron's security group rules API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

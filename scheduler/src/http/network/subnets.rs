@@ -3,6 +3,7 @@
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{member, nullable, page_links, query_bool, query_limit, timestamp};
 use crate::core::Core;
@@ -10,9 +11,10 @@ use crate::core::network::{SubnetCreate, SubnetQuery, SubnetUpdate};
 use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
 use crate::model::{AllocationPool, Caller, HostRoute, Subnet};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+#[schema(as = SubnetCreate)]
+pub(crate) struct CreateBody {
     network_id: String,
     ip_version: u8,
     cidr: Option<String>,
@@ -33,9 +35,10 @@ struct CreateBody {
     subnetpool_id: Option<Option<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateBody {
+#[schema(as = SubnetUpdate)]
+pub(crate) struct UpdateBody {
     name: Option<String>,
     description: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
@@ -130,11 +133,7 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
             core.subnet_delete(&caller, id).await?;
             Ok(empty(StatusCode::NO_CONTENT))
         }
-        (_, [] | [_]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a subnet endpoint; see Neutron's subnets API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

@@ -28,7 +28,7 @@ pub fn range() -> Range {
     }
 }
 
-const COLLECTIONS: &[&str] = &[
+pub(super) const COLLECTIONS: &[&str] = &[
     "volumes",
     "types",
     "snapshots",
@@ -88,10 +88,7 @@ pub async fn route(
     let result: ApiResult = async {
         let first = path.first().cloned().unwrap_or_default();
         if !COLLECTIONS.contains(&first.as_str()) {
-            return Err(ApiError::not_found(format!(
-                "{} is not a block-storage endpoint of this cloud",
-                req.path
-            )));
+            return Err(ApiError::unrouted(&req));
         }
         let caller = req.caller(core).await?;
         let vreq = VolumeRequest {

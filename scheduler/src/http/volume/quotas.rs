@@ -135,15 +135,6 @@ pub async fn route(core: &Core, vreq: VolumeRequest) -> ApiResult {
             ))
         }
         (&M::GET, ["extensions"]) => Ok(json_response(StatusCode::OK, &json!({"extensions": []}))),
-        (_, ["limits"])
-        | (_, ["os-quota-sets", _])
-        | (_, ["os-quota-sets", _, "defaults"])
-        | (_, ["scheduler-stats", "get_pools"])
-        | (_, ["os-availability-zone"])
-        | (_, ["extensions"]) => Err(ApiError::method_not_allowed(&req.method, &req.path)),
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a block-storage endpoint of this cloud",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }

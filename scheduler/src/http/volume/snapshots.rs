@@ -91,13 +91,7 @@ pub async fn route(core: &Core, vreq: VolumeRequest) -> ApiResult {
             core.snapshot_delete(caller, id).await?;
             Ok(empty(StatusCode::ACCEPTED))
         }
-        (_, ["snapshots"]) | (_, ["snapshots", _]) => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a snapshot endpoint; see Cinder's snapshots API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

@@ -135,16 +135,7 @@ pub async fn route(core: &Core, vreq: VolumeRequest) -> ApiResult {
             core.volume_type_spec_delete(caller, id, key).await?;
             Ok(empty(StatusCode::ACCEPTED))
         }
-        (_, ["types"])
-        | (_, ["types", _])
-        | (_, ["types", _, "extra_specs"])
-        | (_, ["types", _, "extra_specs", _]) => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a volume type endpoint; see Cinder's volume types API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 

@@ -90,16 +90,7 @@ pub async fn route(core: &Core, vreq: VolumeRequest) -> ApiResult {
             core.volume_metadata_delete(caller, id, key).await?;
             Ok(empty(StatusCode::OK))
         }
-        (_, ["volumes"])
-        | (_, ["volumes", _])
-        | (_, ["volumes", _, "action" | "metadata"])
-        | (_, ["volumes", _, "metadata", _]) => {
-            Err(ApiError::method_not_allowed(&req.method, &req.path))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "{} is not a volume endpoint; see Cinder's volumes API",
-            req.path
-        ))),
+        _ => Err(ApiError::unrouted(&req)),
     }
 }
 
