@@ -1,5 +1,5 @@
-"""The OpenAPI document (docs/openapi.json) is a valid OpenAPI 3.1 document, and it
-is exactly what the running scheduler serves at /openapi.json."""
+"""The OpenAPI documents (docs/openapi.json, docs/agent-api.json) are valid OpenAPI
+3.1, and the first is exactly what the running scheduler serves at /openapi.json."""
 
 import json
 from pathlib import Path
@@ -10,10 +10,11 @@ from openapi_spec_validator import validate
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
 
-def test_the_committed_document_is_valid_openapi():
-    document = json.loads(COMMITTED.read_text())
-    validate(document)
-    assert document["openapi"].startswith("3.1")
+def test_the_committed_documents_are_valid_openapi():
+    for path in (COMMITTED, COMMITTED.parent / "agent-api.json"):
+        document = json.loads(path.read_text())
+        validate(document)
+        assert document["openapi"].startswith("3.1"), path
 
 
 def test_the_served_document_is_the_committed_one(cloud):

@@ -94,6 +94,12 @@ fn error(status: StatusCode, code: &str, message: String) -> warp::reply::Respon
     .into_response()
 }
 
+/// A request the route table does not list.
+#[derive(Debug)]
+struct NotAnEndpoint;
+
+impl warp::reject::Reject for NotAnEndpoint {}
+
 /// The agent API's routes.
 pub fn routes(
     state: Arc<AgentState>,
@@ -126,31 +132,62 @@ pub fn routes(
                 ),
             },
         );
-    status
-        .or(servers::routes(with_state.clone()))
-        .unify()
-        .or(network::routes(with_state.clone()))
-        .unify()
-        .or(volumes::routes(with_state.clone()))
-        .unify()
-        .or(images::routes(with_state.clone(), snapshots_dir))
-        .unify()
-        .or(fault)
-        .unify()
+    // The table in agent_api::routes admits a request first: the agent serves nothing
+    // its document does not list.
+    let admitted = warp::method()
+        .and(warp::path::full())
+        .and_then(
+            |method: http::Method, path: warp::path::FullPath| async move {
+                if yunji_common::agent_api::routes::is_agent_route(&method, path.as_str()) {
+                    Ok(())
+                } else {
+                    Err(warp::reject::custom(NotAnEndpoint))
+                }
+            },
+        )
+        .untuple_one();
+    admitted
+        .and(
+            status
+                .or(servers::routes(with_state.clone()))
+                .unify()
+                .or(network::routes(with_state.clone()))
+                .unify()
+                .or(volumes::routes(with_state.clone()))
+                .unify()
+                .or(images::routes(with_state.clone(), snapshots_dir))
+                .unify()
+                .or(fault)
+                .unify(),
+        )
         .recover(|rejection: warp::Rejection| async move {
-            let (status, message) = if rejection.is_not_found() {
-                (StatusCode::NOT_FOUND, "no such agent endpoint".to_string())
-            } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
-                (StatusCode::BAD_REQUEST, e.to_string())
-            } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+            let (status, code, message) = if rejection.find::<NotAnEndpoint>().is_some() {
                 (
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "method not allowed".to_string(),
+                    StatusCode::NOT_FOUND,
+                    "no-endpoint",
+                    "no such agent endpoint (docs/agent-api.json lists them)".to_string(),
+                )
+            } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
+                (StatusCode::BAD_REQUEST, "bad-request", e.to_string())
+            } else if rejection.is_not_found()
+                || rejection.find::<warp::reject::MethodNotAllowed>().is_some()
+            {
+                // The table admitted the method and path, so what is missing is the
+                // thing asked for (a snapshot file, say); warp reports that as
+                // another filter's 405.
+                (
+                    StatusCode::NOT_FOUND,
+                    "not-found",
+                    "nothing is there".to_string(),
                 )
             } else {
-                (StatusCode::BAD_REQUEST, format!("{rejection:?}"))
+                (
+                    StatusCode::BAD_REQUEST,
+                    "bad-request",
+                    format!("{rejection:?}"),
+                )
             };
-            Ok::<_, std::convert::Infallible>(error(status, "bad-request", message))
+            Ok::<_, std::convert::Infallible>(error(status, code, message))
         })
         .unify()
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::PowerState;
 
 /// What a node needs to create a server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSpec {
     pub id: uuid::Uuid,
@@ -34,7 +34,7 @@ pub struct ServerSpec {
 }
 
 /// A volume attached to a server, as the node is told it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeAttachment {
     pub volume_id: uuid::Uuid,
@@ -46,14 +46,14 @@ pub struct VolumeAttachment {
 }
 
 /// A server's interface: the port it is and the MAC the guest's NIC has.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NicSpec {
     pub port_id: String,
     pub mac: String,
 }
 
 /// The resources a server gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlavorSpec {
     pub vcpus: u32,
     pub memory_mb: u64,
@@ -61,7 +61,7 @@ pub struct FlavorSpec {
 }
 
 /// Where a node finds a server's image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImageSpec {
     pub id: String,
     pub disk_format: String,
@@ -71,7 +71,7 @@ pub struct ImageSpec {
 }
 
 /// An operation on an existing server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ServerAction {
     Start,
@@ -123,7 +123,7 @@ impl ServerAction {
 }
 
 /// A node's answer about one server after an operation: what it observes now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ServerReply {
     pub id: uuid::Uuid,
     pub power_state: PowerState,
@@ -132,7 +132,7 @@ pub struct ServerReply {
 }
 
 /// The tail of a server's console.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConsoleReply {
     pub output: String,
 }
@@ -142,7 +142,7 @@ pub struct ConsoleReply {
 pub const IMAGES_PATH: &str = "/v1/images";
 
 /// The query of an image push: what the node checks the data against.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImagePush {
     pub disk_format: String,
@@ -157,7 +157,7 @@ pub struct ImagePush {
 pub const DISK_COPIES_PATH: &str = "/v1/snapshots";
 
 /// A snapshot of a server's disk, ready to be fetched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SnapshotReply {
     pub name: String,
     pub disk_format: String,
@@ -165,7 +165,7 @@ pub struct SnapshotReply {
 }
 
 /// An image the node has.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImageOnNode {
     pub id: String,
     /// Bytes stored (the sim set, which keeps no images, says `None`).

@@ -18,7 +18,7 @@ pub const STATUS_PATH: &str = "/v1/status";
 pub const SERVERS_PATH: &str = "/v1/servers";
 
 /// An agent asks to join the cloud under `node_name`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JoinRequest {
     /// The scheduler's join token (`data-dir/join-token`).
@@ -34,7 +34,7 @@ pub struct JoinRequest {
 }
 
 /// The scheduler's answer to a join.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JoinReply {
     /// The node's certificate (serverAuth, for `node_name`), when a CSR was sent.
     pub certificate_pem: Option<String>,
@@ -43,7 +43,7 @@ pub struct JoinReply {
 }
 
 /// What an agent reports on every heartbeat.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeStatus {
     pub node_name: String,
     /// The availability zone the node belongs to.
@@ -69,7 +69,7 @@ pub fn default_zone() -> String {
 }
 
 /// The driver set a node runs, chosen at start-up from what the node offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Drivers {
     pub vmm: VmmDriver,
     pub network: NetworkDriver,
@@ -85,7 +85,7 @@ impl Drivers {
     };
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum VmmDriver {
     Sim,
@@ -93,14 +93,14 @@ pub enum VmmDriver {
     CloudHypervisor,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum NetworkDriver {
     Sim,
     Linux,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DiskDriver {
     Sim,
@@ -109,7 +109,7 @@ pub enum DiskDriver {
 }
 
 /// A node's total capacity, what placement divides among servers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Capacity {
     pub vcpus: u32,
     pub memory_mb: u64,
@@ -117,19 +117,19 @@ pub struct Capacity {
 }
 
 /// What a node actually runs, as its drivers observe it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Inventory {
     pub servers: Vec<ServerInventory>,
 }
 
 /// One VM as the node's VMM sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ServerInventory {
     pub id: uuid::Uuid,
     pub power_state: PowerState,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PowerState {
     Running,
@@ -139,7 +139,7 @@ pub enum PowerState {
 }
 
 /// An agent's error reply: a stable code and a message for the operator.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentError {
     pub code: String,
     pub message: String,
@@ -147,6 +147,7 @@ pub struct AgentError {
 
 mod compute;
 mod network;
+pub mod routes;
 mod volumes;
 pub use compute::*;
 pub use network::*;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const NETWORK_PATH: &str = "/v1/network";
 
 /// Everything a node's network side must carry, replacing what it carried before.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeNetworkSpec {
     /// Increases with every spec the scheduler renders; a node refuses an older one.
     pub generation: u64,
@@ -35,7 +35,7 @@ pub struct NodeNetworkSpec {
 
 /// A security group as a node enforces it: stateful, ingress denied unless a rule
 /// allows it, egress allowed only by rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SecurityGroupSpec {
     pub id: String,
     #[serde(default)]
@@ -46,7 +46,7 @@ pub struct SecurityGroupSpec {
     pub members: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SecurityRuleSpec {
     /// `ingress` or `egress`.
     pub direction: String,
@@ -63,7 +63,7 @@ pub struct SecurityRuleSpec {
 }
 
 /// A router's NAT on the node that carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RouterSpec {
     pub id: String,
     pub gateway: Option<RouterGatewaySpec>,
@@ -74,7 +74,7 @@ pub struct RouterSpec {
     pub floating_ips: Vec<FloatingIpSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RouterGatewaySpec {
     pub network_id: String,
     pub port_id: String,
@@ -84,7 +84,7 @@ pub struct RouterGatewaySpec {
     pub enable_snat: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RouterInterfaceSpec {
     pub port_id: String,
     pub network_id: String,
@@ -93,7 +93,7 @@ pub struct RouterInterfaceSpec {
     pub address: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FloatingIpSpec {
     pub id: String,
     pub floating_ip: String,
@@ -103,7 +103,7 @@ pub struct FloatingIpSpec {
 
 /// A load balancer as its node runs it: the VIP (an address of its VIP port) and the
 /// listeners that are up, each forwarding to its default pool's members that are up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoadBalancerSpec {
     pub id: String,
     pub vip_port_id: String,
@@ -112,7 +112,7 @@ pub struct LoadBalancerSpec {
     pub listeners: Vec<ListenerSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListenerSpec {
     pub id: String,
     /// `TCP` or `HTTP` (HTTP is forwarded as TCP: one connection to one member).
@@ -124,7 +124,7 @@ pub struct ListenerSpec {
     pub pool: Option<PoolSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PoolSpec {
     pub id: String,
     /// `ROUND_ROBIN`, `LEAST_CONNECTIONS` or `SOURCE_IP`.
@@ -134,7 +134,7 @@ pub struct PoolSpec {
     pub health_monitor: Option<HealthMonitorSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberSpec {
     pub id: String,
     pub address: String,
@@ -145,7 +145,7 @@ pub struct MemberSpec {
 
 /// How a node checks its pool's members: a member is out after `max_retries_down`
 /// failed checks in a row and back after `max_retries` successful ones.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HealthMonitorSpec {
     /// `TCP`, `HTTP` or `PING`.
     pub kind: String,
@@ -161,7 +161,7 @@ pub struct HealthMonitorSpec {
 }
 
 /// A tenant network: a VXLAN segment and its subnets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NetworkSpec {
     pub id: String,
     pub vni: u32,
@@ -174,7 +174,7 @@ pub struct NetworkSpec {
     pub peers: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubnetSpec {
     pub id: String,
     pub cidr: String,
@@ -186,14 +186,14 @@ pub struct SubnetSpec {
     pub enable_dhcp: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HostRouteSpec {
     pub destination: String,
     pub nexthop: String,
 }
 
 /// A server's interface on a network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PortSpec {
     pub id: String,
     pub network_id: String,
@@ -209,26 +209,26 @@ pub struct PortSpec {
     pub security_group_ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PortAddressSpec {
     pub subnet_id: String,
     pub ip_address: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddressPairSpec {
     pub ip_address: String,
     pub mac_address: String,
 }
 
 /// The reply to an apply: the generation the node now carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NetworkApplied {
     pub generation: u64,
 }
 
 /// What a node's network side carries, in its status.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NetworkInventory {
     /// The generation last applied (0: none since the agent started).
     pub generation: u64,

@@ -13,7 +13,7 @@ pub const VOLUMES_PATH: &str = "/v1/volumes";
 pub const VOLUME_SNAPSHOTS_PATH: &str = "/v1/volume-snapshots";
 
 /// What a volume starts with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum VolumeSource {
     Blank,
@@ -28,7 +28,7 @@ pub enum VolumeSource {
 }
 
 /// A volume to make on the node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeSpec {
     pub id: Uuid,
@@ -37,14 +37,14 @@ pub struct VolumeSpec {
 }
 
 /// Grow a volume to `size_gb`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeExtend {
     pub size_gb: u64,
 }
 
 /// Attach a volume to a server of this node as `device`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeAttach {
     pub server_id: Uuid,
@@ -57,7 +57,7 @@ pub struct VolumeAttach {
 
 /// I/O limits of a volume in a VM, from its volume type's `disk:*` extra specs (the
 /// names of Nova's `quota:disk_*` flavor keys). 0 is no limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct IoLimits {
     pub total_bytes_sec: u64,
@@ -97,14 +97,14 @@ impl IoLimits {
 }
 
 /// Detach a volume from a server of this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeDetach {
     pub server_id: Uuid,
 }
 
 /// A snapshot of a volume to make on the node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotSpec {
     pub id: Uuid,
@@ -112,7 +112,7 @@ pub struct SnapshotSpec {
 }
 
 /// One attachment as the node sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttachmentInventory {
     pub server_id: Uuid,
     pub device: String,
@@ -120,7 +120,7 @@ pub struct AttachmentInventory {
 }
 
 /// One volume as the node sees it (also the reply to every volume operation).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VolumeInventory {
     pub id: Uuid,
     pub size_gb: u64,
@@ -129,7 +129,7 @@ pub struct VolumeInventory {
 }
 
 /// One snapshot as the node sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SnapshotInventory {
     pub id: Uuid,
     pub volume_id: Uuid,
@@ -137,7 +137,7 @@ pub struct SnapshotInventory {
 }
 
 /// The node's storage: its capacity and what it holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StorageStatus {
     pub capacity_gb: u64,
     pub free_gb: u64,

@@ -54,6 +54,60 @@ async fn every_documented_operation_reaches_a_handler() {
 }
 
 #[tokio::test]
+async fn every_agent_operation_reaches_a_handler_and_nothing_else_does() {
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
+    ctx.wait_nodes_up(1).await;
+    let (transport, url) = ctx.agent_transport(0);
+    let call = |method: http::Method, path: String| {
+        let (transport, url) = (&transport, &url);
+        async move {
+            yunji_common::client::call_json::<(), Value>(
+                transport,
+                url,
+                method,
+                &path,
+                None,
+                std::time::Duration::from_secs(10),
+            )
+            .await
+        }
+    };
+    for route in yunji_common::agent_api::routes::AGENT_ROUTES {
+        let mut path = concrete(route.path);
+        let required: Vec<String> = route
+            .query
+            .iter()
+            .filter(|(_, required, _)| *required)
+            .map(|(name, _, _)| format!("{name}=x"))
+            .collect();
+        if !required.is_empty() {
+            path = format!("{path}?{}", required.join("&"));
+        }
+        if let Err(e) = call(route.method.clone(), path.clone()).await {
+            let e = format!("{e:#}");
+            assert!(
+                !e.contains("no such agent endpoint") && !e.contains("405"),
+                "{} {path}: {e}",
+                route.method
+            );
+        }
+    }
+    let e = call(http::Method::GET, "/v1/nowhere".into())
+        .await
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("no such agent endpoint"), "{e:#}");
+    let e = call(http::Method::POST, "/v1/status".into())
+        .await
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("no such agent endpoint"), "{e:#}");
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
 async fn what_the_document_leaves_out_is_404_and_other_methods_405_with_allow() {
     let ctx = TestContext::new(Options::default()).await;
     let admin = ctx.admin_token().await;
