@@ -454,11 +454,11 @@ def routed(sdk, external):
     router = sdk.network.create_router(
         name=unique("router"), external_gateway_info={"network_id": ext}
     )
-    sdk.network.add_interface_to_router(router, subnet_id=sub.id)
+    sdk.network.add_interface_to_router(router, subnet=sub.id)
     yield {"network": net.id, "subnet": sub.id, "router": router.id, "cidr": "10.77.0.0/24"}
     for fip in sdk.network.ips(router_id=router.id):
         sdk.network.delete_ip(fip, ignore_missing=True)
-    sdk.network.remove_interface_from_router(router, subnet_id=sub.id)
+    sdk.network.remove_interface_from_router(router, subnet=sub.id)
     sdk.network.delete_router(router, ignore_missing=True)
     for port in sdk.network.ports(network_id=net.id):
         sdk.network.delete_port(port, ignore_missing=True)

@@ -117,7 +117,6 @@ def test_b_3_2_1_floating_ip_set_unset_show_list(openstack: Cli, fip, port):
     assert [f["ID"] for f in listed] == [fip["id"]]
 
 
-@pytest.mark.xfail(strict=True, reason="yunji bug: a server's addresses do not list its floating IP (OS-EXT-IPS:type floating)")
 def test_b_2_1_3_server_addresses_show_its_floating_ip(openstack: Cli, sdk, external, guest):
     """B.2.1.3 (表B.12 云主机浮动IP): a server's addresses include the floating IP
     of its port, as Nova shows it (`OS-EXT-IPS:type: floating`)."""

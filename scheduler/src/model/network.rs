@@ -198,6 +198,9 @@ pub struct ServerAddress {
     pub addr: String,
     pub version: u8,
     pub mac: String,
+    /// A floating (or public) IP NATed to the fixed address before it, rather than
+    /// a fixed address of the port.
+    pub floating: bool,
 }
 
 /// A Neutron security group with its rules.

@@ -165,6 +165,7 @@ impl Server {
 pub struct ServerFilter {
     /// `None`: every project (admins with `all_tenants`).
     pub project_id: Option<String>,
+    /// A regular expression the name must contain a match of (Nova's filter).
     pub name: Option<String>,
     pub vm_states: Option<Vec<VmState>>,
     pub flavor_id: Option<String>,

@@ -153,7 +153,29 @@ fn open(path: &Path, flags: OpenFlags) -> Result<Connection> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    add_regexp(&conn)?;
     Ok(conn)
+}
+
+/// `text REGEXP pattern`, which SQLite leaves to the application: Nova's server name
+/// filter is a regular expression, and filtering in SQL keeps paging exact. The
+/// compiled pattern is kept for the whole statement.
+fn add_regexp(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "regexp",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let pattern = ctx.get_or_create_aux(0, |value| {
+                regex::Regex::new(value.as_str()?)
+                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+            })?;
+            let text = ctx.get_raw(1).as_str_or_null()?;
+            Ok(text.is_some_and(|text| pattern.is_match(text)))
+        },
+    )?;
+    Ok(())
 }
 
 impl Store {

@@ -253,7 +253,7 @@ impl Db<'_> {
         &self,
         server_ids: &[String],
     ) -> Result<HashMap<String, Vec<crate::model::ServerAddress>>> {
-        let mut stmt = self.prepare(
+        let mut fixed = self.prepare(
             "SELECT n.name, f.ip_address, s.ip_version, p.mac_address
                FROM ports p JOIN networks n ON n.id = p.network_id
                JOIN port_fixed_ips f ON f.port_id = p.id
@@ -261,19 +261,84 @@ impl Db<'_> {
               WHERE p.device_id = ?1 AND p.device_id != ''
               ORDER BY p.seq, f.rowid",
         )?;
+        // Floating and public IPs are one table (one mechanism, two views).
+        let mut floating = self.prepare(
+            "SELECT fip.fixed_ip_address, fip.floating_ip_address
+               FROM floating_ips fip JOIN ports p ON p.id = fip.port_id
+              WHERE p.device_id = ?1 AND p.device_id != ''
+              ORDER BY fip.seq",
+        )?;
         let mut out = HashMap::new();
         for id in server_ids {
-            let rows = stmt.query_map([id], |r| {
+            let rows = fixed.query_map([id], |r| {
                 Ok(crate::model::ServerAddress {
                     network_name: r.get(0)?,
                     addr: r.get(1)?,
                     version: r.get(2)?,
                     mac: r.get(3)?,
+                    floating: false,
                 })
             })?;
-            let addresses = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut addresses = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            let nats = floating
+                .query_map([id], |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            // As Nova lists them: each floating IP right after the fixed one it maps to.
+            for (fixed_ip, floating_ip) in nats {
+                let Some(at) = addresses
+                    .iter()
+                    .position(|a| !a.floating && Some(&a.addr) == fixed_ip.as_ref())
+                else {
+                    continue;
+                };
+                let nat = crate::model::ServerAddress {
+                    addr: floating_ip,
+                    version: 4,
+                    floating: true,
+                    ..addresses[at].clone()
+                };
+                addresses.insert(at + 1, nat);
+            }
             if !addresses.is_empty() {
                 out.insert(id.clone(), addresses);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Db<'_> {
+    /// The names of the security groups on each server's ports, as Nova shows a
+    /// server's `security_groups`: once each, in port order. Servers without ports
+    /// are left out.
+    pub fn server_security_group_names(
+        &self,
+        server_ids: &[String],
+    ) -> Result<HashMap<String, Vec<String>>> {
+        let mut stmt = self.prepare(
+            "SELECT g.name
+               FROM ports p
+               LEFT JOIN port_security_groups psg ON psg.port_id = p.id
+               LEFT JOIN security_groups g ON g.id = psg.security_group_id
+              WHERE p.device_id = ?1 AND p.device_id != ''
+              ORDER BY p.seq, g.seq",
+        )?;
+        let mut out = HashMap::new();
+        for id in server_ids {
+            let mut names: Vec<String> = Vec::new();
+            let mut has_port = false;
+            for name in stmt.query_map([id], |r| r.get::<_, Option<String>>(0))? {
+                has_port = true;
+                if let Some(name) = name?
+                    && !names.contains(&name)
+                {
+                    names.push(name);
+                }
+            }
+            if has_port {
+                out.insert(id.clone(), names);
             }
         }
         Ok(out)

@@ -158,7 +158,7 @@ impl Db<'_> {
             Some(t) => arg("updated_at >= ?", Sql::Text(sql_time(t)), &mut clauses),
         }
         if let Some(name) = &f.name {
-            arg("instr(name, ?) > 0", Sql::Text(name.clone()), &mut clauses);
+            arg("name REGEXP ?", Sql::Text(name.clone()), &mut clauses);
         }
         if let Some(states) = &f.vm_states {
             let list =

@@ -528,3 +528,116 @@ async fn the_routers_node_carries_its_gateway_interfaces_and_floating_ip_nat() {
     .await;
     ctx.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_servers_addresses_list_its_floating_ip_after_the_fixed_one() {
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
+    let admin = ctx.admin_token().await;
+    ctx.wait_nodes_up(1).await;
+    let image = ctx.test_image(&admin).await;
+    let (member, ext, _router, port) = routed(&ctx, &admin).await;
+    let server = json!({"name": "web", "flavorRef": "1", "imageRef": image,
+                        "networks": [{"uuid": port["network_id"]}]});
+    let r = ctx
+        .call(
+            Method::POST,
+            "/compute/v2.1/servers",
+            Some(&member),
+            Some(json!({"server": server})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    ctx.wait_server(&member, &id, "ACTIVE", Duration::from_secs(20))
+        .await;
+    let ports = call(
+        &ctx,
+        Method::GET,
+        &format!("/ports?device_id={id}"),
+        &member,
+        None,
+    )
+    .await;
+    let vm_port = &ports.body["ports"][0];
+    let fixed = vm_port["fixed_ips"][0]["ip_address"].as_str().unwrap();
+    let fip = call(
+        &ctx,
+        Method::POST,
+        "/floatingips",
+        &member,
+        Some(json!({"floatingip": {"floating_network_id": ext, "port_id": vm_port["id"]}})),
+    )
+    .await;
+    assert_eq!(fip.status, StatusCode::CREATED, "{}", fip.body);
+    let floating = fip.body["floatingip"]["floating_ip_address"]
+        .as_str()
+        .unwrap();
+
+    let shown = ctx
+        .call(
+            Method::GET,
+            &format!("/compute/v2.1/servers/{id}"),
+            Some(&member),
+            None,
+        )
+        .await;
+    let mac = &vm_port["mac_address"];
+    let addresses = shown.body["server"]["addresses"].as_object().unwrap();
+    assert_eq!(addresses.len(), 1, "{addresses:?}");
+    assert_eq!(
+        addresses.values().next().unwrap(),
+        &json!([
+            {"addr": fixed, "version": 4, "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": mac},
+            {"addr": floating, "version": 4, "OS-EXT-IPS:type": "floating", "OS-EXT-IPS-MAC:mac_addr": mac},
+        ])
+    );
+    let ips = ctx
+        .call(
+            Method::GET,
+            &format!("/compute/v2.1/servers/{id}/ips"),
+            Some(&member),
+            None,
+        )
+        .await;
+    let listed: Vec<&str> = ips.body["addresses"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|l| l.as_array().unwrap())
+        .map(|a| a["addr"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [fixed, floating]);
+
+    // Disassociated, it is gone from the server's addresses.
+    let fip_id = fip.body["floatingip"]["id"].as_str().unwrap();
+    let r = call(
+        &ctx,
+        Method::PUT,
+        &format!("/floatingips/{fip_id}"),
+        &member,
+        Some(json!({"floatingip": {"port_id": null}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let shown = ctx
+        .call(
+            Method::GET,
+            &format!("/compute/v2.1/servers/{id}"),
+            Some(&member),
+            None,
+        )
+        .await;
+    let after: Vec<&Value> = shown.body["server"]["addresses"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|l| l.as_array().unwrap())
+        .collect();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0]["OS-EXT-IPS:type"], "fixed");
+    ctx.shutdown().await;
+}

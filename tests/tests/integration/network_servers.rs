@@ -312,3 +312,61 @@ async fn a_build_that_fails_on_the_node_leaves_no_port_behind() {
     assert_eq!(ports.body["ports"], json!([]));
     ctx.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_server_names_the_security_groups_of_its_ports_even_when_asked_by_id() {
+    let (ctx, admin, image) = cloud().await;
+    let (net, _) = network(&ctx, &admin, "private", "10.0.0.0/24").await;
+    let group = ctx
+        .call(
+            Method::POST,
+            "/network/v2.0/security-groups",
+            Some(&admin),
+            Some(json!({"security_group": {"name": "web"}})),
+        )
+        .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{}", group.body);
+    let group_id = group.body["security_group"]["id"].as_str().unwrap();
+    // As the openstack CLI sends it: the group by id, under "name".
+    let r = boot(
+        &ctx,
+        &admin,
+        json!({"name": "vm", "flavorRef": "1", "imageRef": image,
+               "networks": [{"uuid": net}], "security_groups": [{"name": group_id}]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    ctx.wait_server(&admin, &id, "ACTIVE", WAIT).await;
+    let shown = get(&ctx, &format!("/compute/v2.1/servers/{id}"), &admin).await;
+    assert_eq!(
+        shown.body["server"]["security_groups"],
+        json!([{"name": "web"}])
+    );
+    let listed = get(&ctx, "/compute/v2.1/servers/detail", &admin).await;
+    assert_eq!(
+        listed.body["servers"][0]["security_groups"],
+        json!([{"name": "web"}])
+    );
+    // The port's groups are what counts: changed on the port, changed on the server.
+    let ports = get(&ctx, &format!("/network/v2.0/ports?device_id={id}"), &admin).await;
+    let port_id = ports.body["ports"][0]["id"].as_str().unwrap();
+    let default = get(&ctx, "/network/v2.0/security-groups?name=default", &admin).await;
+    let default_id = default.body["security_groups"][0]["id"].as_str().unwrap();
+    let r = ctx
+        .call(
+            Method::PUT,
+            &format!("/network/v2.0/ports/{port_id}"),
+            Some(&admin),
+            Some(json!({"port": {"security_groups": [default_id, group_id]}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let shown = get(&ctx, &format!("/compute/v2.1/servers/{id}"), &admin).await;
+    assert_eq!(
+        shown.body["server"]["security_groups"],
+        json!([{"name": "default"}, {"name": "web"}]),
+        "each group once, in the order the groups were made"
+    );
+    ctx.shutdown().await;
+}

@@ -398,6 +398,54 @@ async fn servers_are_spread_by_free_memory_and_listed_with_paging() {
         .await;
     assert_eq!(filtered.body["servers"].as_array().unwrap().len(), 1);
     assert_eq!(filtered.body["servers"][0]["id"], ids[1]);
+    // Nova's name filter is a regular expression, searched for anywhere in the name.
+    let names = |query: &'static str| {
+        let ctx = &ctx;
+        let admin = &admin;
+        async move {
+            let r = ctx
+                .call(
+                    Method::GET,
+                    &format!("/compute/v2.1/servers?{query}"),
+                    Some(admin),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{query}: {}", r.body);
+            r.body["servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(names("name=%5Ep%5B12%5D%24").await, ["p2", "p1"]);
+    assert_eq!(names("name=p").await, ["p2", "p1", "p0"]);
+    assert_eq!(names("name=%5E1").await, Vec::<String>::new());
+    assert_eq!(names("name=%5Ep%5B01%5D&limit=1").await, ["p1"]);
+    let bad_regex = ctx
+        .call(
+            Method::GET,
+            "/compute/v2.1/servers?name=p%5B",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        bad_regex.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        bad_regex.body
+    );
+    assert!(
+        bad_regex.body["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a regular expression"),
+        "{}",
+        bad_regex.body
+    );
     let bad_marker = ctx
         .call(
             Method::GET,

@@ -353,4 +353,21 @@ impl Core {
             .filter_map(|(id, a)| Some((Uuid::parse_str(&id).ok()?, a)))
             .collect())
     }
+
+    /// The names of the security groups of each server's ports (servers without
+    /// ports are left out).
+    pub async fn server_security_group_names(
+        &self,
+        server_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<String>>> {
+        let ids: Vec<String> = server_ids.iter().map(Uuid::to_string).collect();
+        let found = self
+            .store
+            .read(move |db| db.server_security_group_names(&ids))
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(id, names)| Some((Uuid::parse_str(&id).ok()?, names)))
+            .collect())
+    }
 }

@@ -228,6 +228,8 @@ struct View<'a> {
     addresses: HashMap<uuid::Uuid, Vec<crate::model::ServerAddress>>,
     /// The volumes attached to the servers shown.
     volumes: HashMap<uuid::Uuid, Vec<crate::model::VolumeAttachment>>,
+    /// The names of the security groups on the servers' ports.
+    groups: HashMap<uuid::Uuid, Vec<String>>,
 }
 
 impl<'a> View<'a> {
@@ -244,13 +246,15 @@ impl<'a> View<'a> {
         };
         let ids: Vec<uuid::Uuid> = servers.iter().map(|s| s.id).collect();
         let addresses = core.server_addresses(&ids).await?;
-        let volumes = core.servers_attached_volumes(ids.clone()).await?;
+        let groups = core.server_security_group_names(&ids).await?;
+        let volumes = core.servers_attached_volumes(ids).await?;
         Ok(View {
             caller,
             mv,
             hosts,
             addresses,
             volumes,
+            groups,
         })
     }
 }
@@ -366,7 +370,7 @@ fn usage_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
-fn detail<'a>(core: &Core, s: &'a Server, id: &'a str, view: &View) -> Detail<'a> {
+fn detail<'a>(core: &Core, s: &'a Server, id: &'a str, view: &'a View) -> Detail<'a> {
     let (caller, mv) = (view.caller, view.mv);
     let base = core.public_url();
     let host_id = s
@@ -447,8 +451,12 @@ fn detail<'a>(core: &Core, s: &'a Server, id: &'a str, view: &View) -> Detail<'a
                 v
             })
             .collect(),
-        security_groups: s
-            .security_groups
+        // By name, from the server's ports as Nova shows them (the request may have
+        // named a group by id); a server without ports shows what it asked for.
+        security_groups: view
+            .groups
+            .get(&s.id)
+            .unwrap_or(&s.security_groups)
             .iter()
             .map(|n| Named { name: n })
             .collect(),
@@ -512,6 +520,13 @@ async fn list(core: &Core, creq: &ComputeRequest, caller: &Caller, detailed: boo
         limit,
         ..ServerFilter::default()
     };
+    if let Some(name) = &filter.name
+        && let Err(e) = regex::Regex::new(name)
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name filter {name:?} is not a regular expression this cloud reads: {e}"
+        )));
+    }
     if let Some(status) = req.query_param("status") {
         filter.vm_states = Some(Server::vm_states_for_status(&status));
     }

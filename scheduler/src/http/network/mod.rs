@@ -435,7 +435,7 @@ pub(crate) fn server_addresses_view(
         let entry = json!({
             "addr": a.addr,
             "version": a.version,
-            "OS-EXT-IPS:type": "fixed",
+            "OS-EXT-IPS:type": if a.floating { "floating" } else { "fixed" },
             "OS-EXT-IPS-MAC:mac_addr": a.mac,
         });
         match out.get_mut(&a.network_name) {
