@@ -131,6 +131,17 @@ async fn what_the_document_leaves_out_is_404_and_other_methods_405_with_allow() 
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(r.header("allow"), Some("GET, POST"));
     assert_eq!(r.body["badMethod"]["code"], 405);
+    // A literal path also matching a template lists each method once.
+    let r = ctx
+        .call(
+            Method::PATCH,
+            "/compute/v2.1/servers/detail",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.header("allow"), Some("GET, PUT, DELETE"));
     // The legacy forms are admitted as their canonical paths.
     for path in [
         "/compute/v2.1/0123456789abcdef/flavors",
