@@ -5,6 +5,7 @@ pub mod agent_api;
 pub mod client;
 pub mod execute;
 pub mod fsutil;
+pub mod openapi;
 pub mod pki;
 pub mod serve;
 

@@ -3,19 +3,10 @@
 //! the schemas of the request and reply types above, as `docs/agent-api.json`.
 
 use serde_json::{Map, Value, json};
-use utoipa::openapi::{Ref, RefOr, schema::Schema};
+use utoipa::openapi::{RefOr, schema::Schema};
 
 use super::*;
-
-/// Named schemas, collected while rendering.
-type Schemas = Vec<(String, RefOr<Schema>)>;
-type SchemaFn = fn(&mut Schemas) -> RefOr<Schema>;
-
-fn of<T: utoipa::ToSchema>(schemas: &mut Schemas) -> RefOr<Schema> {
-    T::schemas(schemas);
-    schemas.push((T::name().into_owned(), T::schema()));
-    Ref::from_schema_name(T::name()).into()
-}
+use crate::openapi::{SchemaFn, Schemas, path_parameters, schema_of as of, template_matches};
 
 /// One endpoint of the agent.
 #[derive(Debug)]
@@ -85,23 +76,11 @@ pub static AGENT_ROUTES: &[AgentRoute] = &[
     route(M::PUT, "/v1/sim/faults/{operation}", "Sim driver set only: inject (or clear, with null) a failure or delay"),
 ];
 
-fn matches(template: &str, path: &str) -> bool {
-    let mut t = template.split('/');
-    let mut p = path.split('/');
-    loop {
-        match (t.next(), p.next()) {
-            (None, None) => return true,
-            (Some(t), Some(p)) if t.starts_with('{') || t == p => {}
-            _ => return false,
-        }
-    }
-}
-
 /// Whether the agent serves `method` on `path`.
 pub fn is_agent_route(method: &http::Method, path: &str) -> bool {
     AGENT_ROUTES
         .iter()
-        .any(|r| r.method == method && matches(r.path, path))
+        .any(|r| r.method == method && template_matches(r.path.split('/'), path.split('/')))
 }
 
 fn json_content(schema: RefOr<Schema>) -> Value {
@@ -113,12 +92,7 @@ pub fn document() -> Value {
     let mut schemas = Schemas::new();
     let mut paths: std::collections::BTreeMap<&str, Map<String, Value>> = Default::default();
     for r in AGENT_ROUTES {
-        let mut parameters: Vec<Value> = r
-            .path
-            .split('/')
-            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
+        let mut parameters = path_parameters(r.path);
         parameters.extend(r.query.iter().map(|(name, required, what)| {
             json!({"name": name, "in": "query", "required": required, "description": what,
                    "schema": {"type": "string"}})
@@ -193,7 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn templates_match_one_segment_per_parameter() {
+    fn the_agent_admits_the_listed_methods_and_paths_only() {
         assert!(is_agent_route(&M::POST, "/v1/servers/abc/action"));
         assert!(!is_agent_route(&M::GET, "/v1/servers/abc/action"));
         assert!(!is_agent_route(&M::POST, "/v1/servers/abc/action/more"));

@@ -9,23 +9,10 @@ use std::sync::LazyLock;
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Map, Value, json};
-use utoipa::openapi::{RefOr, schema::Schema};
+use yunji_common::openapi::{Schemas, path_parameters};
 
 use super::discovery::{COMPUTE_MAX, COMPUTE_MIN, VOLUME_MAX, VOLUME_MIN};
 use super::routes::{ROUTES, Route};
-
-/// Named schemas a request body refers to, collected while rendering.
-pub type Schemas = Vec<(String, RefOr<Schema>)>;
-
-/// Renders a body's schema, adding the schemas it refers to.
-pub type SchemaFn = fn(&mut Schemas) -> RefOr<Schema>;
-
-/// The [`SchemaFn`] of a type: a reference to it, with it and what it uses added.
-pub fn schema_of<T: utoipa::ToSchema>(schemas: &mut Schemas) -> RefOr<Schema> {
-    T::schemas(schemas);
-    schemas.push((T::name().into_owned(), T::schema()));
-    utoipa::openapi::Ref::from_schema_name(T::name()).into()
-}
 
 /// The services, as the document's tags, in the order the table lists them.
 const SERVICES: &[(&str, &str)] = &[
@@ -77,12 +64,7 @@ fn operation_id(route: &Route) -> String {
 }
 
 fn parameters(route: &Route, service: &str) -> Vec<Value> {
-    let mut list: Vec<Value> = route
-        .path
-        .split('/')
-        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
-        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-        .collect();
+    let mut list = path_parameters(route.path);
     let microversions = match service {
         "compute" if route.path.matches('/').count() > 2 => {
             Some(("compute", COMPUTE_MIN, COMPUTE_MAX))

@@ -13,6 +13,8 @@ use std::sync::LazyLock;
 
 use http::{HeaderValue, Method, StatusCode};
 
+use yunji_common::openapi::template_matches;
+
 use super::ApiError;
 
 /// One endpoint.
@@ -37,7 +39,7 @@ pub struct Route {
 #[derive(Debug)]
 pub struct Body {
     pub envelope: Option<&'static str>,
-    pub schema: super::openapi::SchemaFn,
+    pub schema: yunji_common::openapi::SchemaFn,
 }
 
 const fn route(method: Method, path: &'static str, summary: &'static str) -> Route {
@@ -92,15 +94,15 @@ impl Route {
     const fn body(
         mut self,
         envelope: Option<&'static str>,
-        schema: super::openapi::SchemaFn,
+        schema: yunji_common::openapi::SchemaFn,
     ) -> Route {
         self.body = Some(Body { envelope, schema });
         self
     }
 }
 
-use super::openapi::schema_of as of;
 use StatusCode as S;
+use yunji_common::openapi::schema_of as of;
 
 /// The whole API, by service.
 #[rustfmt::skip]
@@ -425,20 +427,12 @@ pub fn canonical(mut s: Vec<&str>) -> Vec<&str> {
     s
 }
 
-fn matches(template: &[&str], path: &[&str]) -> bool {
-    template.len() == path.len()
-        && template
-            .iter()
-            .zip(path)
-            .all(|(t, p)| t.starts_with('{') || t == p)
-}
-
 /// The route a request reaches, or the 404/405 it gets instead.
 pub fn admit(method: &Method, segments: &[String]) -> Result<&'static Route, ApiError> {
     let path = canonical(segments.iter().map(String::as_str).collect());
     let mut allowed: Vec<&Method> = Vec::new();
     for (route, template) in ROUTES.iter().zip(COMPILED.iter()) {
-        if matches(template, &path) {
+        if template_matches(template.iter().copied(), path.iter().copied()) {
             if route.method == method {
                 return Ok(route);
             }
