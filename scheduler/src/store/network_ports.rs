@@ -280,6 +280,10 @@ impl Db<'_> {
                 })
             })?;
             let mut addresses = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            if addresses.is_empty() {
+                // No fixed address, nothing a floating IP could be NATed to.
+                continue;
+            }
             let nats = floating
                 .query_map([id], |r| {
                     Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
@@ -301,9 +305,7 @@ impl Db<'_> {
                 };
                 addresses.insert(at + 1, nat);
             }
-            if !addresses.is_empty() {
-                out.insert(id.clone(), addresses);
-            }
+            out.insert(id.clone(), addresses);
         }
         Ok(out)
     }
