@@ -8,10 +8,16 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR=never
 export YUNJI_BIN_DIR="$PWD/target/debug"
+# One clean build: incremental state would only double what lands on a shared disk.
+export CARGO_INCREMENTAL=0
 
 passed=0
 failed=0
 failures=()
+# The disk is shared with other work; each stage says what the build holds and what is left.
+disk_report() {
+    echo "target $(du -sh target 2>/dev/null | cut -f1), $(df -h --output=avail . | tail -1 | tr -d ' ') free"
+}
 stage() {
     local name=$1
     shift
@@ -19,11 +25,11 @@ stage() {
     local started=$SECONDS
     if "$@"; then
         passed=$((passed + 1))
-        echo "=== $name: ok ($((SECONDS - started)) s)"
+        echo "=== $name: ok ($((SECONDS - started)) s; $(disk_report))"
     else
         failed=$((failed + 1))
         failures+=("$name")
-        echo "=== $name: FAILED ($((SECONDS - started)) s)"
+        echo "=== $name: FAILED ($((SECONDS - started)) s; $(disk_report))"
     fi
 }
 
@@ -48,13 +54,14 @@ stage "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warni
 stage "cargo build" cargo build --workspace --bins --locked
 stage "cargo test" cargo test --workspace --locked
 # The HTML conformance report in headless Chromium: the DOM and a screenshot.
-stage "conformance report (Chromium)" cargo test -p yunji-cli --locked --test report_page -- --ignored
+stage "conformance report (Chromium)" cargo test --workspace --locked --test report_page -- --ignored
 # The node datapath for real: bridges and VXLAN over netlink, DHCP, nftables, each test
-# in network namespaces of its own (root).
-stage "privileged datapath (namespaces)" cargo test -p yunji-agent --locked \
+# in network namespaces of its own (root). `--workspace` keeps the feature set of the
+# builds above, so nothing is compiled twice.
+stage "privileged datapath (namespaces)" cargo test --workspace --locked \
     --test net_links --test net_dhcp --test net_firewall --test net_driver --test net_router --test net_balancer -- --ignored --test-threads=1
 # Real VMs under TCG (root and QEMU); one at a time on these two cores.
-stage "end-to-end (real VMs)" cargo test -p yunji-tests --test e2e --locked -- --ignored --test-threads=1
+stage "end-to-end (real VMs)" cargo test --workspace --test e2e --locked -- --ignored --test-threads=1
 stage "systemd units" bash tests/systemd/verify.sh
 stage "openstack clients" bash tests/clients/run.sh
 
