@@ -16,7 +16,9 @@ failed=0
 failures=()
 # The disk is shared with other work; each stage says what the build holds and what is left.
 disk_report() {
-    echo "target $(du -sh target 2>/dev/null | cut -f1), $(df -h --output=avail . | tail -1 | tr -d ' ') free"
+    local built
+    built=$(du -sh target 2>/dev/null | cut -f1)
+    echo "target ${built:-empty}, $(df -h --output=avail . | tail -1 | tr -d ' ') free"
 }
 stage() {
     local name=$1
