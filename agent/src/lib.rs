@@ -18,6 +18,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use yunji_common::pidlock::{AGENT_LOCK_FILE, LockError, PidLock};
 use yunji_common::pki;
 
 pub use config::AgentConfig;
@@ -28,6 +29,8 @@ pub struct RunningAgent {
     pub node_name: String,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// Held while the agent runs: one agent per data directory.
+    _lock: PidLock,
 }
 
 impl RunningAgent {
@@ -70,6 +73,7 @@ fn network_driver(
 
 /// Joins the scheduler and serves the agent API; returns once serving.
 pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
+    let lock = lock_data_dir(&config.data_dir)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -117,5 +121,21 @@ pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
         node_name: config.node_name,
         stop,
         task,
+        _lock: lock,
+    })
+}
+
+/// Takes the data directory for this agent, before anything in it is read or written.
+fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<PidLock> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot make the data directory {}", data_dir.display()))?;
+    PidLock::acquire(&data_dir.join(AGENT_LOCK_FILE)).map_err(|e| match e {
+        LockError::Held { pid, .. } => anyhow::anyhow!(
+            "another yunji-agent ({}) is running on {}: stop it first, or give this one \
+             its own --data-dir",
+            pid.map_or("pid unknown".into(), |p| format!("pid {p}")),
+            data_dir.display()
+        ),
+        e => e.into(),
     })
 }

@@ -6,6 +6,7 @@ pub mod client;
 pub mod execute;
 pub mod fsutil;
 pub mod openapi;
+pub mod pidlock;
 pub mod pki;
 pub mod serve;
 

@@ -38,9 +38,16 @@ impl Default for Options {
 pub struct TestContext {
     pub scheduler: Running,
     pub agents: Vec<RunningAgent>,
-    pub url: String,
-    pub client: reqwest::Client,
+    pub api: Api,
     pub dir: tempfile::TempDir,
+}
+
+/// The context's API client: `ctx.call(…)`, `ctx.url`.
+impl std::ops::Deref for TestContext {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// A reply: status, headers and JSON body (`Null` when empty).
@@ -109,54 +116,23 @@ pub fn agent_config(
     }
 }
 
-impl TestContext {
-    pub async fn new(options: Options) -> TestContext {
-        let dir = tempfile::tempdir().unwrap();
-        Self::start(dir, options, |_| {}).await
-    }
+/// A client of a scheduler's public API: where it listens and how to reach it.
+#[derive(Clone)]
+pub struct Api {
+    pub url: String,
+    pub client: reqwest::Client,
+}
 
-    /// Starts with a configuration the test may adjust first.
-    pub async fn start(
-        dir: tempfile::TempDir,
-        options: Options,
-        adjust: impl FnOnce(&mut Config),
-    ) -> TestContext {
-        let mut config = test_config(dir.path(), &options);
-        adjust(&mut config);
-        let scheduler = yunji_scheduler::start(config).await.unwrap();
-        let url = scheduler.public_url.clone();
-        let mut client = reqwest::Client::builder().timeout(Duration::from_secs(30));
-        if options.https {
-            let ca = std::fs::read(scheduler.paths.api_ca()).unwrap();
-            client = client.add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap());
-        }
-        let mut agents = Vec::new();
-        for i in 1..=options.agents {
-            let config = agent_config(
-                dir.path(),
-                &format!("node-{i}"),
-                &url,
-                &scheduler.join_token,
-            );
-            agents.push(yunji_agent::start(config).await.unwrap());
-        }
-        let ctx = TestContext {
-            scheduler,
-            agents,
+impl Api {
+    /// A plain-HTTP client of the API at `url`.
+    pub fn new(url: String) -> Api {
+        Api {
             url,
-            client: client.build().unwrap(),
-            dir,
-        };
-        // Placement takes only nodes that are up (after their first heartbeat).
-        ctx.wait_nodes_up(options.agents).await;
-        ctx
-    }
-
-    pub async fn shutdown(self) {
-        for agent in self.agents {
-            agent.shutdown().await;
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
         }
-        self.scheduler.shutdown().await;
     }
 
     /// Sends a request; `token` goes in X-Auth-Token.
@@ -336,19 +312,6 @@ impl TestContext {
         }
     }
 
-    /// Waits until `n` nodes are up.
-    pub async fn wait_nodes_up(&self, n: usize) {
-        self.eventually(Duration::from_secs(10), "nodes up", || async {
-            let nodes = self.scheduler.core.nodes().await.unwrap();
-            nodes
-                .iter()
-                .filter(|node| node.state == yunji_scheduler::model::NodeState::Up)
-                .count()
-                >= n
-        })
-        .await;
-    }
-
     /// A small public raw image, active, for servers to boot.
     pub async fn test_image(&self, admin: &str) -> String {
         let r = self
@@ -392,6 +355,72 @@ impl TestContext {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+impl TestContext {
+    pub async fn new(options: Options) -> TestContext {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start(dir, options, |_| {}).await
+    }
+
+    /// Starts with a configuration the test may adjust first.
+    pub async fn start(
+        dir: tempfile::TempDir,
+        options: Options,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestContext {
+        let mut config = test_config(dir.path(), &options);
+        adjust(&mut config);
+        let scheduler = yunji_scheduler::start(config).await.unwrap();
+        let url = scheduler.public_url.clone();
+        let mut client = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        if options.https {
+            let ca = std::fs::read(scheduler.paths.api_ca()).unwrap();
+            client = client.add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap());
+        }
+        let mut agents = Vec::new();
+        for i in 1..=options.agents {
+            let config = agent_config(
+                dir.path(),
+                &format!("node-{i}"),
+                &url,
+                &scheduler.join_token,
+            );
+            agents.push(yunji_agent::start(config).await.unwrap());
+        }
+        let ctx = TestContext {
+            scheduler,
+            agents,
+            api: Api {
+                url,
+                client: client.build().unwrap(),
+            },
+            dir,
+        };
+        // Placement takes only nodes that are up (after their first heartbeat).
+        ctx.wait_nodes_up(options.agents).await;
+        ctx
+    }
+
+    pub async fn shutdown(self) {
+        for agent in self.agents {
+            agent.shutdown().await;
+        }
+        self.scheduler.shutdown().await;
+    }
+
+    /// Waits until `n` nodes are up.
+    pub async fn wait_nodes_up(&self, n: usize) {
+        self.eventually(Duration::from_secs(10), "nodes up", || async {
+            let nodes = self.scheduler.core.nodes().await.unwrap();
+            nodes
+                .iter()
+                .filter(|node| node.state == yunji_scheduler::model::NodeState::Up)
+                .count()
+                >= n
+        })
+        .await;
     }
 
     /// A client with the scheduler's identity towards agent `index`.

@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rustix::process::{Pid, Signal};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
+use yunji_common::pidlock::{AGENT_LOCK_FILE, Holder, PidLock};
 
 /// What a local agent is started with.
 #[derive(Debug, Clone)]
@@ -58,6 +60,7 @@ pub async fn supervise(agent: LocalAgent, mut stop: watch::Receiver<bool>) {
     let binary = agent_binary();
     let mut backoff = Duration::from_millis(500);
     loop {
+        stop_stale_agent(&agent).await;
         let mut child = match spawn(&binary, &agent) {
             Ok(child) => child,
             Err(error) => {
@@ -86,6 +89,43 @@ pub async fn supervise(agent: LocalAgent, mut stop: watch::Receiver<bool>) {
             }
         }
     }
+}
+
+/// A scheduler killed outright (SIGKILL, OOM) leaves its local agents running. The one on
+/// this agent's data directory is stopped here so the new one can take the directory and
+/// adopt the VMs, which keep running: an agent leaves its VMs when it stops.
+async fn stop_stale_agent(agent: &LocalAgent) {
+    let lock = agent.data_dir.join(AGENT_LOCK_FILE);
+    let Some(holder) = lock_holder(&lock).await else {
+        return;
+    };
+    tracing::warn!(node = %agent.node_name, pid = ?holder.pid,
+        "an agent from an earlier scheduler still runs on this node's data directory; stopping it");
+    for (signal, wait) in [
+        (Signal::TERM, Duration::from_secs(10)),
+        (Signal::KILL, Duration::from_secs(5)),
+    ] {
+        if let Some(pid) = holder.pid.and_then(Pid::from_raw) {
+            let _ = rustix::process::kill_process(pid, signal);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        while tokio::time::Instant::now() < deadline {
+            if lock_holder(&lock).await.is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tracing::error!(node = %agent.node_name, pid = ?holder.pid, lock = %lock.display(),
+        "the earlier agent does not let go of the data directory; the new one will say why it cannot start");
+}
+
+async fn lock_holder(lock: &Path) -> Option<Holder> {
+    let lock = lock.to_path_buf();
+    tokio::task::spawn_blocking(move || PidLock::holder(&lock))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// SIGTERM, then SIGKILL if the agent has not exited after five seconds.

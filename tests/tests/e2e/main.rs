@@ -11,6 +11,7 @@
 
 mod conformance;
 mod network;
+mod restarts;
 mod volumes;
 
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use yunji_tests::rig::{Rig, SCHEDULER_ADDRESS};
-use yunji_tests::{Options, TestContext};
+use yunji_tests::{Api, Options, TestContext};
 
 /// A TCG boot takes 5–6 s here; the margin covers two cores shared with compilers.
 const BOOT: Duration = Duration::from_secs(90);
@@ -35,11 +36,12 @@ struct QemuNode {
     child: Option<tokio::process::Child>,
 }
 
-fn agent_binary() -> PathBuf {
+/// A built yunji binary (`cargo build --bins`), from `YUNJI_BIN_DIR` when set.
+fn binary(name: &str) -> PathBuf {
     let dir = std::env::var_os("YUNJI_BIN_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug"));
-    let binary = dir.join("yunji-agent");
+    let binary = dir.join(name);
     assert!(
         binary.exists(),
         "{} is missing: run `cargo build --bins` first",
@@ -69,13 +71,15 @@ impl QemuNode {
     fn spawn(&mut self, ctx: &TestContext) {
         let (mut command, listen, network) = match &self.netns {
             None => (
-                tokio::process::Command::new(agent_binary()),
+                tokio::process::Command::new(binary("yunji-agent")),
                 "127.0.0.1:0".to_string(),
                 "sim",
             ),
             Some((netns, address)) => {
                 let mut command = tokio::process::Command::new("ip");
-                command.args(["netns", "exec", netns]).arg(agent_binary());
+                command
+                    .args(["netns", "exec", netns])
+                    .arg(binary("yunji-agent"));
                 (command, format!("{address}:0"), "real")
             }
         };
@@ -142,9 +146,23 @@ async fn test_image_file() -> PathBuf {
 struct Cloud {
     nodes: Vec<QemuNode>,
     ctx: TestContext,
+    session: Session,
+    rig: Option<Rig>,
+}
+
+/// An admin's session with a cloud whose flavors and test image are in place: what
+/// every test drives servers through (`cloud.boot(…)` reaches it through `Deref`).
+struct Session {
+    api: Api,
     admin: String,
     image: String,
-    rig: Option<Rig>,
+}
+
+impl std::ops::Deref for Cloud {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
 }
 
 /// One node in the root namespace.
@@ -176,41 +194,16 @@ async fn cloud_on_rig(nodes: usize) -> Cloud {
 async fn cloud_of(ctx: TestContext, nodes: Vec<QemuNode>, rig: Option<Rig>) -> Cloud {
     ctx.wait_nodes_up(nodes.len()).await;
     let admin = ctx.admin_token().await;
-    for (id, vcpus, ram, disk) in [("e2e-small", 1, 128, 1), ("e2e-large", 2, 256, 2)] {
-        let r = ctx
-            .call(
-                Method::POST,
-                "/compute/v2.1/flavors",
-                Some(&admin),
-                Some(json!({"flavor": {"name": id, "id": id, "vcpus": vcpus, "ram": ram, "disk": disk}})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    }
-    let image = upload_image(
-        &ctx,
-        &admin,
-        "yunji-test",
-        "qcow2",
-        &test_image_file().await,
-    )
-    .await;
+    let session = Session::prepare(ctx.api.clone(), admin).await;
     Cloud {
         nodes,
         ctx,
-        admin,
-        image,
+        session,
         rig,
     }
 }
 
-async fn upload_image(
-    ctx: &TestContext,
-    admin: &str,
-    name: &str,
-    format: &str,
-    file: &Path,
-) -> String {
+async fn upload_image(ctx: &Api, admin: &str, name: &str, format: &str, file: &Path) -> String {
     let r = ctx
         .call(
             Method::POST,
@@ -234,7 +227,31 @@ async fn upload_image(
     id
 }
 
-impl Cloud {
+impl Session {
+    /// Makes the test flavors and uploads the test image.
+    async fn prepare(api: Api, admin: String) -> Session {
+        for (id, vcpus, ram, disk) in [("e2e-small", 1, 128, 1), ("e2e-large", 2, 256, 2)] {
+            let r = api
+                .call(
+                    Method::POST,
+                    "/compute/v2.1/flavors",
+                    Some(&admin),
+                    Some(json!({"flavor": {"name": id, "id": id, "vcpus": vcpus, "ram": ram, "disk": disk}})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        }
+        let image = upload_image(
+            &api,
+            &admin,
+            "yunji-test",
+            "qcow2",
+            &test_image_file().await,
+        )
+        .await;
+        Session { api, admin, image }
+    }
+
     async fn boot(&self, name: &str, flavor: &str, user_data: Option<&str>) -> String {
         let server = self.server(name, flavor, user_data);
         self.boot_as(&self.admin, json!({ "server": server })).await
@@ -252,7 +269,7 @@ impl Cloud {
     /// Creates a server in `token`'s project from a whole request body.
     async fn boot_as(&self, token: &str, body: Value) -> String {
         let r = self
-            .ctx
+            .api
             .call(
                 Method::POST,
                 "/compute/v2.1/servers",
@@ -266,7 +283,7 @@ impl Cloud {
 
     async fn act(&self, id: &str, body: Value) {
         let r = self
-            .ctx
+            .api
             .call(
                 Method::POST,
                 &format!("/compute/v2.1/servers/{id}/action"),
@@ -279,7 +296,7 @@ impl Cloud {
 
     async fn show(&self, id: &str) -> Value {
         let r = self
-            .ctx
+            .api
             .call(
                 Method::GET,
                 &format!("/compute/v2.1/servers/{id}"),
@@ -313,7 +330,7 @@ impl Cloud {
 
     async fn console(&self, id: &str) -> String {
         let r = self
-            .ctx
+            .api
             .call(
                 Method::POST,
                 &format!("/compute/v2.1/servers/{id}/action"),
@@ -351,7 +368,9 @@ impl Cloud {
             .unwrap_or_default()
             .to_string()
     }
+}
 
+impl Cloud {
     async fn delete_and_check_gone(&self, id: &str) {
         let r = self
             .ctx

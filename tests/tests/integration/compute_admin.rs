@@ -158,7 +158,7 @@ async fn call_mv(
     if let Some(b) = body {
         req = req.json(&b);
     }
-    TestContext::reply(req.send().await.unwrap()).await
+    yunji_tests::Api::reply(req.send().await.unwrap()).await
 }
 
 fn at(mv: &str) -> (&'static str, String) {
@@ -351,7 +351,7 @@ async fn flavor_lists_filter_sort_and_page_with_markers() {
         .as_str()
         .unwrap()
         .to_string();
-    let second = TestContext::reply(
+    let second = yunji_tests::Api::reply(
         ctx.client
             .get(&next)
             .header("X-Auth-Token", &admin)

@@ -145,21 +145,21 @@ async fn validation_returns_the_issued_body_head_is_empty_and_revocation_is_fina
             .header("X-Subject-Token", &subject)
             .send()
     };
-    let validated = TestContext::reply(check(Method::GET).await.unwrap()).await;
+    let validated = yunji_tests::Api::reply(check(Method::GET).await.unwrap()).await;
     assert_eq!(validated.status, StatusCode::OK);
     assert_eq!(
         validated.body, issued,
         "validation must return the issued body"
     );
     assert_eq!(validated.header("x-subject-token"), Some(subject.as_str()));
-    let head = TestContext::reply(check(Method::HEAD).await.unwrap()).await;
+    let head = yunji_tests::Api::reply(check(Method::HEAD).await.unwrap()).await;
     assert_eq!(head.status, StatusCode::OK);
     assert!(head.raw.is_empty());
-    let revoked = TestContext::reply(check(Method::DELETE).await.unwrap()).await;
+    let revoked = yunji_tests::Api::reply(check(Method::DELETE).await.unwrap()).await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
     assert!(revoked.raw.is_empty());
     assert_eq!(
-        TestContext::reply(check(Method::GET).await.unwrap())
+        yunji_tests::Api::reply(check(Method::GET).await.unwrap())
             .await
             .status,
         StatusCode::NOT_FOUND

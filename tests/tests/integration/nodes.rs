@@ -123,6 +123,31 @@ async fn the_join_token_survives_a_scheduler_restart_and_a_wrong_pin_is_refused(
 }
 
 #[tokio::test]
+async fn a_second_agent_on_a_data_directory_is_refused_and_says_who_holds_it() {
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
+    let config = agent_config(
+        ctx.dir.path(),
+        "node-1",
+        &ctx.url,
+        &ctx.scheduler.join_token,
+    );
+    let error = yunji_agent::start(config).await.err().unwrap().to_string();
+    let me = std::process::id();
+    assert!(
+        error.contains(&format!("another yunji-agent (pid {me}) is running on"))
+            && error.contains("its own --data-dir"),
+        "{error}"
+    );
+    // The first agent is untouched.
+    assert_eq!(node_state(&ctx, "node-1").await, Some(NodeState::Up));
+    ctx.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_wrong_join_token_is_refused() {
     let ctx = TestContext::new(Options::default()).await;
     let config = agent_config(ctx.dir.path(), "intruder", &ctx.url, "not-the-token");

@@ -52,7 +52,7 @@ pub async fn call_mv(
     if let Some(b) = body {
         req = req.json(&b);
     }
-    TestContext::reply(req.send().await.unwrap()).await
+    yunji_tests::Api::reply(req.send().await.unwrap()).await
 }
 
 pub async fn cloud(agents: usize) -> (TestContext, String) {
