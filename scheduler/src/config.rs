@@ -131,6 +131,10 @@ pub struct ComputeConfig {
     pub resize_confirm_window_secs: u64,
     /// How long a stop waits for the guest to power down before forcing it off.
     pub shutdown_timeout_secs: u64,
+    /// Remove VMs a node runs that no server of the cloud ever owned (a node moved from
+    /// another cloud, a restored database). Off: they are reported in the log and left.
+    /// VMs of deleted servers are always removed.
+    pub remove_unknown_vms: bool,
     /// Quotas of a project that has none set (-1: unlimited).
     pub default_quota: crate::model::ComputeQuota,
 }
@@ -161,6 +165,7 @@ impl Default for ComputeConfig {
         ComputeConfig {
             resize_confirm_window_secs: 0,
             shutdown_timeout_secs: 60,
+            remove_unknown_vms: false,
             default_quota: crate::model::ComputeQuota {
                 instances: 10,
                 cores: 20,

@@ -46,6 +46,8 @@ pub struct Core {
         std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Arc<tokio::sync::Mutex<()>>>>,
     /// The workers that push each node its network state.
     network_sync: network::NetworkSync,
+    /// VMs no server owns that have been reported in the log already.
+    reported_unknown_vms: std::sync::Mutex<std::collections::HashSet<uuid::Uuid>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -91,6 +93,7 @@ impl Core {
             me: std::sync::Weak::new(),
             server_locks: Default::default(),
             network_sync: Default::default(),
+            reported_unknown_vms: Default::default(),
         })
     }
 

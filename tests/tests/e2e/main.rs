@@ -547,7 +547,34 @@ async fn vms_outlive_a_killed_agent_and_a_vm_killed_by_hand_turns_shutoff() {
     cloud.wait_status(&id, "ACTIVE", BOOT).await;
     cloud.wait_console(&id, "YUNJI-BOOT-OK", 2).await;
 
-    cloud.delete_and_check_gone(&id).await;
+    // Deleted while its agent is down: gone for the user at once, and removed from the
+    // node by the first heartbeat that finds it still running once the agent is back.
+    let pid = cloud.nodes[0].qemu_pid(&id).unwrap();
+    cloud.nodes[0].sigkill().await;
+    let path = format!("/compute/v2.1/servers/{id}");
+    let r = cloud
+        .ctx
+        .call(Method::DELETE, &path, Some(&cloud.admin), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    cloud
+        .ctx
+        .eventually(Duration::from_secs(30), "the server to be gone", || async {
+            let r = cloud.ctx.call(Method::GET, &path, Some(&cloud.admin), None);
+            r.await.status == StatusCode::NOT_FOUND
+        })
+        .await;
+    assert_eq!(
+        cloud.nodes[0].qemu_pid(&id),
+        Some(pid),
+        "no agent ran to stop it"
+    );
+    cloud.nodes[0].spawn(&cloud.ctx);
+    let start = Instant::now();
+    while cloud.nodes[0].vm_dir(&id).exists() || cloud.nodes[0].qemu_pid(&id).is_some() {
+        assert!(start.elapsed() < BOOT, "the deleted server's VM stays");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     cloud.ctx.shutdown().await;
 }
 

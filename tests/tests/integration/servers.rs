@@ -698,7 +698,7 @@ async fn microversions_shape_the_server_view_and_the_live_migration_body() {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        async move { TestContext::reply(req.send().await.unwrap()).await }
+        async move { yunji_tests::Api::reply(req.send().await.unwrap()).await }
     };
     let r = at("2.1", Method::POST, "/compute/v2.1/servers".into(),
         Some(json!({"server": {"name": "d", "flavorRef": "1", "imageRef": image, "description": "x"}}))).await;
@@ -1027,4 +1027,100 @@ async fn remote_consoles_are_refused_pointing_at_the_console_log() {
     .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     ctx.shutdown().await;
+}
+
+/// Whether agent 0 still runs the VM of server `id`.
+async fn node_runs(ctx: &TestContext, id: &str) -> bool {
+    ctx.agent_inventory(0)
+        .await
+        .iter()
+        .any(|vm| vm.id.to_string() == id)
+}
+
+#[tokio::test]
+async fn a_server_deleted_while_its_node_fails_the_delete_is_removed_by_a_later_heartbeat() {
+    let ctx = TestContext::new(Options {
+        agents: 1,
+        ..Options::default()
+    })
+    .await;
+    let admin = ctx.admin_token().await;
+    let image = ctx.test_image(&admin).await;
+    let id = boot(&ctx, &admin, &image, "left-behind", "1").await;
+    ctx.wait_server(&admin, &id, "ACTIVE", WAIT).await;
+
+    // The node cannot delete it: for the user the server is gone all the same.
+    ctx.inject(0, "delete", json!({"fail_times": null})).await;
+    let r = ctx
+        .call(
+            Method::DELETE,
+            &format!("/compute/v2.1/servers/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let path = format!("/compute/v2.1/servers/{id}");
+    ctx.eventually(WAIT, "the server to be gone", || async {
+        ctx.call(Method::GET, &path, Some(&admin), None)
+            .await
+            .status
+            == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert!(node_runs(&ctx, &id).await, "the failed delete left the VM");
+
+    // Once the node can, the heartbeat that finds the VM removes it.
+    ctx.inject(0, "delete", Value::Null).await;
+    ctx.eventually(WAIT, "the deleted server's VM to be removed", || async {
+        !node_runs(&ctx, &id).await
+    })
+    .await;
+    ctx.shutdown().await;
+}
+
+/// Makes the scheduler forget server `id`, as a database restored from an older backup
+/// would, while its node runs on.
+fn forget_server(ctx: &TestContext, id: &str) {
+    let db = rusqlite::Connection::open(ctx.scheduler.paths.database()).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    // Its ports and actions stay behind, as they would in such a restore.
+    db.pragma_update(None, "foreign_keys", false).unwrap();
+    assert_eq!(
+        db.execute("DELETE FROM servers WHERE id = ?1", [id])
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_vm_no_server_owns_is_left_running_unless_the_operator_asks_for_its_removal() {
+    for remove in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = Options {
+            agents: 1,
+            ..Options::default()
+        };
+        let ctx = TestContext::start(dir, options, |config| {
+            config.compute.remove_unknown_vms = remove;
+        })
+        .await;
+        let admin = ctx.admin_token().await;
+        let image = ctx.test_image(&admin).await;
+        let id = boot(&ctx, &admin, &image, "unowned", "1").await;
+        ctx.wait_server(&admin, &id, "ACTIVE", WAIT).await;
+        forget_server(&ctx, &id);
+
+        if remove {
+            ctx.eventually(WAIT, "the unowned VM to be removed", || async {
+                !node_runs(&ctx, &id).await
+            })
+            .await;
+        } else {
+            // Three heartbeats (one a second) find it and leave it.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            assert!(node_runs(&ctx, &id).await, "remove_unknown_vms is off");
+        }
+        ctx.shutdown().await;
+    }
 }

@@ -339,22 +339,29 @@ impl Core {
         for observed in &inventory.servers {
             let (id, power) = (observed.id, observed.power_state);
             let lock = self.server_lock(id);
-            let Ok(_guard) = lock.try_lock() else {
+            let Ok(guard) = lock.try_lock_owned() else {
                 continue;
             };
             let node = node.to_string();
-            self.store
+            let host = node.clone();
+            let seen = self
+                .store
                 .write(move |tx| {
-                    let Some(mut server) = tx.server_get(id)? else {
-                        return Ok::<_, Error>(());
+                    let Some(mut server) = tx.server_get_even_deleted(id)? else {
+                        return Ok::<_, Error>(Observed::Unknown);
                     };
+                    if server.updated_at > asked_at {
+                        return Ok(Observed::Known);
+                    }
+                    if server.vm_state == VmState::Deleted {
+                        return Ok(Observed::Deleted);
+                    }
                     let power_state = power_of(power);
                     if server.host.as_deref() != Some(node.as_str())
                         || server.task_state.is_some()
-                        || server.updated_at > asked_at
                         || server.power_state == power_state
                     {
-                        return Ok(());
+                        return Ok(Observed::Known);
                     }
                     if server.vm_state == VmState::Active
                         && matches!(power, PowerState::Shutdown | PowerState::Crashed)
@@ -364,9 +371,49 @@ impl Core {
                     }
                     server.power_state = power_state;
                     tx.server_update(&server)?;
-                    Ok(())
+                    Ok(Observed::Known)
                 })
                 .await?;
+            let why = match seen {
+                Observed::Known => continue,
+                Observed::Deleted => "its server was deleted while the node was unreachable",
+                Observed::Unknown if self.config.compute.remove_unknown_vms => {
+                    "no server of this cloud owns it (compute.remove_unknown_vms)"
+                }
+                Observed::Unknown => {
+                    let first_time = self
+                        .reported_unknown_vms
+                        .lock()
+                        .is_ok_and(|mut reported| reported.insert(id));
+                    if first_time {
+                        tracing::warn!(%id, node = %host,
+                            "the node runs a VM no server of this cloud owns; it is left running \
+                             (set compute.remove_unknown_vms = true to remove such VMs)");
+                    }
+                    continue;
+                }
+            };
+            // Removed in the background, still under the server's lock, so the next
+            // heartbeat neither waits for it nor starts it again.
+            let core = self.arc()?;
+            tokio::spawn(async move {
+                let _guard = guard;
+                let removed = match core.node_named(&host).await {
+                    Ok(node) => core
+                        .agents
+                        .server_delete(&node, id)
+                        .await
+                        .map_err(|e| error_chain(&e)),
+                    Err(e) => Err(error_chain(&e)),
+                };
+                match removed {
+                    Ok(()) => {
+                        tracing::warn!(%id, node = %host, why, "removed a VM the node still ran")
+                    }
+                    Err(error) => tracing::error!(%id, node = %host, why, %error,
+                        "cannot remove a VM the node still runs; the next heartbeat tries again"),
+                }
+            });
         }
         Ok(())
     }
@@ -934,8 +981,9 @@ impl Core {
                 Err(e) => Err(error_chain(&e)),
             };
             if let Err(message) = result {
-                // The node is unreachable: the server is gone for the user; the node's
-                // reconciliation removes what it still runs once it is back.
+                // The node is unreachable: the server is gone for the user, and the
+                // heartbeat that finds its VM still running once the node is back
+                // removes it (`servers_sync_power`).
                 tracing::warn!(%id, %host, %message, "the node did not confirm the delete");
             }
         }
@@ -1553,6 +1601,16 @@ pub fn hostname_of(name: &str) -> String {
         out = "server".into();
     }
     out
+}
+
+/// How a VM a node reports stands with the cloud's records.
+enum Observed {
+    /// A server's VM, its power state recorded.
+    Known,
+    /// The VM of a server deleted while its node could not be reached.
+    Deleted,
+    /// No server of this cloud ever owned it.
+    Unknown,
 }
 
 #[cfg(test)]
