@@ -7,13 +7,16 @@ use clap::{Parser, ValueEnum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DriverChoice {
-    /// The real drivers the node offers: QEMU when `qemu-system-x86_64` is installed
-    /// and the agent runs as root, else the sim set.
+    /// The real drivers the node offers, as root: Cloud Hypervisor where KVM is usable
+    /// and it is installed, else QEMU where `qemu-system-x86_64` is, else the sim set.
     Auto,
     /// The simulated driver set.
     Sim,
     /// Real VMs with QEMU (fails to start when QEMU or root is missing).
     Qemu,
+    /// Real VMs with Cloud Hypervisor (fails to start when it, its firmware, KVM or
+    /// root is missing).
+    CloudHypervisor,
 }
 
 /// Which network driver applies the scheduler's network specs.

@@ -56,7 +56,7 @@ fn network_driver(
         config::NetworkChoice::Auto => real_vms,
         config::NetworkChoice::Real if real_vms => true,
         config::NetworkChoice::Real => {
-            anyhow::bail!("--network real needs real VMs (--driver qemu)")
+            anyhow::bail!("--network real needs real VMs (--driver qemu or cloud-hypervisor)")
         }
     };
     if real {
@@ -91,14 +91,14 @@ pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
     };
     let credentials = join::join(&config, &agent_url).await?;
     let tls = pki::mutual_server_config(&credentials.identity, &credentials.ca_pem)?;
-    let use_qemu = drivers::use_qemu(&config)?;
-    let network = Arc::new(network_driver(&config, use_qemu)?);
+    let hypervisor = drivers::hypervisor(&config)?;
+    let network = Arc::new(network_driver(&config, hypervisor.is_some())?);
     let node_ip = agent_url
         .parse::<http::Uri>()
         .ok()
         .and_then(|uri| uri.host()?.trim_matches(['[', ']']).parse().ok())
         .unwrap_or(addr.ip());
-    let drivers = drivers::DriverSet::select(&config, use_qemu, network.clone(), node_ip).await?;
+    let drivers = drivers::DriverSet::select(&config, hypervisor, network.clone(), node_ip).await?;
     let disks = drivers.disks(&config).await?;
     let state = Arc::new(api::AgentState::new(
         config.node_name.clone(),

@@ -338,6 +338,8 @@ macro_rules! dispatch {
             (Disks::Sim($d), DriverSet::Sim($sim)) => $on_sim,
             (Disks::Files($r), DriverSet::Qemu($host)) => $on_real,
             (Disks::Thin($r), DriverSet::Qemu($host)) => $on_real,
+            (Disks::Files($r), DriverSet::CloudHypervisor($host)) => $on_real,
+            (Disks::Thin($r), DriverSet::CloudHypervisor($host)) => $on_real,
             (Disks::Sim(_), _) => Err(no_sim()),
             (Disks::Files(_) | Disks::Thin(_), _) => Err(no_real_vms()),
         }
@@ -358,6 +360,8 @@ impl Disks {
             (Disks::Sim(d), _) => d.observe(),
             (Disks::Files(r), DriverSet::Qemu(host)) => r.observe(host),
             (Disks::Thin(r), DriverSet::Qemu(host)) => r.observe(host),
+            (Disks::Files(r), DriverSet::CloudHypervisor(host)) => r.observe(host),
+            (Disks::Thin(r), DriverSet::CloudHypervisor(host)) => r.observe(host),
             (Disks::Files(_) | Disks::Thin(_), _) => StorageStatus::default(),
         }
     }
