@@ -248,64 +248,75 @@ impl Tx<'_> {
 }
 
 impl Db<'_> {
-    /// The addresses of servers' ports, with their network's name, in port order.
+    /// The addresses of servers' ports, with their network's name, in port order: one
+    /// query for all of a page's servers (their ids as a JSON array for `json_each`).
     pub fn server_addresses(
         &self,
         server_ids: &[String],
     ) -> Result<HashMap<String, Vec<crate::model::ServerAddress>>> {
+        let ids = serde_json::json!(server_ids);
+        let mut out: HashMap<String, Vec<crate::model::ServerAddress>> = HashMap::new();
         let mut fixed = self.prepare(
-            "SELECT n.name, f.ip_address, s.ip_version, p.mac_address
-               FROM ports p JOIN networks n ON n.id = p.network_id
+            "SELECT p.device_id, n.name, f.ip_address, s.ip_version, p.mac_address
+               FROM json_each(?1) ids
+               JOIN ports p ON p.device_id = ids.value AND p.device_id != ''
+               JOIN networks n ON n.id = p.network_id
                JOIN port_fixed_ips f ON f.port_id = p.id
                JOIN subnets s ON s.id = f.subnet_id
-              WHERE p.device_id = ?1 AND p.device_id != ''
               ORDER BY p.seq, f.rowid",
         )?;
+        let rows = fixed.query_map([&ids], |r| {
+            let address = crate::model::ServerAddress {
+                network_name: r.get(1)?,
+                addr: r.get(2)?,
+                version: r.get(3)?,
+                mac: r.get(4)?,
+                floating: false,
+            };
+            Ok((r.get::<_, String>(0)?, address))
+        })?;
+        for row in rows {
+            let (server, address) = row?;
+            out.entry(server).or_default().push(address);
+        }
+        if out.is_empty() {
+            // No fixed address, nothing a floating IP could be NATed to.
+            return Ok(out);
+        }
         // Floating and public IPs are one table (one mechanism, two views).
         let mut floating = self.prepare(
-            "SELECT fip.fixed_ip_address, fip.floating_ip_address
-               FROM floating_ips fip JOIN ports p ON p.id = fip.port_id
-              WHERE p.device_id = ?1 AND p.device_id != ''
+            "SELECT p.device_id, fip.fixed_ip_address, fip.floating_ip_address
+               FROM json_each(?1) ids
+               JOIN ports p ON p.device_id = ids.value AND p.device_id != ''
+               JOIN floating_ips fip ON fip.port_id = p.id
               ORDER BY fip.seq",
         )?;
-        let mut out = HashMap::new();
-        for id in server_ids {
-            let rows = fixed.query_map([id], |r| {
-                Ok(crate::model::ServerAddress {
-                    network_name: r.get(0)?,
-                    addr: r.get(1)?,
-                    version: r.get(2)?,
-                    mac: r.get(3)?,
-                    floating: false,
-                })
-            })?;
-            let mut addresses = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            if addresses.is_empty() {
-                // No fixed address, nothing a floating IP could be NATed to.
+        let nats = floating.query_map([&ids], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for nat in nats {
+            let (server, fixed_ip, floating_ip) = nat?;
+            let Some(addresses) = out.get_mut(&server) else {
                 continue;
-            }
-            let nats = floating
-                .query_map([id], |r| {
-                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            };
             // As Nova lists them: each floating IP right after the fixed one it maps to.
-            for (fixed_ip, floating_ip) in nats {
-                let Some(at) = addresses
-                    .iter()
-                    .position(|a| !a.floating && Some(&a.addr) == fixed_ip.as_ref())
-                else {
-                    continue;
-                };
-                let nat = crate::model::ServerAddress {
-                    addr: floating_ip,
-                    version: 4,
-                    floating: true,
-                    ..addresses[at].clone()
-                };
-                addresses.insert(at + 1, nat);
-            }
-            out.insert(id.clone(), addresses);
+            let Some(at) = addresses
+                .iter()
+                .position(|a| !a.floating && Some(&a.addr) == fixed_ip.as_ref())
+            else {
+                continue;
+            };
+            let nat = crate::model::ServerAddress {
+                addr: floating_ip,
+                version: 4,
+                floating: true,
+                ..addresses[at].clone()
+            };
+            addresses.insert(at + 1, nat);
         }
         Ok(out)
     }
@@ -314,33 +325,30 @@ impl Db<'_> {
 impl Db<'_> {
     /// The names of the security groups on each server's ports, as Nova shows a
     /// server's `security_groups`: once each, in port order. Servers without ports
-    /// are left out.
+    /// are left out. One query for all of a page's servers.
     pub fn server_security_group_names(
         &self,
         server_ids: &[String],
     ) -> Result<HashMap<String, Vec<String>>> {
         let mut stmt = self.prepare(
-            "SELECT g.name
-               FROM ports p
+            "SELECT p.device_id, g.name
+               FROM json_each(?1) ids
+               JOIN ports p ON p.device_id = ids.value AND p.device_id != ''
                LEFT JOIN port_security_groups psg ON psg.port_id = p.id
                LEFT JOIN security_groups g ON g.id = psg.security_group_id
-              WHERE p.device_id = ?1 AND p.device_id != ''
               ORDER BY p.seq, g.seq",
         )?;
-        let mut out = HashMap::new();
-        for id in server_ids {
-            let mut names: Vec<String> = Vec::new();
-            let mut has_port = false;
-            for name in stmt.query_map([id], |r| r.get::<_, Option<String>>(0))? {
-                has_port = true;
-                if let Some(name) = name?
-                    && !names.contains(&name)
-                {
-                    names.push(name);
-                }
-            }
-            if has_port {
-                out.insert(id.clone(), names);
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        let rows = stmt.query_map([serde_json::json!(server_ids)], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?;
+        for row in rows {
+            let (server, name) = row?;
+            let names = out.entry(server).or_default();
+            if let Some(name) = name
+                && !names.contains(&name)
+            {
+                names.push(name);
             }
         }
         Ok(out)
