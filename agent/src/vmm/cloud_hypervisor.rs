@@ -11,7 +11,7 @@
 //! machine and error replies. It has NOT run against the real binary: Cloud Hypervisor
 //! and a usable KVM are not available on the machines this project is built on.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -478,14 +478,7 @@ impl Vmm for CloudHypervisor {
     /// migration address; answers the URL the source sends to. The disks must be at the
     /// same paths on both nodes: the VM's configuration travels with it.
     async fn receive_migration(&self, vm: &VmConfig) -> Result<String, VmmError> {
-        let probe = tokio::net::TcpListener::bind(SocketAddr::new(self.migration_ip, 0))
-            .await
-            .map_err(|e| VmmError::Failed(format!("no free migration port: {e}")))?;
-        let address = probe
-            .local_addr()
-            .map_err(|e| VmmError::Failed(e.to_string()))?;
-        drop(probe);
-        let url = format!("tcp:{address}");
+        let url = super::free_migration_url(self.migration_ip).await?;
         let socket = self.start_vmm(&vm.dir).await?;
         // The call answers only once the VM has arrived, so it waits in the background;
         // the VmHost sees the VM running (or not) through `vm.info`.

@@ -265,6 +265,19 @@ pub struct VmHost<V: Vmm> {
     creating: Mutex<std::collections::HashSet<Uuid>>,
 }
 
+/// A migration URL (`tcp:ip:port`) on a port of `ip` that is free now; the receiving
+/// VMM binds it a moment later (nothing else here takes ports from the ephemeral range
+/// in between but the kernel's own choices).
+async fn free_migration_url(ip: std::net::IpAddr) -> Result<String, VmmError> {
+    let probe = tokio::net::TcpListener::bind(std::net::SocketAddr::new(ip, 0))
+        .await
+        .map_err(|e| VmmError::Failed(format!("no free migration port: {e}")))?;
+    let address = probe
+        .local_addr()
+        .map_err(|e| VmmError::Failed(e.to_string()))?;
+    Ok(format!("tcp:{address}"))
+}
+
 fn record_path(dir: &Path) -> PathBuf {
     dir.join("spec.json")
 }

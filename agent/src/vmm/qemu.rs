@@ -3,7 +3,7 @@
 //! directory. Power state comes from the process and QMP's `query-status`, never from
 //! what the agent last asked for. KVM when `kvm_intel` or `kvm_amd` is loaded, else TCG.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -501,16 +501,7 @@ impl Vmm for Qemu {
     /// Starts QEMU waiting for the VM on a free TCP port of the node's migration address;
     /// answers the URI the source sends to.
     async fn receive_migration(&self, vm: &VmConfig) -> Result<String, VmmError> {
-        // A port free now; QEMU binds it a moment later (nothing else here takes ports
-        // from the ephemeral range in between but the kernel's own choices).
-        let probe = tokio::net::TcpListener::bind(SocketAddr::new(self.migration_ip, 0))
-            .await
-            .map_err(|e| VmmError::Failed(format!("no free migration port: {e}")))?;
-        let address = probe
-            .local_addr()
-            .map_err(|e| VmmError::Failed(e.to_string()))?;
-        drop(probe);
-        let uri = format!("tcp:{address}");
+        let uri = super::free_migration_url(self.migration_ip).await?;
         self.start(vm, &["-incoming".to_string(), uri.clone()])
             .await?;
         Ok(uri)
