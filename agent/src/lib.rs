@@ -73,7 +73,8 @@ fn network_driver(
 
 /// Joins the scheduler and serves the agent API; returns once serving.
 pub async fn start(config: AgentConfig) -> anyhow::Result<RunningAgent> {
-    let lock = lock_data_dir(&config.data_dir)?;
+    let data_dir = config.data_dir.clone();
+    let lock = tokio::task::spawn_blocking(move || lock_data_dir(&data_dir)).await??;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -34,6 +34,8 @@ pub enum LockError {
 
 impl PidLock {
     /// Takes the lock at `path` (made if missing) and writes this process's pid into it.
+    /// Blocking: a [`PidLock::holder`] probe holds the lock shared for a moment, so a
+    /// busy lock is tried again for up to 100 ms before it counts as held.
     pub fn acquire(path: &Path) -> Result<PidLock, LockError> {
         let io = |source| LockError::Io {
             path: path.to_path_buf(),
@@ -46,15 +48,22 @@ impl PidLock {
             .truncate(false)
             .open(path)
             .map_err(io)?;
-        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => {}
-            Err(rustix::io::Errno::WOULDBLOCK) => {
-                return Err(LockError::Held {
-                    path: path.to_path_buf(),
-                    pid: read_pid(&mut file),
-                });
+        let mut tries = 10;
+        loop {
+            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::WOULDBLOCK) if tries > 1 => {
+                    tries -= 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    return Err(LockError::Held {
+                        path: path.to_path_buf(),
+                        pid: read_pid(&mut file),
+                    });
+                }
+                Err(errno) => return Err(io(errno.into())),
             }
-            Err(errno) => return Err(io(errno.into())),
         }
         file.set_len(0).map_err(io)?;
         file.rewind().map_err(io)?;
@@ -63,6 +72,7 @@ impl PidLock {
     }
 
     /// Whether some process holds the lock at `path`, and its pid when it has written it.
+    /// Probing takes the lock shared for a moment when it is free (see `acquire`).
     pub fn holder(path: &Path) -> Option<Holder> {
         let mut file = File::open(path).ok()?;
         match flock(&file, FlockOperation::NonBlockingLockShared) {
@@ -110,6 +120,16 @@ mod tests {
 
         drop(lock);
         assert_eq!(PidLock::holder(&path), None, "released on drop");
+        // A probe holding the free lock shared for a moment does not turn an owner away.
+        let probe = File::open(&path).unwrap();
+        flock(&probe, FlockOperation::NonBlockingLockShared).unwrap();
+        let releases = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            drop(probe);
+        });
+        let after_probe = PidLock::acquire(&path).unwrap();
+        releases.join().unwrap();
+        drop(after_probe);
         let again = PidLock::acquire(&path).unwrap();
         drop(again);
     }

@@ -161,6 +161,13 @@ fn disk_config(v: &super::VolumeDisk) -> Value {
     disk
 }
 
+/// A limiter's bucket sizes (bytes, operations), the part that limits: Cloud
+/// Hypervisor reports the buckets with fields of its own (`one_time_burst`) beside them.
+fn bucket_sizes(limiter: Option<&Value>) -> (Option<u64>, Option<u64>) {
+    let size = |bucket: &str| limiter?.get(bucket)?.get("size")?.as_u64();
+    (size("bandwidth"), size("ops"))
+}
+
 /// Cloud Hypervisor's limiter: token buckets refilled every second, one for bytes and
 /// one for operations, shared by reads and writes. A volume type that limits only reads
 /// or only writes is held to the stricter of its limits for both.
@@ -439,7 +446,9 @@ impl Vmm for CloudHypervisor {
             .iter()
             .find(|d| d.id.as_deref() == Some(&id))
             .ok_or_else(|| VmmError::Failed(format!("volume {volume_id} is not plugged in")))?;
-        if disk.rate_limiter_config != rate_limiter(&limits) {
+        if bucket_sizes(disk.rate_limiter_config.as_ref())
+            != bucket_sizes(rate_limiter(&limits).as_ref())
+        {
             return Err(VmmError::Unsupported(
                 "cloud-hypervisor",
                 "changing the I/O limits of a plugged-in volume",
@@ -666,10 +675,19 @@ mod tests {
                 None => (StatusCode::NOT_FOUND, "UnknownDiskId".into()),
             },
             (Method::GET, "vm.info") => match vm.state {
-                Some(s) => (
-                    StatusCode::OK,
-                    json!({"config": {"disks": vm.disks}, "state": format!("{s:?}")}).to_string(),
-                ),
+                Some(s) => {
+                    // Reported as Cloud Hypervisor serialises them, with its own fields.
+                    let mut disks = vm.disks.clone();
+                    for disk in &mut disks {
+                        for bucket in ["bandwidth", "ops"] {
+                            if let Some(b) = disk["rate_limiter_config"].get_mut(bucket) {
+                                b["one_time_burst"] = json!(0);
+                            }
+                        }
+                    }
+                    let info = json!({"config": {"disks": disks}, "state": format!("{s:?}")});
+                    (StatusCode::OK, info.to_string())
+                }
                 None => error("VmNotCreated"),
             },
             _ => (StatusCode::NOT_FOUND, String::new()),
