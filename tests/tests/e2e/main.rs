@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod conformance;
+mod load_balancers;
 mod network;
 mod restarts;
 mod volumes;

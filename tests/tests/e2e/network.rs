@@ -11,19 +11,19 @@ use serde_json::{Value, json};
 
 use super::{BOOT, Cloud, cloud_on_rig};
 
-const CIDR: &str = "10.20.0.0/24";
+pub(super) const CIDR: &str = "10.20.0.0/24";
 
 /// A user_data script: every second for two minutes, ask each target for its page over
 /// HTTP and print `YUNJI-REACH hostname=<its name> via <ip>` when it answers,
 /// `YUNJI-UNREACHED <ip>` when it does not. (busybox `nc`: its static `wget` crashes without NSS.)
 fn probe(targets: &[&str]) -> String {
-    format!("#!/bin/sh\n{}", probe_loop(targets))
+    format!("#!/bin/sh\n{}", probe_loop(targets, 120))
 }
 
-/// The probing loop of [`probe`], in the background.
-fn probe_loop(targets: &[&str]) -> String {
+/// The probing loop of [`probe`], in the background, for `rounds` rounds.
+pub(super) fn probe_loop(targets: &[&str], rounds: usize) -> String {
     format!(
-        "( for n in $(seq 120); do for ip in {}; do \
+        "( for n in $(seq {rounds}); do for ip in {}; do \
          page=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $ip 80 | grep hostname=); \
          if [ -n \"$page\" ]; then echo \"YUNJI-REACH $page via $ip\"; \
          else echo \"YUNJI-UNREACHED $ip\"; fi; done; sleep 1; done ) &\n",
@@ -33,7 +33,7 @@ fn probe_loop(targets: &[&str]) -> String {
 
 impl Cloud {
     /// Creates a network with one subnet of [`CIDR`] in `token`'s project.
-    async fn network(&self, token: &str, name: &str) -> String {
+    pub(super) async fn network(&self, token: &str, name: &str) -> String {
         self.network_with(token, json!({ "name": name }), CIDR)
             .await
             .0
@@ -41,7 +41,12 @@ impl Cloud {
 
     /// Creates a network (`network`: its body) with one subnet of `cidr`; answers the
     /// network's and the subnet's ids.
-    async fn network_with(&self, token: &str, network: Value, cidr: &str) -> (String, String) {
+    pub(super) async fn network_with(
+        &self,
+        token: &str,
+        network: Value,
+        cidr: &str,
+    ) -> (String, String) {
         let r = self
             .ctx
             .call(
@@ -67,7 +72,7 @@ impl Cloud {
     }
 
     /// A request to the network API as admin that must answer `status`; its body.
-    async fn neutron(
+    pub(super) async fn neutron(
         &self,
         method: Method,
         path: &str,
@@ -89,7 +94,13 @@ impl Cloud {
 
     /// A port with a chosen address, so that the other VMs' scripts can name it, in the
     /// project's default group or in `groups`.
-    async fn port(&self, token: &str, network: &str, ip: &str, groups: Option<&[&str]>) -> String {
+    pub(super) async fn port(
+        &self,
+        token: &str,
+        network: &str,
+        ip: &str,
+        groups: Option<&[&str]>,
+    ) -> String {
         let mut port = json!({"network_id": network, "fixed_ips": [{"ip_address": ip}]});
         if let Some(groups) = groups {
             port["security_groups"] = json!(groups);
@@ -109,7 +120,7 @@ impl Cloud {
 
     /// A security group admitting HTTP from anywhere (and, as every new group, letting
     /// everything out).
-    async fn open_http_group(&self, token: &str) -> String {
+    pub(super) async fn open_http_group(&self, token: &str) -> String {
         let r = self
             .ctx
             .call(
@@ -140,7 +151,7 @@ impl Cloud {
     /// Two VMs on `network`, one on each node, with the addresses given, each admitting
     /// HTTP from anywhere and probing the other. With `pinned`, an anti-affinity group
     /// keeps them apart for good; without, placement by free memory spreads them.
-    async fn spread_pair(
+    pub(super) async fn spread_pair(
         &self,
         network: &str,
         vms: [(&str, &str); 2],
@@ -177,8 +188,34 @@ impl Cloud {
         ids
     }
 
-    fn host_of(server: &Value) -> String {
+    pub(super) fn host_of(server: &Value) -> String {
         server["OS-EXT-SRV-ATTR:host"].as_str().unwrap().to_string()
+    }
+
+    /// Live-migrates the server from its node of two to the other one and waits until it
+    /// runs there; that node's name.
+    async fn migrate_to_the_other_node(&self, id: &str) -> String {
+        let source = Cloud::host_of(&self.show(id).await);
+        let target = if source == "node-1" {
+            "node-2"
+        } else {
+            "node-1"
+        };
+        self.act(
+            id,
+            json!({"os-migrateLive": {"host": target, "block_migration": true, "disk_over_commit": false}}),
+        )
+        .await;
+        let start = std::time::Instant::now();
+        loop {
+            let server = self.show(id).await;
+            if server["status"] == "ACTIVE" && server["OS-EXT-STS:task_state"].is_null() {
+                assert_eq!(Cloud::host_of(&server), target, "{server}");
+                return target.to_string();
+            }
+            assert!(start.elapsed() < BOOT, "not migrated: {server}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 }
 
@@ -267,7 +304,7 @@ async fn vms_on_two_nodes_reach_each_other_over_vxlan_and_another_projects_netwo
 
 /// The probe lines (`YUNJI-REACH …`/`YUNJI-UNREACHED …`) a console shows, in order;
 /// with a target, only those of probes to that address.
-fn probes<'a>(console: &'a str, target: Option<&str>) -> Vec<&'a str> {
+pub(super) fn probes<'a>(console: &'a str, target: Option<&str>) -> Vec<&'a str> {
     console
         .lines()
         .filter(|l| l.starts_with("YUNJI-REACH") || l.starts_with("YUNJI-UNREACHED"))
@@ -315,7 +352,7 @@ impl Cloud {
 
     /// Waits until the last `n` probes on the console (to `target`, or to any) all
     /// satisfy `want`.
-    async fn wait_probes(
+    pub(super) async fn wait_probes(
         &self,
         id: &str,
         target: Option<&str>,
@@ -359,7 +396,7 @@ async fn security_groups_admit_their_remote_group_and_prefixes_and_drop_a_forged
         "#!/bin/sh\n( until ip -4 addr show dev eth0 | grep -q inet; do sleep 1; done; \
          ip addr flush dev eth0; ip addr add 10.20.0.50/24 dev eth0; echo YUNJI-FORGED; \
          {}) &\n",
-        probe_loop(&["10.20.0.21"])
+        probe_loop(&["10.20.0.21"], 120)
     );
     let vms = [
         ("server", "10.20.0.21", &web, None),
@@ -565,11 +602,9 @@ async fn floating_and_public_ips_reach_a_vm_from_the_external_network_until_rele
     let port_out = cloud
         .port(&admin, &ext, "203.0.113.50", Some(&[open.as_str()]))
         .await;
-    let mut server = cloud.server(
-        "outside",
-        "e2e-small",
-        Some(&probe(&[floating, &public_ip])),
-    );
+    // Probing for longer than the others: the floating IP is also probed after a move.
+    let script = format!("#!/bin/sh\n{}", probe_loop(&[floating, &public_ip], 300));
+    let mut server = cloud.server("outside", "e2e-small", Some(&script));
     server["networks"] = json!([{ "port": port_out }]);
     let outside = cloud.boot_as(&admin, json!({ "server": server })).await;
     cloud.wait_status(&v, "ACTIVE", BOOT).await;
@@ -641,6 +676,34 @@ async fn floating_and_public_ips_reach_a_vm_from_the_external_network_until_rele
             .await;
     }
 
+    // Associated again, the floating IP follows v when it live-migrates to the other
+    // node: the router's NAT stays where it is, and v's port moves under it.
+    cloud
+        .neutron(
+            Method::PUT,
+            &path,
+            Some(set_port(json!(port_v))),
+            StatusCode::OK,
+        )
+        .await;
+    cloud
+        .wait_probes(&outside, Some(floating), 2, "reaching v", reach_v)
+        .await;
+    cloud.migrate_to_the_other_node(&v).await;
+    let seen = probes(&cloud.console(&outside).await, Some(floating)).len();
+    cloud
+        .wait_probes(&outside, Some(floating), seen + 3, "probing on", |_| true)
+        .await;
+    cloud
+        .wait_probes(
+            &outside,
+            Some(floating),
+            3,
+            "reaching v on its new node",
+            reach_v,
+        )
+        .await;
+
     for id in [&v, &outside] {
         cloud.delete_and_check_gone(id).await;
     }
@@ -691,28 +754,7 @@ async fn a_live_migrated_vm_keeps_running_and_answers_on_its_new_node() {
         .await;
     cloud.wait_console(&ids[0], "YUNJI-TICK 3", 1).await;
 
-    let source = Cloud::host_of(&cloud.show(&ids[0]).await);
-    let target = if source == "node-1" {
-        "node-2"
-    } else {
-        "node-1"
-    };
-    cloud
-        .act(
-            &ids[0],
-            json!({"os-migrateLive": {"host": target, "block_migration": true, "disk_over_commit": false}}),
-        )
-        .await;
-    let start = std::time::Instant::now();
-    loop {
-        let server = cloud.show(&ids[0]).await;
-        if server["status"] == "ACTIVE" && server["OS-EXT-STS:task_state"].is_null() {
-            assert_eq!(Cloud::host_of(&server), target, "{server}");
-            break;
-        }
-        assert!(start.elapsed() < BOOT, "not migrated: {server}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    cloud.migrate_to_the_other_node(&ids[0]).await;
     // The console is the target's now: it goes on counting, never booting again.
     let console = cloud.wait_console(&ids[0], "YUNJI-TICK", 2).await;
     let first_tick: u32 = console
