@@ -13,24 +13,46 @@ use super::network::{CIDR, probe_loop, probes};
 use super::{BOOT, Cloud, cloud_on_rig};
 
 const VIP: &str = "10.20.0.100";
+const W1: &str = "10.20.0.61";
+const W2: &str = "10.20.0.62";
 /// Requests the client sends back to back once both members answer.
 const BURST: usize = 100;
 
 /// The client's user_data: ask the VIP once a second until both members have answered
 /// (the health monitor may still count a booting member out), then send [`BURST`]
 /// requests back to back, printing `YUNJI-LB: hostname=<member>` (empty when nothing
-/// answered) for each, then probe the VIP every second as the other tests' VMs do.
+/// answered) for each; then as many straight to the members, alternating. Each burst is
+/// timed by the guest's uptime (`YUNJI-TIMED <what> <start> <end>`, in seconds). Then it
+/// probes the VIP every second as the other tests' VMs do.
 fn client_script() -> String {
     format!(
         "#!/bin/sh\n\
-         ask() {{ printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {VIP} 80 | grep hostname=; }}\n\
-         ( seen=; for n in $(seq 150); do page=$(ask); echo \"YUNJI-WARMUP $page\"; \
+         ask() {{ printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $1 80 | grep hostname=; }}\n\
+         now() {{ cut -d' ' -f1 /proc/uptime; }}\n\
+         ( seen=; for n in $(seq 150); do page=$(ask {VIP}); echo \"YUNJI-WARMUP $page\"; \
          seen=\"$seen $page\"; case \"$seen\" in *hostname=w1*hostname=w2*|*hostname=w2*hostname=w1*) break;; esac; \
          sleep 1; done; \
-         for n in $(seq {BURST}); do echo \"YUNJI-LB: $(ask)\"; done; echo YUNJI-LB-DONE; \
+         t0=$(now); for n in $(seq {BURST}); do echo \"YUNJI-LB: $(ask {VIP})\"; done; \
+         echo \"YUNJI-TIMED vip $t0 $(now)\"; \
+         t0=$(now); for n in $(seq {half}); do ask {W1} >/dev/null; ask {W2} >/dev/null; done; \
+         echo \"YUNJI-TIMED direct $t0 $(now)\"; echo YUNJI-LB-DONE; \
          {} ) &\n",
-        probe_loop(&[VIP], 300)
+        probe_loop(&[VIP], 300),
+        half = BURST / 2,
     )
+}
+
+/// Requests per second of the `YUNJI-TIMED <what> <start> <end>` burst on the console.
+fn burst_rate(console: &str, what: &str) -> f64 {
+    let line = console
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("YUNJI-TIMED {what} ")))
+        .unwrap_or_else(|| panic!("no timed {what} burst:\n{console}"));
+    let times: Vec<f64> = line
+        .split_whitespace()
+        .map(|t| t.parse().unwrap())
+        .collect();
+    BURST as f64 / (times[1] - times[0]).max(0.01)
 }
 
 impl Cloud {
@@ -153,7 +175,7 @@ async fn a_load_balancer_spreads_requests_over_vms_on_two_nodes_and_follows_its_
     // The members, one on each node: w1 by address through Octavia's members API, w2 by
     // server id through the standard's nodes extension.
     let web = cloud
-        .spread_pair(&net, [("w1", "10.20.0.61"), ("w2", "10.20.0.62")], true)
+        .spread_pair(&net, [("w1", W1), ("w2", W2)], true)
         .await;
     let hosts: Vec<String> = futures_util::future::join_all(web.iter().map(|id| cloud.show(id)))
         .await
@@ -168,7 +190,7 @@ async fn a_load_balancer_spreads_requests_over_vms_on_two_nodes_and_follows_its_
         .octavia(
             Method::POST,
             &format!("/pools/{pool}/members"),
-            Some(json!({"member": {"address": "10.20.0.61", "protocol_port": 80, "subnet_id": subnet}})),
+            Some(json!({"member": {"address": W1, "protocol_port": 80, "subnet_id": subnet}})),
             StatusCode::CREATED,
         )
         .await;
@@ -209,6 +231,16 @@ async fn a_load_balancer_spreads_requests_over_vms_on_two_nodes_and_follows_its_
     assert!(
         w1_count.abs_diff(w2_count) <= 2,
         "round robin spreads evenly: {w1_count}/{w2_count}"
+    );
+    // The same VMs through the VIP and directly, one request at a time. Under TCG the
+    // client's own emulation dominates: this checks the proxy on the real path, and
+    // `cargo bench -p yunji-agent --bench balancer` measures its cost alone.
+    let vip_rate = burst_rate(&console, "vip");
+    let direct_rate = burst_rate(&console, "direct");
+    println!(
+        "from a TCG guest, {BURST} sequential requests: {vip_rate:.0} req/s through the VIP, \
+         {direct_rate:.0} req/s straight to the members: {:.2}x",
+        vip_rate / direct_rate
     );
 
     // Removing w2 through the nodes extension takes it out of live traffic; adding it
