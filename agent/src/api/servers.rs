@@ -40,6 +40,14 @@ pub fn routes(
         .then(
             |id: Uuid, action: ServerAction, state: Arc<AgentState>| async move {
                 tracing::info!(%id, action = action.name(), "server action");
+                // The one action that makes a VM here: it opens the server's volumes.
+                if let ServerAction::PrepareIncoming { spec } = action {
+                    let volumes = match state.disks.server_volumes(&spec.volumes) {
+                        Ok(volumes) => volumes,
+                        Err(e) => return reply::<()>(Err(e)),
+                    };
+                    return reply(state.drivers.prepare_incoming(*spec, volumes).await);
+                }
                 reply(state.drivers.act(id, action).await)
             },
         );

@@ -253,6 +253,15 @@ impl DriverSet {
         with_host!(self, DriverSet::Sim(s) => s.create(spec).await, host => host.create(spec, volumes).await)
     }
 
+    /// Live migration's target side, with the volumes the server arrives with.
+    pub async fn prepare_incoming(
+        &self,
+        spec: ServerSpec,
+        volumes: Vec<crate::vmm::VolumeDisk>,
+    ) -> Result<ServerReply, DriverError> {
+        with_host!(self, DriverSet::Sim(s) => s.act(spec.id, ServerAction::PrepareIncoming { spec: Box::new(spec) }).await, host => host.prepare_incoming(spec, volumes).await)
+    }
+
     pub async fn act(&self, id: Uuid, action: ServerAction) -> Result<ServerReply, DriverError> {
         with_host!(self, DriverSet::Sim(s) => s.act(id, action).await, host => host.act(id, action).await)
     }

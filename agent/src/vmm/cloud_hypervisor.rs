@@ -470,10 +470,10 @@ impl Vmm for CloudHypervisor {
 
     /// Sends the running VM and answers when it has arrived; on failure Cloud
     /// Hypervisor keeps it running here.
-    async fn send_migration(&self, dir: &Path, uri: &str) -> Result<(), VmmError> {
+    async fn send_migration(&self, vm: &VmConfig, uri: &str) -> Result<(), VmmError> {
         let send = json!({"destination_url": uri});
         api_call_within(
-            &api_socket(dir),
+            &api_socket(&vm.dir),
             Method::PUT,
             "vm.send-migration",
             Some(&send),
@@ -709,24 +709,30 @@ mod tests {
         serde_json::from_value::<VmInfo>(info).unwrap().state
     }
 
+    /// A VM of `dir` with a root disk and no NICs or volumes.
+    fn plain_vm(dir: &Path) -> VmConfig {
+        VmConfig {
+            id: uuid::Uuid::nil(),
+            vcpus: 2,
+            memory_mb: 256,
+            dir: dir.to_path_buf(),
+            root_disk: Some(dir.join("disk.qcow2")),
+            config_drive: dir.join("config.img"),
+            volumes: Vec::new(),
+            nics: Vec::new(),
+        }
+    }
+
     #[tokio::test]
     async fn the_client_drives_the_vm_state_machine_and_reports_refusals() {
         let dir = tempfile::tempdir().unwrap();
         let socket = api_socket(dir.path());
         let (_vmm, server) = serve(dir.path());
-        let vm = VmConfig {
-            id: uuid::Uuid::nil(),
-            vcpus: 2,
-            memory_mb: 256,
-            dir: dir.path().to_path_buf(),
-            root_disk: Some(dir.path().join("disk.qcow2")),
-            config_drive: dir.path().join("config.img"),
-            volumes: Vec::new(),
-            nics: vec![yunji_common::agent_api::NicSpec {
-                port_id: "5f0c9a2e-1b3d-4c8e-9f7a-2d6b8e4c1a30".into(),
-                mac: "fa:16:3e:00:00:01".into(),
-            }],
-        };
+        let mut vm = plain_vm(dir.path());
+        vm.nics = vec![yunji_common::agent_api::NicSpec {
+            port_id: "5f0c9a2e-1b3d-4c8e-9f7a-2d6b8e4c1a30".into(),
+            mac: "fa:16:3e:00:00:01".into(),
+        }];
         let config = vm_config(
             &vm,
             Path::new(DEFAULT_FIRMWARE),
@@ -887,7 +893,9 @@ mod tests {
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let nowhere = format!("tcp:{}", closed.local_addr().unwrap());
         drop(closed);
-        let failed = driver.send_migration(source.path(), &nowhere).await;
+        let failed = driver
+            .send_migration(&plain_vm(source.path()), &nowhere)
+            .await;
         assert!(failed.unwrap_err().to_string().contains("MigrateSend"));
         assert_eq!(state_of(&from), Some(VmState::Running));
 
@@ -900,13 +908,13 @@ mod tests {
             api_call(&socket, Method::PUT, "vm.receive-migration", Some(&receive)).await
         });
         // The target binds its port a moment after the call.
-        let mut sent = driver.send_migration(source.path(), &url).await;
+        let mut sent = driver.send_migration(&plain_vm(source.path()), &url).await;
         for _ in 0..50 {
             if sent.is_ok() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
-            sent = driver.send_migration(source.path(), &url).await;
+            sent = driver.send_migration(&plain_vm(source.path()), &url).await;
         }
         sent.unwrap();
         receiving.await.unwrap().unwrap();

@@ -154,19 +154,28 @@ pub trait Vmm: Send + Sync + 'static {
     /// The console log's path.
     fn console_path(&self, dir: &Path) -> PathBuf;
 
-    /// Live migration, disk hot-plug: later.
+    /// Live migration, source side: sends the running VM (and what of its disks the
+    /// target lacks) to the `uri` the target's `receive_migration` answered; answers
+    /// once it arrived, or fails with the VM still running here.
     fn send_migration(
         &self,
-        _dir: &Path,
+        _vm: &VmConfig,
         _uri: &str,
     ) -> impl Future<Output = Result<(), VmmError>> + Send {
         async { Err(VmmError::Unsupported("this", "live migration")) }
     }
+    /// Live migration, target side: starts the VMM waiting for the VM; answers where
+    /// the source sends it.
     fn receive_migration(
         &self,
         _vm: &VmConfig,
     ) -> impl Future<Output = Result<String, VmmError>> + Send {
         async { Err(VmmError::Unsupported("this", "live migration")) }
+    }
+    /// Live migration, target side, once the source has sent everything: lets the
+    /// arrived VM run here.
+    fn finish_incoming(&self, _dir: &Path) -> impl Future<Output = Result<(), VmmError>> + Send {
+        async { Ok(()) }
     }
     /// Hot-plugs a volume into the running VM.
     fn attach_disk(
@@ -269,13 +278,17 @@ pub struct VmHost<V: Vmm> {
 /// VMM binds it a moment later (nothing else here takes ports from the ephemeral range
 /// in between but the kernel's own choices).
 async fn free_migration_url(ip: std::net::IpAddr) -> Result<String, VmmError> {
+    Ok(format!("tcp:{}", free_port(ip).await?))
+}
+
+/// An address of `ip` whose port is free now (see [`free_migration_url`]).
+async fn free_port(ip: std::net::IpAddr) -> Result<std::net::SocketAddr, VmmError> {
     let probe = tokio::net::TcpListener::bind(std::net::SocketAddr::new(ip, 0))
         .await
         .map_err(|e| VmmError::Failed(format!("no free migration port: {e}")))?;
-    let address = probe
+    probe
         .local_addr()
-        .map_err(|e| VmmError::Failed(e.to_string()))?;
-    Ok(format!("tcp:{address}"))
+        .map_err(|e| VmmError::Failed(e.to_string()))
 }
 
 fn record_path(dir: &Path) -> PathBuf {
@@ -516,13 +529,18 @@ impl<V: Vmm> VmHost<V> {
     }
 
     /// Live migration's target side: the VM's disk and config drive as a create makes
-    /// them, and its VMM waiting for the source; answers the URI to send it to. The
-    /// owner then finishes (`FinishIncoming`) or forgets (`AbortIncoming`) it.
-    async fn prepare_incoming(&self, spec: ServerSpec) -> Result<ServerReply, DriverError> {
+    /// them, its volumes (blank copies the source fills), and its VMM waiting for the
+    /// source; answers the URI to send it to. The owner then finishes (`FinishIncoming`)
+    /// or forgets (`AbortIncoming`) it.
+    pub async fn prepare_incoming(
+        &self,
+        spec: ServerSpec,
+        volumes: Vec<VolumeDisk>,
+    ) -> Result<ServerReply, DriverError> {
         let id = spec.id;
         self.claim(id)?;
         let dir = self.vms_dir().join(id.to_string());
-        let prepared = match self.provision(&spec, Vec::new(), &dir, true).await {
+        let prepared = match self.provision(&spec, volumes, &dir, true).await {
             Ok(record) => self
                 .vmm
                 .receive_migration(&vm_config(&record, &dir))
@@ -639,9 +657,6 @@ impl<V: Vmm> VmHost<V> {
     }
 
     pub async fn act(&self, id: Uuid, action: ServerAction) -> Result<ServerReply, DriverError> {
-        if let ServerAction::PrepareIncoming { spec } = action {
-            return self.prepare_incoming(*spec).await;
-        }
         // Once done, these leave nothing of the VM here: its owner ends.
         let leaves = matches!(
             action,
@@ -1230,17 +1245,20 @@ impl<V: Vmm> VmOwner<V> {
                 if power != PowerState::Running || self.record.incoming {
                     return Err(self.wrong_state(op, power));
                 }
-                if !self.record.volumes.is_empty() {
+                // QEMU copies the volumes along (the target made blank ones); Cloud
+                // Hypervisor copies no disk, so its volumes would arrive empty.
+                if !self.record.volumes.is_empty() && self.vmm.kind() != VmmDriver::Qemu {
                     return Err(DriverError {
                         code: "unsupported",
                         message: format!(
-                            "server {} has volumes attached, which live on this node's disks; \
-                             detach them before migrating it live",
-                            self.id()
+                            "server {} has volumes attached, and {:?} does not copy disks in \
+                             a live migration; detach them before migrating it live",
+                            self.id(),
+                            self.vmm.kind()
                         ),
                     });
                 }
-                self.vmm.send_migration(&self.dir, &uri).await?;
+                self.vmm.send_migration(&self.config(), &uri).await?;
                 tracing::info!(id = %self.id(), %uri, "live migration sent; removing the source");
                 self.delete().await?;
                 return Ok(ServerReply {
@@ -1253,9 +1271,12 @@ impl<V: Vmm> VmOwner<V> {
                 if !self.record.incoming {
                     return Err(self.wrong_state(op, power));
                 }
-                // The guest runs here once the last of its state arrived.
+                // The guest runs here once the last of its state arrived; its volumes'
+                // limits are the VMM's settings, not the guest's state, so set again.
                 let config = self.config();
+                self.vmm.finish_incoming(&self.dir).await?;
                 wait_for(self.vmm.as_ref(), &config, PowerState::Running).await?;
+                limit_volumes(self.vmm.as_ref(), &config).await?;
                 for nic in &config.nics {
                     self.network.attach_port(&nic.port_id).await?;
                 }

@@ -20,6 +20,9 @@ const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub const QEMU_BINARY: &str = "qemu-system-x86_64";
 
+/// The block node of the root disk (a live migration's target exports it).
+const ROOT_NODE: &str = "root-disk";
+
 #[derive(Debug, Clone)]
 pub struct Qemu {
     binary: String,
@@ -34,6 +37,48 @@ pub struct Qemu {
 const MIGRATION_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often a detach repeats its unplug request while the guest has not released the disk.
 const UNPLUG_REPEAT: Duration = Duration::from_secs(3);
+
+/// Every device's PCI slot on the root bus is fixed, not left to QEMU's order of
+/// plugging: a VM started for an incoming live migration must have its devices where the
+/// source's are (QEMU refuses the migration otherwise), whichever order the source's
+/// volumes were hot-plugged and unplugged in. The layout is the one QEMU itself gave a VM
+/// without volumes (boot disk, config drive, NICs); data volumes take a slot by their
+/// device name's letter.
+mod slot {
+    pub const BOOT_DISK: u8 = 0x2;
+    pub const CONFIG_DRIVE: u8 = 0x3;
+    pub const FIRST_NIC: u8 = 0x4;
+    pub const NICS: usize = 8;
+    /// `/dev/vdb` … `/dev/vdu`: slots 0xc … 0x1f, the last of the bus.
+    pub const FIRST_VOLUME: u8 = 0xc;
+    pub const LAST_VOLUME_LETTER: u8 = b'u';
+    // No two kinds of device share a slot, and the last volume's is the bus's last.
+    const _: () = assert!(
+        BOOT_DISK < CONFIG_DRIVE
+            && CONFIG_DRIVE < FIRST_NIC
+            && FIRST_NIC as usize + NICS <= FIRST_VOLUME as usize
+            && FIRST_VOLUME + (LAST_VOLUME_LETTER - b'b') == 0x1f
+    );
+}
+
+/// The PCI slot of a volume: the boot disk's for the boot volume, else by the letter of
+/// its device name.
+fn volume_slot(disk: &VolumeDisk) -> Result<u8, VmmError> {
+    if disk.is_boot() {
+        return Ok(slot::BOOT_DISK);
+    }
+    match disk.device.strip_prefix("/dev/vd").map(str::as_bytes) {
+        Some(&[letter]) if (b'b'..=slot::LAST_VOLUME_LETTER).contains(&letter) => {
+            Ok(slot::FIRST_VOLUME + (letter - b'b'))
+        }
+        _ => Err(VmmError::Failed(format!(
+            "volume {} is to be {}, but a QEMU VM takes data volumes as /dev/vdb to /dev/vd{}",
+            disk.volume_id,
+            disk.device,
+            slot::LAST_VOLUME_LETTER as char
+        ))),
+    }
+}
 
 impl Qemu {
     pub fn new(binary: String, migration_ip: IpAddr) -> Qemu {
@@ -94,15 +139,18 @@ impl Qemu {
             args.extend([
                 "-drive".into(),
                 format!(
-                    "file={},if=none,id=root,format=qcow2,discard=unmap",
+                    "file={},if=none,id=root,node-name={ROOT_NODE},format=qcow2,discard=unmap",
                     path(root)
                 ),
                 "-device".into(),
-                "virtio-blk-pci,drive=root,bootindex=0".into(),
+                format!(
+                    "virtio-blk-pci,drive=root,bootindex=0,addr={:#x}",
+                    slot::BOOT_DISK
+                ),
             ]);
         }
         for (index, disk) in vm.volumes.iter().enumerate() {
-            let mut device = device_args(disk);
+            let mut device = device_args(disk)?;
             if vm.root_disk.is_none() && index == 0 {
                 device.push_str(",bootindex=0");
             }
@@ -116,13 +164,23 @@ impl Qemu {
         args.extend([
             "-drive".into(),
             format!(
-                "file={},if=virtio,format=raw,readonly=on",
+                "file={},if=none,id=config,format=raw,readonly=on",
                 path(&vm.config_drive)
             ),
+            "-device".into(),
+            format!("virtio-blk-pci,drive=config,addr={:#x}", slot::CONFIG_DRIVE),
         ]);
+        if vm.nics.len() > slot::NICS {
+            return Err(VmmError::Failed(format!(
+                "server {} has {} ports; a QEMU VM takes at most {}",
+                vm.id,
+                vm.nics.len(),
+                slot::NICS
+            )));
+        }
         // QEMU makes each tap (by name) before it daemonizes, so the network driver can
         // attach it as soon as boot returns; the tap goes when QEMU does.
-        for (index, nic) in vm.nics.iter().enumerate() {
+        for (index, nic) in (0u8..).zip(&vm.nics) {
             args.extend([
                 "-netdev".into(),
                 format!(
@@ -130,7 +188,11 @@ impl Qemu {
                     crate::net::tap_name(&nic.port_id)
                 ),
                 "-device".into(),
-                format!("virtio-net-pci,netdev=nic{index},mac={}", nic.mac),
+                format!(
+                    "virtio-net-pci,netdev=nic{index},mac={},addr={:#x}",
+                    nic.mac,
+                    slot::FIRST_NIC + index
+                ),
             ]);
         }
         args.extend_from_slice(extra);
@@ -156,14 +218,15 @@ fn blockdev(disk: &VolumeDisk) -> serde_json::Value {
     })
 }
 
-/// The guest device of a volume: virtio-blk with the volume's serial.
-fn device_args(disk: &VolumeDisk) -> String {
-    format!(
-        "virtio-blk-pci,drive={},id={},serial={}",
+/// The guest device of a volume: virtio-blk with the volume's serial, in its slot.
+fn device_args(disk: &VolumeDisk) -> Result<String, VmmError> {
+    Ok(format!(
+        "virtio-blk-pci,drive={},id={},serial={},addr={:#x}",
         VolumeDisk::node_name(disk.volume_id),
         VolumeDisk::device_id(disk.volume_id),
-        disk.serial()
-    )
+        disk.serial(),
+        volume_slot(disk)?
+    ))
 }
 
 fn qmp_path(dir: &Path) -> PathBuf {
@@ -301,6 +364,7 @@ impl Vmm for Qemu {
     }
 
     async fn attach_disk(&self, dir: &Path, disk: &VolumeDisk) -> Result<(), VmmError> {
+        let addr = format!("{:#x}", volume_slot(disk)?);
         let mut qmp = monitor(dir).await?;
         let node = VolumeDisk::node_name(disk.volume_id);
         // A detach cut short may have left the block node without its device; it would
@@ -319,6 +383,7 @@ impl Vmm for Qemu {
             "drive": node,
             "id": VolumeDisk::device_id(disk.volume_id),
             "serial": disk.serial(),
+            "addr": addr,
         });
         if let Err(e) = qmp
             .execute::<serde_json::Value>("device_add", Some(device))
@@ -468,44 +533,253 @@ impl Vmm for Qemu {
             .collect())
     }
 
-    /// Sends the running VM with its disks' top layers (the target made the same
-    /// overlays on the same base image) and waits until it arrived; on failure or
-    /// timeout the migration is cancelled and the VM keeps running here.
-    async fn send_migration(&self, dir: &Path, uri: &str) -> Result<(), VmmError> {
-        let mut qmp = monitor(dir).await?;
-        qmp.migrate(uri, true).await.map_err(qmp_failed)?;
-        let start = std::time::Instant::now();
-        loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let info = qmp.query_migrate().await.map_err(qmp_failed)?;
-            match info.status.as_deref() {
-                Some("completed") => return Ok(()),
-                Some("failed" | "cancelled") => {
-                    return Err(VmmError::Failed(format!(
-                        "live migration to {uri} failed: {}",
-                        info.error_desc
-                            .unwrap_or_else(|| "QEMU gave no reason".into())
-                    )));
-                }
-                _ if start.elapsed() > MIGRATION_TIMEOUT => {
-                    let _ = qmp.migrate_cancel().await;
-                    return Err(VmmError::Failed(format!(
-                        "live migration to {uri} did not finish within {MIGRATION_TIMEOUT:?}"
-                    )));
-                }
-                _ => {}
+    /// Sends the running VM and its writable disks and waits until it arrived; on
+    /// failure or timeout everything started is cancelled and the VM runs on here.
+    ///
+    /// The disks go first, as QEMU's NBD-mirror protocol has them (what libvirt does):
+    /// each is mirrored to the target's NBD export of the same disk — the root disk's
+    /// top layer only (the target made the same overlay on the same base image), a
+    /// volume whole — in write-blocking mode, so once every mirror is ready each guest
+    /// write reaches both nodes. Then the VM's state goes; once it arrived (the guest is
+    /// paused here) the mirrors are ended, and only then does the target let it run.
+    async fn send_migration(&self, vm: &VmConfig, uri: &str) -> Result<(), VmmError> {
+        let mut parts = uri.split_whitespace();
+        let state_uri = parts.next().unwrap_or_default();
+        let disks = writable_disks(vm);
+        let disk_server = parts.find_map(|p| p.strip_prefix("nbd:"));
+        let mut qmp = monitor(&vm.dir).await?;
+        let mirrors = match (disks.is_empty(), disk_server) {
+            (true, _) => Vec::new(),
+            (false, Some(server)) => mirror_disks(&mut qmp, &disks, server).await?,
+            (false, None) => {
+                return Err(VmmError::Failed(format!(
+                    "the target of the live migration ({uri}) offers no server for the VM's disks"
+                )));
             }
-        }
+        };
+        let sent = send_state(&mut qmp, state_uri).await;
+        // Ready mirrors end without switching over: the target keeps its copies.
+        end_mirrors(&mut qmp, &mirrors).await;
+        sent
     }
 
-    /// Starts QEMU waiting for the VM on a free TCP port of the node's migration address;
-    /// answers the URI the source sends to.
+    /// Starts QEMU waiting for the VM on a free TCP port of the node's migration address,
+    /// held paused once it arrived (`-S`) until `finish_incoming`; with writable disks,
+    /// also an NBD server exporting them for the source's mirrors. Answers the URI the
+    /// source sends to: `tcp:HOST:PORT`, then ` nbd:HOST:PORT` with disks.
     async fn receive_migration(&self, vm: &VmConfig) -> Result<String, VmmError> {
         let uri = super::free_migration_url(self.migration_ip).await?;
-        self.start(vm, &["-incoming".to_string(), uri.clone()])
-            .await?;
-        Ok(uri)
+        self.start(
+            vm,
+            &["-S".to_string(), "-incoming".to_string(), uri.clone()],
+        )
+        .await?;
+        let disks = writable_disks(vm);
+        if disks.is_empty() {
+            return Ok(uri);
+        }
+        let server = super::free_port(self.migration_ip).await?;
+        let mut qmp = monitor(&vm.dir).await?;
+        let address = serde_json::json!({"type": "inet", "data": {
+            "host": server.ip().to_string(), "port": server.port().to_string()}});
+        qmp.execute::<serde_json::Value>(
+            "nbd-server-start",
+            Some(serde_json::json!({ "addr": address })),
+        )
+        .await
+        .map_err(qmp_failed)?;
+        for disk in &disks {
+            let export = serde_json::json!({"type": "nbd", "id": disk.node,
+                "node-name": disk.node, "writable": true});
+            qmp.execute::<serde_json::Value>("block-export-add", Some(export))
+                .await
+                .map_err(qmp_failed)?;
+        }
+        Ok(format!("{uri} nbd:{server}"))
     }
+
+    /// Stops the disk server (the source's mirrors have ended) and lets the VM run.
+    async fn finish_incoming(&self, dir: &Path) -> Result<(), VmmError> {
+        let mut qmp = monitor(dir).await?;
+        let start = std::time::Instant::now();
+        while qmp.query_status().await.map_err(qmp_failed)?.status == RunState::Inmigrate {
+            if start.elapsed() > MIGRATION_TIMEOUT {
+                return Err(VmmError::Failed(
+                    "the VM's state has not arrived from the source".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Fails only when no server runs (a VM without writable disks).
+        let _ = qmp
+            .execute::<serde_json::Value>("nbd-server-stop", None)
+            .await;
+        qmp.cont().await.map_err(qmp_failed)
+    }
+}
+
+/// A disk a live migration copies: the block node the target exports, the name the
+/// source mirrors it from, and how much of it to copy.
+struct MigratingDisk {
+    node: String,
+    device: String,
+    /// `top` (the target has the same base image) or `full`.
+    sync: &'static str,
+}
+
+/// The VM's disks a live migration copies: the root disk and the writable volumes.
+/// (Read-only disks — the config drive, read-only volumes — the target has already.)
+fn writable_disks(vm: &VmConfig) -> Vec<MigratingDisk> {
+    let root = vm.root_disk.as_ref().map(|_| MigratingDisk {
+        node: ROOT_NODE.into(),
+        // The root drive's device name: also that of VMs started before the node had one.
+        device: "root".into(),
+        sync: "top",
+    });
+    let volumes = vm.volumes.iter().filter(|d| !d.read_only).map(|d| {
+        let node = VolumeDisk::node_name(d.volume_id);
+        MigratingDisk {
+            device: node.clone(),
+            node,
+            sync: "full",
+        }
+    });
+    root.into_iter().chain(volumes).collect()
+}
+
+/// The id of the job (and of the NBD client node) mirroring `disk`.
+fn mirror_id(disk: &MigratingDisk) -> String {
+    format!("mig-{}", disk.node)
+}
+
+/// Starts mirroring each disk to its export on the target's NBD `server` and waits
+/// until all are ready; answers the jobs' ids. On failure what was started is ended.
+async fn mirror_disks(
+    qmp: &mut Qmp,
+    disks: &[MigratingDisk],
+    server: &str,
+) -> Result<Vec<String>, VmmError> {
+    let address: std::net::SocketAddr = server
+        .parse()
+        .map_err(|_| VmmError::Failed(format!("the disk server {server} is not host:port")))?;
+    let mut started = Vec::new();
+    let result = async {
+        for disk in disks {
+            let id = mirror_id(disk);
+            let client = serde_json::json!({"driver": "nbd", "node-name": id,
+                "server": {"type": "inet", "host": address.ip().to_string(),
+                    "port": address.port().to_string()},
+                "export": disk.node});
+            qmp.execute::<serde_json::Value>("blockdev-add", Some(client))
+                .await
+                .map_err(qmp_failed)?;
+            started.push(id.clone());
+            let mirror = serde_json::json!({"job-id": id, "device": disk.device,
+                "target": id, "sync": disk.sync, "copy-mode": "write-blocking"});
+            qmp.execute::<serde_json::Value>("blockdev-mirror", Some(mirror))
+                .await
+                .map_err(qmp_failed)?;
+        }
+        let start = std::time::Instant::now();
+        loop {
+            let jobs: Vec<BlockJob> = qmp
+                .execute("query-block-jobs", None)
+                .await
+                .map_err(qmp_failed)?;
+            let ours: Vec<&BlockJob> = jobs
+                .iter()
+                .filter(|j| started.contains(&j.device))
+                .collect();
+            if ours.len() < started.len() {
+                return Err(VmmError::Failed(
+                    "a disk's mirror to the target ended before it was ready".into(),
+                ));
+            }
+            if ours.iter().all(|j| j.ready) {
+                return Ok(());
+            }
+            if start.elapsed() > MIGRATION_TIMEOUT {
+                return Err(VmmError::Failed(format!(
+                    "the VM's disks were not copied to the target within {MIGRATION_TIMEOUT:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(started),
+        Err(e) => {
+            end_mirrors(qmp, &started).await;
+            Err(e)
+        }
+    }
+}
+
+/// Ends the mirror jobs (a ready one completes without switching over) and, once
+/// they are gone, removes their NBD client nodes.
+async fn end_mirrors(qmp: &mut Qmp, ids: &[String]) {
+    for id in ids {
+        let _ = qmp
+            .execute::<serde_json::Value>(
+                "block-job-cancel",
+                Some(serde_json::json!({"device": id})),
+            )
+            .await;
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < MIGRATION_TIMEOUT {
+        match qmp.execute::<Vec<BlockJob>>("query-block-jobs", None).await {
+            Ok(jobs) if jobs.iter().any(|j| ids.contains(&j.device)) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ => break,
+        }
+    }
+    for id in ids {
+        let _ = qmp
+            .execute::<serde_json::Value>(
+                "blockdev-del",
+                Some(serde_json::json!({"node-name": id})),
+            )
+            .await;
+    }
+}
+
+/// Sends the VM's state to `uri` and waits until it arrived; cancelled on failure or
+/// timeout.
+async fn send_state(qmp: &mut Qmp, uri: &str) -> Result<(), VmmError> {
+    qmp.migrate(uri).await.map_err(qmp_failed)?;
+    let start = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let info = qmp.query_migrate().await.map_err(qmp_failed)?;
+        match info.status.as_deref() {
+            Some("completed") => return Ok(()),
+            Some("failed" | "cancelled") => {
+                return Err(VmmError::Failed(format!(
+                    "live migration to {uri} failed: {}",
+                    info.error_desc
+                        .unwrap_or_else(|| "QEMU gave no reason".into())
+                )));
+            }
+            _ if start.elapsed() > MIGRATION_TIMEOUT => {
+                let _ = qmp.migrate_cancel().await;
+                return Err(VmmError::Failed(format!(
+                    "live migration to {uri} did not finish within {MIGRATION_TIMEOUT:?}"
+                )));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A block job, as `query-block-jobs` lists it.
+#[derive(Debug, serde::Deserialize)]
+struct BlockJob {
+    /// The job's id.
+    device: String,
+    ready: bool,
 }
 
 #[cfg(test)]
@@ -574,6 +848,120 @@ mod tests {
         monitor.await.unwrap();
     }
 
+    /// A VM of `dir` with a root disk, a writable volume and a read-only one.
+    fn vm_with_volumes(dir: &Path) -> VmConfig {
+        let mut writable = volume();
+        writable.read_only = false;
+        VmConfig {
+            id: uuid::Uuid::nil(),
+            vcpus: 1,
+            memory_mb: 128,
+            dir: dir.to_path_buf(),
+            root_disk: Some(dir.join("disk.qcow2")),
+            config_drive: dir.join("config.img"),
+            nics: Vec::new(),
+            volumes: vec![writable, volume()],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_migration_mirrors_the_writable_disks_until_ready_then_sends_the_state_then_ends_them()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let (_qemu, listener) = fake_vm(dir.path());
+        let vm = vm_with_volumes(dir.path());
+        let writable = format!("mig-{}", VolumeDisk::node_name(vm.volumes[0].volume_id));
+        let jobs = |ready: bool| {
+            json!({"return": [{"device": "mig-root-disk", "ready": true},
+                              {"device": writable, "ready": ready}]})
+        };
+        // The fake checks the order of the commands: the read-only volume is not
+        // mirrored; the state goes only once both mirrors are ready; they end after.
+        let monitor = tokio::spawn(fake_qemu(
+            listener,
+            vec![
+                ("qmp_capabilities", vec![ok()]),
+                ("blockdev-add", vec![ok()]),
+                ("blockdev-mirror", vec![ok()]),
+                ("blockdev-add", vec![ok()]),
+                ("blockdev-mirror", vec![ok()]),
+                ("query-block-jobs", vec![jobs(false)]),
+                ("query-block-jobs", vec![jobs(true)]),
+                ("migrate", vec![ok()]),
+                (
+                    "query-migrate",
+                    vec![json!({"return": {"status": "completed"}})],
+                ),
+                ("block-job-cancel", vec![ok()]),
+                ("block-job-cancel", vec![ok()]),
+                ("query-block-jobs", vec![json!({"return": []})]),
+                ("blockdev-del", vec![ok()]),
+                ("blockdev-del", vec![ok()]),
+            ],
+        ));
+        let qemu = Qemu::new("qemu-system-x86_64".into(), "127.0.0.1".parse().unwrap());
+        let uri = "tcp:127.0.0.1:4000 nbd:127.0.0.1:4001";
+        qemu.send_migration(&vm, uri).await.unwrap();
+        monitor.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_migration_ends_the_mirrors_and_a_target_without_a_disk_server_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_qemu, listener) = fake_vm(dir.path());
+        let vm = vm_with_volumes(dir.path());
+        let writable = format!("mig-{}", VolumeDisk::node_name(vm.volumes[0].volume_id));
+        let monitor = tokio::spawn(fake_qemu(
+            listener,
+            vec![
+                ("qmp_capabilities", vec![ok()]),
+                ("blockdev-add", vec![ok()]),
+                ("blockdev-mirror", vec![ok()]),
+                ("blockdev-add", vec![ok()]),
+                ("blockdev-mirror", vec![ok()]),
+                (
+                    "query-block-jobs",
+                    vec![
+                        json!({"return": [{"device": "mig-root-disk", "ready": true},
+                                           {"device": writable, "ready": true}]}),
+                    ],
+                ),
+                ("migrate", vec![ok()]),
+                (
+                    "query-migrate",
+                    vec![json!({"return": {"status": "failed", "error-desc": "target went away"}})],
+                ),
+                ("block-job-cancel", vec![ok()]),
+                ("block-job-cancel", vec![ok()]),
+                ("query-block-jobs", vec![json!({"return": []})]),
+                ("blockdev-del", vec![ok()]),
+                ("blockdev-del", vec![ok()]),
+            ],
+        ));
+        let qemu = Qemu::new("qemu-system-x86_64".into(), "127.0.0.1".parse().unwrap());
+        let error = qemu
+            .send_migration(&vm, "tcp:127.0.0.1:4000 nbd:127.0.0.1:4001")
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("target went away"), "{error}");
+        monitor.await.unwrap();
+
+        let other = tempfile::tempdir().unwrap();
+        let (_qemu, listener) = fake_vm(other.path());
+        let monitor = tokio::spawn(fake_qemu(listener, vec![("qmp_capabilities", vec![ok()])]));
+        let error = qemu
+            .send_migration(&vm_with_volumes(other.path()), "tcp:127.0.0.1:4000")
+            .await
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("offers no server for the VM's disks"),
+            "{error}"
+        );
+        monitor.await.unwrap();
+    }
+
     #[test]
     fn a_volume_is_a_read_only_blockdev_with_its_serial_on_a_virtio_disk() {
         let disk = volume();
@@ -581,9 +969,27 @@ mod tests {
         assert_eq!(node["driver"], "qcow2");
         assert_eq!(node["read-only"], true);
         assert_eq!(node["file"]["driver"], "file");
-        let device = device_args(&disk);
+        let device = device_args(&disk).unwrap();
         assert!(device.starts_with("virtio-blk-pci,drive=vol"), "{device}");
-        assert!(device.ends_with(&format!("serial={}", &disk.volume_id.to_string()[..20])));
+        assert!(device.contains(&format!("serial={},", &disk.volume_id.to_string()[..20])));
         assert!(VolumeDisk::node_name(disk.volume_id).len() <= 31);
+    }
+
+    #[test]
+    fn a_volume_takes_the_slot_its_device_letter_names_and_the_boot_volume_the_boot_disks() {
+        let at = |device: &str| {
+            let mut disk = volume();
+            disk.device = device.into();
+            volume_slot(&disk)
+        };
+        assert_eq!(at("/dev/vda").unwrap(), slot::BOOT_DISK);
+        assert_eq!(at("/dev/vdb").unwrap(), slot::FIRST_VOLUME);
+        assert_eq!(at("/dev/vdu").unwrap(), 0x1f, "the bus's last slot");
+        let disk = volume();
+        assert!(device_args(&disk).unwrap().ends_with(",addr=0xc"));
+        for beyond in ["/dev/vdv", "/dev/vdz", "/dev/sdb", "/dev/vdbb"] {
+            let error = at(beyond).unwrap_err().to_string();
+            assert!(error.contains("/dev/vdb to /dev/vdu"), "{beyond}: {error}");
+        }
     }
 }

@@ -245,12 +245,9 @@ impl Qmp {
     }
 
     /// Presses the ACPI power button.
-    /// Starts sending the VM to `uri`; with `incremental_disks`, the disks' top layers go
-    /// along (the target has the same backing images), else the disks are shared.
-    pub async fn migrate(&mut self, uri: &str, incremental_disks: bool) -> Result<(), QmpError> {
-        let arguments = serde_json::json!({
-            "uri": uri, "blk": incremental_disks, "inc": incremental_disks,
-        });
+    /// Starts sending the VM's state (not its disks) to `uri`.
+    pub async fn migrate(&mut self, uri: &str) -> Result<(), QmpError> {
+        let arguments = serde_json::json!({ "uri": uri });
         self.execute::<Value>("migrate", Some(arguments))
             .await
             .map(drop)
