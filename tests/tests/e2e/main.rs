@@ -168,9 +168,17 @@ impl std::ops::Deref for Cloud {
 
 /// One node in the root namespace.
 async fn cloud() -> Cloud {
+    cloud_of_local_nodes(1).await
+}
+
+/// `nodes` nodes in the root namespace, their VMs without NICs.
+async fn cloud_of_local_nodes(nodes: usize) -> Cloud {
     let ctx = TestContext::new(Options::default()).await;
-    let node = QemuNode::start(&ctx, "node-1", None).await;
-    cloud_of(ctx, vec![node], None).await
+    let mut started = Vec::new();
+    for n in 1..=nodes {
+        started.push(QemuNode::start(&ctx, &format!("node-{n}"), None).await);
+    }
+    cloud_of(ctx, started, None).await
 }
 
 /// `nodes` nodes on a rig, each agent in its namespace with the real network driver; the

@@ -194,7 +194,7 @@ impl Cloud {
 
     /// Live-migrates the server from its node of two to the other one and waits until it
     /// runs there; that node's name.
-    async fn migrate_to_the_other_node(&self, id: &str) -> String {
+    pub(super) async fn migrate_to_the_other_node(&self, id: &str) -> String {
         let source = Cloud::host_of(&self.show(id).await);
         let target = if source == "node-1" {
             "node-2"
@@ -210,7 +210,23 @@ impl Cloud {
         loop {
             let server = self.show(id).await;
             if server["status"] == "ACTIVE" && server["OS-EXT-STS:task_state"].is_null() {
-                assert_eq!(Cloud::host_of(&server), target, "{server}");
+                if Cloud::host_of(&server) != target {
+                    // Why it failed is in the migration's action events.
+                    let path = format!("/compute/v2.1/servers/{id}/os-instance-actions");
+                    let actions = self.ctx.call(Method::GET, &path, Some(&self.admin), None);
+                    let actions = actions.await.body["instanceActions"].clone();
+                    let request = actions[0]["request_id"].as_str().unwrap_or_default();
+                    let action = self
+                        .ctx
+                        .call(
+                            Method::GET,
+                            &format!("{path}/{request}"),
+                            Some(&self.admin),
+                            None,
+                        )
+                        .await;
+                    panic!("not migrated to {target}: {}", action.body);
+                }
                 return target.to_string();
             }
             assert!(start.elapsed() < BOOT, "not migrated: {server}");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{BOOT, Cloud, cloud};
+use super::{BOOT, Cloud, cloud, cloud_of_local_nodes};
 
 /// User data that watches the VM's volumes (the disks with a serial, other than the
 /// boot disk `vda`). For each volume that appears it prints
@@ -538,4 +538,73 @@ async fn a_restarted_agent_puts_the_vms_disks_back_as_its_records_say() {
     );
     assert_eq!(output.matches("YUNJI-BOOT-OK").count(), 1, "{output}");
     cloud.delete_and_check_gone(&id).await;
+}
+
+#[tokio::test]
+#[ignore = "needs root and QEMU (tests/run.sh runs it)"]
+async fn a_vm_live_migrates_with_its_volume_which_keeps_what_the_guest_wrote() {
+    let cloud = cloud_of_local_nodes(2).await;
+    // The server is placed on its volume's node, and writes its mark on it there.
+    let volume = cloud.volume_create(json!({"size": 1})).await;
+    let mut server = cloud.server("mover", "e2e-small", Some(DISK_WATCHER));
+    server["block_device_mapping_v2"] = json!([{"source_type": "volume", "uuid": volume,
+        "destination_type": "volume", "delete_on_termination": false}]);
+    let id = cloud
+        .boot_as(&cloud.admin, json!({ "server": server }))
+        .await;
+    cloud.wait_status(&id, "ACTIVE", BOOT).await;
+    let write = cloud.disk_line(&id, "YUNJI-DISK-WRITE", &volume).await;
+    assert!(write.ends_with("exit=0"), "{write}");
+    cloud.wait_console(&id, "YUNJI-TICK 3", 1).await;
+
+    let source = Cloud::host_of(&cloud.show(&id).await);
+    let started = Instant::now();
+    let target = cloud.migrate_to_the_other_node(&id).await;
+    println!(
+        "live migration with a 1 GiB volume attached took {:?}",
+        started.elapsed()
+    );
+    let node = |name: &str| &cloud.nodes[if name == "node-1" { 0 } else { 1 }];
+    let file = |name: &str| {
+        node(name)
+            .data_dir
+            .join("volumes")
+            .join(format!("{volume}.qcow2"))
+    };
+    assert!(file(&target).exists(), "the volume is on {target}");
+    assert!(!file(&source).exists(), "the source's copy is gone");
+    let v = cloud.volume_status(&volume).await;
+    assert!(
+        v["os-vol-host-attr:host"]
+            .as_str()
+            .unwrap()
+            .starts_with(&target),
+        "{v}"
+    );
+    // The guest ran on, and the volume is still its disk: unplugged and plugged again,
+    // it reads back the mark it wrote on the other node.
+    // (The console is the target's: it starts with the migration.)
+    let console = cloud.wait_console(&id, "YUNJI-TICK", 2).await;
+    assert!(
+        !console.contains("YUNJI-BOOT-OK"),
+        "booted again:\n{console}"
+    );
+    cloud.detach(&id, &volume).await;
+    cloud
+        .wait_console(
+            &id,
+            &format!("YUNJI-DISK-GONE serial={}", serial(&volume)),
+            1,
+        )
+        .await;
+    cloud.attach(&id, &volume).await;
+    let read = cloud.disk_line(&id, "YUNJI-DISK-READ", &volume).await;
+    assert!(read.ends_with("data=written-by-mover"), "{read}");
+
+    cloud.delete_and_check_gone(&id).await;
+    cloud.wait_volume(&volume, "available").await;
+    let r = cloud
+        .volume_call(Method::DELETE, &format!("/volumes/{volume}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
 }

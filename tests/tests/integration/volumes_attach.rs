@@ -642,8 +642,54 @@ async fn an_in_use_volume_is_snapshotted_only_with_force() {
     ctx.shutdown().await;
 }
 
+/// The live-migration request for `server` to wherever the scheduler picks.
+async fn migrate_live(ctx: &TestContext, admin: &str, server: &str) -> yunji_tests::Reply {
+    ctx.call(
+        Method::POST,
+        &format!("/compute/v2.1/servers/{server}/action"),
+        Some(admin),
+        Some(
+            json!({"os-migrateLive": {"host": null, "block_migration": false,
+            "disk_over_commit": false}}),
+        ),
+    )
+    .await
+}
+
+/// Waits until the server has no task; its host then.
+async fn settled_host(ctx: &TestContext, admin: &str, server: &str) -> String {
+    ctx.eventually(WAIT, "the migration ended", || async {
+        let r = ctx
+            .call(
+                Method::GET,
+                &format!("/compute/v2.1/servers/{server}"),
+                Some(admin),
+                None,
+            )
+            .await;
+        r.body["server"]["OS-EXT-STS:task_state"].is_null()
+    })
+    .await;
+    server_host(ctx, admin, server).await
+}
+
+/// Whether agent `index` holds volume `id`, and the servers it says use it.
+async fn held_by(ctx: &TestContext, index: usize, id: &str) -> Option<Vec<String>> {
+    let storage = ctx.agent_storage(index).await;
+    storage
+        .volumes
+        .iter()
+        .find(|v| v.id.to_string() == id)
+        .map(|v| {
+            v.attachments
+                .iter()
+                .map(|a| a.server_id.to_string())
+                .collect()
+        })
+}
+
 #[tokio::test]
-async fn a_server_with_a_volume_attached_is_not_live_migrated_away_from_it() {
+async fn a_live_migrated_server_takes_its_volumes_along_unless_one_cannot_move() {
     let (ctx, admin) = cloud(2).await;
     let image = ctx.test_image(&admin).await;
     let vol = create_volume(&ctx, &admin, json!({"size": 1})).await;
@@ -666,23 +712,141 @@ async fn a_server_with_a_volume_attached_is_not_live_migrated_away_from_it() {
     ctx.wait_server(&admin, &server, "ACTIVE", WAIT).await;
     wait_volume(&ctx, &admin, &vol, "in-use").await;
     let host = server_host(&ctx, &admin, &server).await;
+    let (source, target) = if host == "node-1" { (0, 1) } else { (1, 0) };
+    let other = format!("node-{}", target + 1);
 
+    // A snapshot stays on the volume's node: the volume cannot go.
+    let snapshot = |force: bool| {
+        ctx.call(
+            Method::POST,
+            "/volume/v3/snapshots",
+            Some(&admin),
+            Some(json!({"snapshot": {"volume_id": vol, "force": force}})),
+        )
+    };
+    let r = snapshot(true).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let snap = r.body["snapshot"]["id"].as_str().unwrap().to_string();
+    let snap_path = format!("/volume/v3/snapshots/{snap}");
+    ctx.eventually(WAIT, "snapshot made", || async {
+        ctx.call(Method::GET, &snap_path, Some(&admin), None)
+            .await
+            .body["snapshot"]["status"]
+            == "available"
+    })
+    .await;
+    let r = migrate_live(&ctx, &admin, &server).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert!(r.body.to_string().contains("has snapshots"), "{:?}", r.body);
+    let r = ctx
+        .call(Method::DELETE, &snap_path, Some(&admin), None)
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    ctx.eventually(WAIT, "snapshot deleted", || async {
+        ctx.call(Method::GET, &snap_path, Some(&admin), None)
+            .await
+            .status
+            == StatusCode::NOT_FOUND
+    })
+    .await;
+
+    // A read-only attachment is not copied by the VMM: refused too. (The same volume,
+    // attached again read-only: a volume attaches only to servers on its node.)
     let r = ctx
         .call(
-            Method::POST,
-            &format!("/compute/v2.1/servers/{server}/action"),
+            Method::DELETE,
+            &format!("/compute/v2.1/servers/{server}/os-volume_attachments/{vol}"),
             Some(&admin),
-            Some(
-                json!({"os-migrateLive": {"host": null, "block_migration": false,
-                "disk_over_commit": false}}),
-            ),
+            None,
         )
         .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    wait_volume(&ctx, &admin, &vol, "available").await;
+    let r = volume_action(
+        &ctx,
+        &admin,
+        &vol,
+        json!({"os-attach": {"instance_uuid": server, "mode": "ro"}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let attached = wait_volume(&ctx, &admin, &vol, "in-use").await;
+    let r = migrate_live(&ctx, &admin, &server).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     let message = r.body.to_string();
     assert!(
-        message.contains(&vol) && message.contains("Detach them first"),
+        message.contains(&vol) && message.contains("read-only"),
         "{message}"
     );
-    assert_eq!(server_host(&ctx, &admin, &server).await, host);
+    let attachment = attached["attachments"][0]["attachment_id"].clone();
+    let r = volume_action(
+        &ctx,
+        &admin,
+        &vol,
+        json!({"os-detach": {"attachment_id": attachment}}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    wait_volume(&ctx, &admin, &vol, "available").await;
+    let r = nova_attach(&ctx, &admin, &server, &vol).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    wait_volume(&ctx, &admin, &vol, "in-use").await;
+
+    // The migration, held a while on the source: the volume's own operations wait.
+    ctx.inject(
+        source,
+        "migrate_out",
+        json!({"delay_ms": 1500, "fail_times": 0}),
+    )
+    .await;
+    let r = migrate_live(&ctx, &admin, &server).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    let r = snapshot(true).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert!(
+        r.body.to_string().contains("live-migrating"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(settled_host(&ctx, &admin, &server).await, other);
+    ctx.inject(source, "migrate_out", Value::Null).await;
+
+    // The volume moved with it: recorded on the target, held there and attached, gone
+    // from the source.
+    let v = show_volume(&ctx, &admin, &vol).await;
+    assert_eq!(v["status"], "in-use");
+    assert!(
+        v["os-vol-host-attr:host"]
+            .as_str()
+            .unwrap()
+            .starts_with(&other),
+        "{v}"
+    );
+    assert_eq!(v["attachments"][0]["host_name"], other.as_str());
+    assert_eq!(
+        held_by(&ctx, target, &vol).await,
+        Some(vec![server.clone()])
+    );
+    assert_eq!(held_by(&ctx, source, &vol).await, None);
+
+    // A migration back that fails leaves the volume where it is, and no copy behind.
+    ctx.inject(target, "migrate_out", json!({"fail_times": 1}))
+        .await;
+    let r = migrate_live(&ctx, &admin, &server).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    assert_eq!(settled_host(&ctx, &admin, &server).await, other);
+    assert_eq!(
+        held_by(&ctx, target, &vol).await,
+        Some(vec![server.clone()])
+    );
+    assert_eq!(held_by(&ctx, source, &vol).await, None);
+    let v = show_volume(&ctx, &admin, &vol).await;
+    assert!(
+        v["os-vol-host-attr:host"]
+            .as_str()
+            .unwrap()
+            .starts_with(&other),
+        "{v}"
+    );
+    ctx.shutdown().await;
 }

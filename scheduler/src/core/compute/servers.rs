@@ -25,6 +25,7 @@ use crate::core::error_chain;
 use crate::core::images::bootable_image;
 use crate::core::network::{DEFAULT_GROUP, plan_server_networks, port_groups};
 use crate::core::policy::{Access, authorize, require_admin, require_project};
+use crate::core::volumes::volumes_movable;
 use crate::model::{
     Caller, ComputeQuota, ComputeUsage, Fault, Flavor, GroupPolicy, Node, NodeState, Server,
     ServerFilter, ServerMigration, TaskState, VmState, power,
@@ -767,8 +768,8 @@ impl Core {
             metadata: server.metadata.clone(),
             public_key,
             nics: self.server_nics(server.id).await?,
-            // A build fills them in once it made them; a server with volumes is not
-            // live-migrated, the other use of a spec.
+            // A build fills them in once it made them, a live migration with those
+            // attached.
             volumes: Vec::new(),
         })
     }
@@ -1142,6 +1143,11 @@ impl Core {
                     current.old_flavor = Some(current.flavor.clone());
                     current.flavor = flavor.clone();
                 }
+                // Its volumes move with it: whether they can is decided here, atomically
+                // with the task that makes their other operations wait.
+                if let Some(dest) = &target_name {
+                    volumes_movable(tx, current.id, dest)?;
+                }
                 current.task_state = Some(task);
                 tx.server_update(&current)?;
                 action_begin(tx, &current, &by, api_name)?;
@@ -1179,16 +1185,6 @@ impl Core {
 
     /// Where a live migration goes: the named host, or the best other up node.
     async fn migration_target(&self, server: &Server, host: Option<&str>) -> Result<Node> {
-        let attached = self.server_attached_volumes(server.id).await?;
-        if !attached.is_empty() {
-            let ids: Vec<String> = attached.iter().map(|a| a.volume_id.to_string()).collect();
-            return Err(Error::Conflict(format!(
-                "Cannot live-migrate server {}: volumes {} are attached, and a volume stays on \
-                 the node that holds it. Detach them first.",
-                server.id,
-                ids.join(", ")
-            )));
-        }
         let source = server.host.clone();
         match host {
             Some(name) => {
@@ -1425,8 +1421,12 @@ impl Core {
     /// running on the source.
     async fn live_migrate(&self, server: &Server, source: &Node, target: &Node) -> Result<()> {
         let id = server.id;
-        let spec = self.server_spec(server).await?;
-        // The target makes the VM's disk on the same base image as the source.
+        let mut spec = self.server_spec(server).await?;
+        spec.volumes = self.server_spec_volumes(id).await?;
+        let volumes = spec.volumes.clone();
+        // The target makes the VM's disk on the same base image as the source, and blank
+        // volumes the source fills.
+        let mut copies_made = false;
         let finished: std::result::Result<yunji_common::agent_api::ServerReply, String> = async {
             self.image_push_if_missing(target, spec.image.as_ref())
                 .await
@@ -1437,6 +1437,8 @@ impl Core {
                         error_chain(&e)
                     )
                 })?;
+            self.volumes_make_copies(target, &volumes).await?;
+            copies_made = true;
             let call = |e: yunji_common::client::CallError| error_chain(&e);
             let prepared = self
                 .agents
@@ -1472,6 +1474,9 @@ impl Core {
                 if let Err(e) = self.server_ports_rebind(&id.to_string(), &name).await {
                     tracing::warn!(%id, error = %e, "moving the server's ports to its new node failed");
                 }
+                if let Err(e) = self.volumes_moved(id, source, target, &volumes).await {
+                    tracing::error!(%id, error = %error_chain(&e), "recording the server's volumes on its new node failed");
+                }
                 let ending = Ending {
                     failure: None,
                     migration: Some("completed"),
@@ -1490,6 +1495,9 @@ impl Core {
                     .agents
                     .server_act(target, id, &ServerAction::AbortIncoming)
                     .await;
+                if copies_made {
+                    self.volumes_drop_copies(target, &volumes).await;
+                }
                 let ending = Ending {
                     failure: Some(format!(
                         "live migration to {} failed: {message}",

@@ -296,6 +296,7 @@ impl Core {
                         "volume {vid} is being detached already"
                     )));
                 }
+                super::migrate::refuse_while_moving(tx, &v, "detach")?;
                 a.status = DETACHING.into();
                 tx.attachment_put(&a)?;
                 v.status = st::DETACHING.into();

@@ -680,6 +680,7 @@ impl Core {
                         v.size_gb
                     )));
                 }
+                super::migrate::refuse_while_moving(tx, &v, "extend")?;
                 let grow = new_size - v.size_gb;
                 let quota = tx.volume_quota(&v.project_id, &defaults)?;
                 check_volume_size(&quota, new_size)?;

@@ -11,6 +11,7 @@
 mod attach;
 mod boot;
 mod lifecycle;
+mod migrate;
 mod quotas;
 mod recover;
 mod snapshots;
@@ -19,6 +20,7 @@ mod types;
 pub use attach::AttachRequest;
 pub(crate) use boot::boot_volume_host;
 pub use lifecycle::{VolumeAction, VolumeCreate, VolumeListQuery, VolumePage, VolumeUpdate};
+pub(crate) use migrate::volumes_movable;
 pub use quotas::{VolumeLimits, VolumePool, VolumeQuotaSet};
 pub use snapshots::SnapshotCreate;
 pub use types::VolumeTypeCreate;

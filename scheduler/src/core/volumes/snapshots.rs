@@ -125,6 +125,7 @@ impl Core {
                         v.id, v.status
                     )));
                 }
+                super::migrate::refuse_while_moving(tx, &v, "snapshot")?;
                 let quota = tx.volume_quota(&row.project_id, &defaults)?;
                 let usage = tx.volume_usage(&row.project_id)?;
                 check_quota(
