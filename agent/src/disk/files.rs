@@ -1,4 +1,5 @@
-//! The files volume store: each volume a qcow2 file in `<data-dir>/volumes/`, each
+//! The files volume store: each volume a qcow2 file in `<data-dir>/volumes/` (a raw one
+//! when shared: QEMU lets two VMs write a raw file together, never a qcow2), each
 //! snapshot a self-contained qcow2 copy in `<data-dir>/volume-snapshots/`, made with
 //! `qemu-img`. A file is written under a `.part` name and renamed when complete, so a
 //! restart never finds half a volume; the sizes are kept in a `.json` beside it.
@@ -28,6 +29,16 @@ struct Meta {
     /// The volume a snapshot was taken of.
     #[serde(default)]
     volume_id: Option<Uuid>,
+    /// A volume several VMs may write at once: a raw file (`<id>.raw`).
+    #[serde(default)]
+    shared: bool,
+}
+
+impl Meta {
+    /// qemu-img's name of the file's format, which is also its extension.
+    fn format(&self) -> &'static str {
+        if self.shared { "raw" } else { "qcow2" }
+    }
 }
 
 pub struct FileStore {
@@ -37,8 +48,9 @@ pub struct FileStore {
     snapshots: Mutex<HashMap<Uuid, Meta>>,
 }
 
-/// The records of one directory: `<id>.json` with its `<id>.qcow2`; anything else
-/// (parts of copies a restart cut short, files without a record) is removed.
+/// The records of one directory: `<id>.json` with its `<id>.qcow2` (or `.raw`);
+/// anything else (parts of copies a restart cut short, files without a record) is
+/// removed.
 fn load(dir: &Path) -> anyhow::Result<HashMap<Uuid, Meta>> {
     std::fs::create_dir_all(dir)?;
     let mut found = HashMap::new();
@@ -49,12 +61,11 @@ fn load(dir: &Path) -> anyhow::Result<HashMap<Uuid, Meta>> {
             .file_stem()
             .and_then(|s| s.to_str())
             .and_then(|s| s.parse::<Uuid>().ok());
-        match (is_json, id) {
-            (true, Some(id)) if path.with_extension("qcow2").exists() => {
-                let meta: Meta = serde_json::from_slice(&std::fs::read(&path)?)?;
+        if let (true, Some(id)) = (is_json, id) {
+            let meta: Meta = serde_json::from_slice(&std::fs::read(&path)?)?;
+            if path.with_extension(meta.format()).exists() {
                 found.insert(id, meta);
             }
-            _ => {}
         }
     }
     for entry in std::fs::read_dir(dir)? {
@@ -63,7 +74,11 @@ fn load(dir: &Path) -> anyhow::Result<HashMap<Uuid, Meta>> {
             .file_stem()
             .and_then(|s| s.to_str())
             .and_then(|s| s.parse::<Uuid>().ok())
-            .is_some_and(|id| found.contains_key(&id));
+            .and_then(|id| found.get(&id))
+            .is_some_and(|meta| {
+                path.extension()
+                    .is_some_and(|e| e == "json" || e == meta.format())
+            });
         if !kept {
             tracing::warn!(path = %path.display(), "removing an unfinished volume file");
             let _ = std::fs::remove_file(&path);
@@ -95,8 +110,15 @@ impl FileStore {
         })
     }
 
+    /// The file of a volume in `format`.
+    fn volume_file(&self, id: Uuid, format: &str) -> PathBuf {
+        self.volumes_dir.join(format!("{id}.{format}"))
+    }
+
+    /// The file of a volume that exists (a qcow2 path for one that does not).
     fn volume_path(&self, id: Uuid) -> PathBuf {
-        self.volumes_dir.join(format!("{id}.qcow2"))
+        let format = self.volume_meta(id).map_or("qcow2", |m| m.format());
+        self.volume_file(id, format)
     }
 
     fn snapshot_path(&self, id: Uuid) -> PathBuf {
@@ -125,11 +147,12 @@ impl FileStore {
         part: &Path,
         size_gb: u64,
         source: StoreSource<'_>,
+        target_format: &str,
     ) -> Result<(), DriverError> {
         let size = (size_gb << 30).to_string();
         let from = match source {
             StoreSource::Blank => {
-                let args = [os("create"), os("-q"), os("-f"), os("qcow2")];
+                let args = [os("create"), os("-q"), os("-f"), os(target_format)];
                 let args: Vec<&std::ffi::OsStr> = args
                     .into_iter()
                     .chain([part.as_os_str(), os(&size)])
@@ -156,16 +179,20 @@ impl FileStore {
             os("-f"),
             os(format),
             os("-O"),
-            os("qcow2"),
+            os(target_format),
             path.as_os_str(),
             part.as_os_str(),
         ];
         qemu_img(&convert, COPY_TIMEOUT).await?;
-        qemu_img(
-            &[os("resize"), os("-q"), part.as_os_str(), os(&size)],
-            TOOL_TIMEOUT,
-        )
-        .await
+        let resize = [
+            os("resize"),
+            os("-q"),
+            os("-f"),
+            os(target_format),
+            part.as_os_str(),
+            os(&size),
+        ];
+        qemu_img(&resize, TOOL_TIMEOUT).await
     }
 }
 
@@ -236,9 +263,14 @@ impl VolumeStore for FileStore {
     }
 
     fn open(&self, id: Uuid) -> Result<(PathBuf, &'static str, bool), DriverError> {
-        self.volume_meta(id)
+        let meta = self
+            .volume_meta(id)
             .ok_or_else(|| not_found("volume", id))?;
-        Ok((self.volume_path(id), "qcow2", false))
+        Ok((self.volume_file(id, meta.format()), meta.format(), false))
+    }
+
+    fn shared(&self, id: Uuid) -> bool {
+        self.volume_meta(id).is_some_and(|m| m.shared)
     }
 
     async fn create(
@@ -246,6 +278,7 @@ impl VolumeStore for FileStore {
         id: Uuid,
         size_gb: u64,
         source: StoreSource<'_>,
+        shared: bool,
     ) -> Result<(), DriverError> {
         if let StoreSource::Snapshot(snapshot) = source
             && !self
@@ -256,20 +289,17 @@ impl VolumeStore for FileStore {
         {
             return Err(not_found("snapshot", snapshot));
         }
-        let file = self.volume_path(id);
+        let meta = Meta {
+            size_gb,
+            volume_id: None,
+            shared,
+        };
+        let file = self.volume_file(id, meta.format());
         let part = part_of(&file);
-        let made = self.make_volume(&part, size_gb, source).await;
-        let made = made.and_then(|()| {
-            self.commit(
-                &file,
-                &part,
-                Meta {
-                    size_gb,
-                    volume_id: None,
-                },
-            )
-        });
-        if let Err(e) = made {
+        let made = self
+            .make_volume(&part, size_gb, source, meta.format())
+            .await;
+        if let Err(e) = made.and_then(|()| self.commit(&file, &part, meta)) {
             let _ = tokio::fs::remove_file(&part).await;
             let _ = tokio::fs::remove_file(&file).await;
             return Err(e);
@@ -277,13 +307,7 @@ impl VolumeStore for FileStore {
         self.volumes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                id,
-                Meta {
-                    size_gb,
-                    volume_id: None,
-                },
-            );
+            .insert(id, meta);
         Ok(())
     }
 
@@ -304,11 +328,15 @@ impl VolumeStore for FileStore {
         if !live {
             let file = self.volume_path(id);
             let size = (size_gb << 30).to_string();
-            qemu_img(
-                &[os("resize"), os("-q"), file.as_os_str(), os(&size)],
-                TOOL_TIMEOUT,
-            )
-            .await?;
+            let resize = [
+                os("resize"),
+                os("-q"),
+                os("-f"),
+                os(meta.format()),
+                file.as_os_str(),
+                os(&size),
+            ];
+            qemu_img(&resize, TOOL_TIMEOUT).await?;
         }
         let meta = Meta { size_gb, ..meta };
         let json = serde_json::to_vec(&meta).map_err(|e| store_failed(e.to_string()))?;
@@ -337,6 +365,8 @@ impl VolumeStore for FileStore {
             os("convert"),
             os("-q"),
             os("-U"),
+            os("-f"),
+            os(meta.format()),
             os("-O"),
             os("qcow2"),
             source.as_os_str(),
@@ -345,6 +375,7 @@ impl VolumeStore for FileStore {
         let meta = Meta {
             size_gb: meta.size_gb,
             volume_id: Some(volume_id),
+            shared: false,
         };
         let made = qemu_img(&copy, COPY_TIMEOUT).await;
         if let Err(e) = made.and_then(|()| self.commit(&file, &part, meta)) {
@@ -384,7 +415,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(dir.path()).unwrap();
         let volume = Uuid::new_v4();
-        store.create(volume, 1, StoreSource::Blank).await.unwrap();
+        store
+            .create(volume, 1, StoreSource::Blank, false)
+            .await
+            .unwrap();
         let (path, format, block) = store.open(volume).unwrap();
         assert_eq!((format, block), ("qcow2", false));
         assert_eq!(virtual_gb(&path).await, 1);
@@ -395,7 +429,7 @@ mod tests {
         store.snapshot(snapshot, volume).await.unwrap();
         let copy = Uuid::new_v4();
         store
-            .create(copy, 3, StoreSource::Snapshot(snapshot))
+            .create(copy, 3, StoreSource::Snapshot(snapshot), false)
             .await
             .unwrap();
         assert_eq!(virtual_gb(&store.open(copy).unwrap().0).await, 3);
@@ -418,16 +452,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_shared_volume_is_a_raw_file_through_grow_snapshot_restart_and_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path()).unwrap();
+        let volume = Uuid::new_v4();
+        store
+            .create(volume, 1, StoreSource::Blank, true)
+            .await
+            .unwrap();
+        let (path, format, _) = store.open(volume).unwrap();
+        assert_eq!(format, "raw");
+        assert!(store.shared(volume));
+        assert_eq!(path.extension().unwrap(), "raw");
+        let mut magic = [0u8; 4];
+        std::io::Read::read_exact(&mut std::fs::File::open(&path).unwrap(), &mut magic).unwrap();
+        assert_ne!(&magic, b"QFI\xfb", "not a qcow2");
+        store.grow(volume, 2, false).await.unwrap();
+        assert_eq!(virtual_gb(&path).await, 2);
+        // Its snapshot is a qcow2 like any, and a volume from it need not be shared.
+        let snapshot = Uuid::new_v4();
+        store.snapshot(snapshot, volume).await.unwrap();
+        let copy = Uuid::new_v4();
+        store
+            .create(copy, 2, StoreSource::Snapshot(snapshot), false)
+            .await
+            .unwrap();
+        assert!(!store.shared(copy));
+
+        let store = FileStore::new(dir.path()).unwrap();
+        assert!(store.shared(volume), "still shared after a restart");
+        assert_eq!(store.open(volume).unwrap().0, path);
+        store.delete(volume).await.unwrap();
+        assert!(!path.exists());
+        assert!(!path.with_extension("json").exists());
+    }
+
+    #[tokio::test]
     async fn a_source_larger_than_the_volume_is_refused_and_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(dir.path()).unwrap();
         let big = Uuid::new_v4();
-        store.create(big, 2, StoreSource::Blank).await.unwrap();
+        store
+            .create(big, 2, StoreSource::Blank, false)
+            .await
+            .unwrap();
         let snapshot = Uuid::new_v4();
         store.snapshot(snapshot, big).await.unwrap();
         let small = Uuid::new_v4();
         let error = store
-            .create(small, 1, StoreSource::Snapshot(snapshot))
+            .create(small, 1, StoreSource::Snapshot(snapshot), false)
             .await
             .unwrap_err();
         assert_eq!(error.code, "bad-request", "{}", error.message);

@@ -66,12 +66,17 @@ pub trait VolumeStore: Send + Sync + 'static {
     /// How a VMM opens the volume: its path, qemu format, and whether it is a block
     /// device.
     fn open(&self, id: Uuid) -> Result<(PathBuf, &'static str, bool), DriverError>;
-    /// Makes a volume; nothing of it is left when it fails.
+    /// Whether VMs may share the volume (made `shared`): they open it without locking
+    /// each other out.
+    fn shared(&self, id: Uuid) -> bool;
+    /// Makes a volume, `shared` when several VMs may write it at once; nothing of it is
+    /// left when it fails.
     fn create(
         &self,
         id: Uuid,
         size_gb: u64,
         source: StoreSource<'_>,
+        shared: bool,
     ) -> impl Future<Output = Result<(), DriverError>> + Send;
     fn delete(&self, id: Uuid) -> impl Future<Output = Result<(), DriverError>> + Send;
     /// Grows a volume; `live` when a running VM uses it (and grows its view next).
@@ -176,7 +181,9 @@ impl<S: VolumeStore> RealDisks<S> {
                 }
                 VolumeSource::Snapshot { snapshot_id } => StoreSource::Snapshot(*snapshot_id),
             };
-            self.store.create(spec.id, spec.size_gb, source).await?;
+            self.store
+                .create(spec.id, spec.size_gb, source, spec.shared)
+                .await?;
         }
         Ok(self.inventory(spec.id, &host.attachments()))
     }
@@ -239,6 +246,7 @@ impl<S: VolumeStore> RealDisks<S> {
             path,
             format: format.to_string(),
             block_device,
+            shared: self.store.shared(volume_id),
             read_only,
             device,
             limits,

@@ -57,6 +57,9 @@ struct ThinDevice {
     /// Being made or removed: not offered, and removed at the next start if still so.
     #[serde(default)]
     pending: bool,
+    /// A volume several VMs may write at once (thin devices are raw already).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    shared: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -471,6 +474,7 @@ impl ThinStore {
                     size_gb,
                     volume_id,
                     pending: true,
+                    shared: false,
                 },
             );
             Ok::<u32, DriverError>(dev_id)
@@ -687,11 +691,16 @@ impl VolumeStore for ThinStore {
         Ok((path, "raw", true))
     }
 
+    fn shared(&self, id: Uuid) -> bool {
+        self.record(Kind::Volume, id).is_some_and(|v| v.shared)
+    }
+
     async fn create(
         &self,
         id: Uuid,
         size_gb: u64,
         source: StoreSource<'_>,
+        shared: bool,
     ) -> Result<(), DriverError> {
         if self.record(Kind::Volume, id).is_some() {
             return Err(busy(Kind::Volume, id));
@@ -713,6 +722,13 @@ impl VolumeStore for ThinStore {
         let made = self
             .make_volume(id, dev_id, size_gb, origin, source)
             .await
+            .and_then(|()| {
+                self.update(|r| {
+                    if let Some(device) = r.volumes.get_mut(&id) {
+                        device.shared = shared;
+                    }
+                })
+            })
             .and_then(|()| self.set_pending(Kind::Volume, id, false));
         if let Err(e) = made {
             return Err(self.undo(Kind::Volume, id, e).await);
@@ -953,7 +969,10 @@ mod tests {
         let rig = Rig::new().await;
         let store = rig.store().await;
         let volume = Uuid::new_v4();
-        store.create(volume, 1, StoreSource::Blank).await.unwrap();
+        store
+            .create(volume, 1, StoreSource::Blank, false)
+            .await
+            .unwrap();
         let (path, format, block_device) = store.open(volume).unwrap();
         assert_eq!(path, rig.path("mapper").join(format!("yunji-vol-{volume}")));
         assert_eq!((format, block_device), ("raw", true));
@@ -968,7 +987,7 @@ mod tests {
         write_at(&path, 4096, b"after!");
         let clone = Uuid::new_v4();
         store
-            .create(clone, 3, StoreSource::Snapshot(snapshot))
+            .create(clone, 3, StoreSource::Snapshot(snapshot), false)
             .await
             .unwrap();
         let clone_path = store.open(clone).unwrap().0;
@@ -1144,7 +1163,7 @@ mod tests {
             path: &qcow2,
             format: "qcow2",
         };
-        store.create(volume, 1, image).await.unwrap();
+        store.create(volume, 1, image, false).await.unwrap();
         let path = store.open(volume).unwrap().0;
         assert_eq!(size_of(&path), 1 << 30);
         assert_eq!(read_at(&path, 1 << 20, 6), b"image!");
@@ -1157,7 +1176,7 @@ mod tests {
             format: "qcow2",
         };
         let error = store
-            .create(Uuid::new_v4(), 1, not_qcow2)
+            .create(Uuid::new_v4(), 1, not_qcow2, false)
             .await
             .unwrap_err();
         assert!(
@@ -1173,7 +1192,10 @@ mod tests {
             path: &big,
             format: "qcow2",
         };
-        let error = store.create(Uuid::new_v4(), 1, big).await.unwrap_err();
+        let error = store
+            .create(Uuid::new_v4(), 1, big, false)
+            .await
+            .unwrap_err();
         assert_eq!(error.code, "bad-request", "{}", error.message);
         assert_eq!(rig.state(), before);
     }
@@ -1193,7 +1215,10 @@ mod tests {
         let rig = Rig::new().await;
         let store = rig.store().await;
         let volume = Uuid::new_v4();
-        store.create(volume, 1, StoreSource::Blank).await.unwrap();
+        store
+            .create(volume, 1, StoreSource::Blank, false)
+            .await
+            .unwrap();
         let snapshot = Uuid::new_v4();
         store.snapshot(snapshot, volume).await.unwrap();
         let name = device_name(volume);
@@ -1221,10 +1246,14 @@ mod tests {
             let before = rig.state();
             rig.fail_next(&[&step]);
             let result = match op {
-                Op::CreateBlank => store.create(Uuid::new_v4(), 1, StoreSource::Blank).await,
+                Op::CreateBlank => {
+                    store
+                        .create(Uuid::new_v4(), 1, StoreSource::Blank, false)
+                        .await
+                }
                 Op::CreateFromSnapshot => {
                     let source = StoreSource::Snapshot(snapshot);
-                    store.create(Uuid::new_v4(), 1, source).await
+                    store.create(Uuid::new_v4(), 1, source, false).await
                 }
                 Op::Grow => store.grow(volume, 2, false).await,
                 Op::Snapshot => store.snapshot(Uuid::new_v4(), volume).await,
@@ -1262,7 +1291,7 @@ mod tests {
         rig.fail_next(&["create yunji-vol-", "message yunji-pool 0 delete"]);
         let volume = Uuid::new_v4();
         let error = store
-            .create(volume, 1, StoreSource::Blank)
+            .create(volume, 1, StoreSource::Blank, false)
             .await
             .unwrap_err();
         assert!(
@@ -1280,11 +1309,17 @@ mod tests {
 
         // A crash in the middle of a delete: the volume's record says pending.
         let deleted = Uuid::new_v4();
-        store.create(deleted, 1, StoreSource::Blank).await.unwrap();
+        store
+            .create(deleted, 1, StoreSource::Blank, false)
+            .await
+            .unwrap();
         store.set_pending(Kind::Volume, deleted, true).unwrap();
         // A crash while growing a volume: its device suspended with a new table loaded.
         let grown = Uuid::new_v4();
-        store.create(grown, 1, StoreSource::Blank).await.unwrap();
+        store
+            .create(grown, 1, StoreSource::Blank, false)
+            .await
+            .unwrap();
         let name = device_name(grown);
         let table = store.thin_table(rig.records().volumes[&grown].dev_id, 2);
         rig.dm(&["reload", &name, "--table", &table]).await.unwrap();
@@ -1320,7 +1355,10 @@ mod tests {
             .unwrap();
         let store = rig.store().await;
         let volume = Uuid::new_v4();
-        store.create(volume, 1, StoreSource::Blank).await.unwrap();
+        store
+            .create(volume, 1, StoreSource::Blank, false)
+            .await
+            .unwrap();
         assert_eq!(rig.records().volumes[&volume].dev_id, 1);
         store.delete(volume).await.unwrap();
         assert_eq!(rig.thin_ids(), BTreeSet::from([0]), "not ours: kept");

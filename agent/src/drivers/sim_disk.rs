@@ -295,6 +295,7 @@ mod tests {
             id: Uuid::new_v4(),
             size_gb,
             source: VolumeSource::Blank,
+            shared: false,
         }
     }
 

@@ -797,6 +797,7 @@ mod tests {
             path: dir.join("volume.qcow2"),
             format: "qcow2".into(),
             block_device: false,
+            shared: false,
             read_only: false,
             device: "/dev/vdb".into(),
             limits,

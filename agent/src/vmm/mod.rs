@@ -96,6 +96,9 @@ pub struct VolumeDisk {
     /// A block device (a device-mapper volume) rather than a file.
     #[serde(default)]
     pub block_device: bool,
+    /// Other VMs may have it attached too (multiattach): none locks the others out.
+    #[serde(default)]
+    pub shared: bool,
     pub read_only: bool,
     /// The device name the API reports (`/dev/vda` for the boot volume).
     pub device: String,

@@ -221,11 +221,12 @@ fn blockdev(disk: &VolumeDisk) -> serde_json::Value {
 /// The guest device of a volume: virtio-blk with the volume's serial, in its slot.
 fn device_args(disk: &VolumeDisk) -> Result<String, VmmError> {
     Ok(format!(
-        "virtio-blk-pci,drive={},id={},serial={},addr={:#x}",
+        "virtio-blk-pci,drive={},id={},serial={},addr={:#x},share-rw={}",
         VolumeDisk::node_name(disk.volume_id),
         VolumeDisk::device_id(disk.volume_id),
         disk.serial(),
-        volume_slot(disk)?
+        volume_slot(disk)?,
+        if disk.shared { "on" } else { "off" }
     ))
 }
 
@@ -384,6 +385,8 @@ impl Vmm for Qemu {
             "id": VolumeDisk::device_id(disk.volume_id),
             "serial": disk.serial(),
             "addr": addr,
+            // A shared volume: other VMs write it too (QEMU's locks would refuse them).
+            "share-rw": disk.shared,
         });
         if let Err(e) = qmp
             .execute::<serde_json::Value>("device_add", Some(device))
@@ -818,6 +821,7 @@ mod tests {
             path: "/var/lib/yunji/volumes/v.qcow2".into(),
             format: "qcow2".into(),
             block_device: false,
+            shared: false,
             read_only: true,
             device: "/dev/vdb".into(),
             limits: IoLimits::default(),
@@ -986,7 +990,7 @@ mod tests {
         assert_eq!(at("/dev/vdb").unwrap(), slot::FIRST_VOLUME);
         assert_eq!(at("/dev/vdu").unwrap(), 0x1f, "the bus's last slot");
         let disk = volume();
-        assert!(device_args(&disk).unwrap().ends_with(",addr=0xc"));
+        assert!(device_args(&disk).unwrap().contains(",addr=0xc,"));
         for beyond in ["/dev/vdv", "/dev/vdz", "/dev/sdb", "/dev/vdbb"] {
             let error = at(beyond).unwrap_err().to_string();
             assert!(error.contains("/dev/vdb to /dev/vdu"), "{beyond}: {error}");

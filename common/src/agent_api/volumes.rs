@@ -34,6 +34,10 @@ pub struct VolumeSpec {
     pub id: Uuid,
     pub size_gb: u64,
     pub source: VolumeSource,
+    /// Several servers may have it attached at once (Cinder's `multiattach`): the node
+    /// keeps it in a format two VMs can write together (raw) and lets them share it.
+    #[serde(default)]
+    pub shared: bool,
 }
 
 /// Grow a volume to `size_gb`.

@@ -608,3 +608,67 @@ async fn a_vm_live_migrates_with_its_volume_which_keeps_what_the_guest_wrote() {
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
 }
+
+#[tokio::test]
+#[ignore = "needs root and QEMU (tests/run.sh runs it)"]
+async fn a_multiattach_volume_is_written_by_one_vm_and_read_by_another_while_both_have_it() {
+    let cloud = cloud().await;
+    let a = cloud.boot_watching("sharer-a").await;
+    let b = cloud.boot_watching("sharer-b").await;
+    let volume = cloud
+        .volume_create(json!({"size": 1, "multiattach": true}))
+        .await;
+    cloud.attach(&a, &volume).await;
+    let write = cloud.disk_line(&a, "YUNJI-DISK-WRITE", &volume).await;
+    assert!(write.ends_with("exit=0"), "{write}");
+    // b attaches it while a has it, reads a's mark and writes its own.
+    cloud.attach_call(&b, &volume).await;
+    let read = cloud.disk_line(&b, "YUNJI-DISK-READ", &volume).await;
+    assert!(read.ends_with("data=written-by-sharer-a"), "{read}");
+    let write = cloud.disk_line(&b, "YUNJI-DISK-WRITE", &volume).await;
+    assert!(write.ends_with("exit=0"), "{write}");
+    let shared = cloud.volume_status(&volume).await;
+    assert_eq!(
+        shared["attachments"].as_array().unwrap().len(),
+        2,
+        "{shared}"
+    );
+
+    // Detached from a, it stays b's; detached from b too, it is available again.
+    for (server, left) in [(&a, 1), (&b, 0)] {
+        let r = cloud
+            .ctx
+            .call(
+                Method::DELETE,
+                &format!("/compute/v2.1/servers/{server}/os-volume_attachments/{volume}"),
+                Some(&cloud.admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+        let start = Instant::now();
+        loop {
+            let v = cloud.volume_status(&volume).await;
+            let status = if left == 0 { "available" } else { "in-use" };
+            if v["status"] == status && v["attachments"].as_array().unwrap().len() == left {
+                break;
+            }
+            assert!(start.elapsed() < BOOT, "not detached from {server}: {v}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        cloud
+            .wait_console(
+                server,
+                &format!("YUNJI-DISK-GONE serial={}", serial(&volume)),
+                1,
+            )
+            .await;
+    }
+    for id in [&a, &b] {
+        cloud.delete_and_check_gone(id).await;
+    }
+    let r = cloud
+        .volume_call(Method::DELETE, &format!("/volumes/{volume}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+}

@@ -256,6 +256,22 @@ async fn multiattach_devices_and_deleting_the_server_frees_the_volume() {
     })
     .await;
     wait_volume(&ctx, &admin, &second, "in-use").await;
+    // Both VMs would have to see a new size at once: extending waits for one to detach.
+    let r = ctx
+        .call_at(
+            Some("volume 3.42"),
+            Method::POST,
+            &format!("/volume/v3/volumes/{shared}/action"),
+            Some(&admin),
+            Some(json!({"os-extend": {"new_size": 2}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    assert!(
+        r.body.to_string().contains("attached to 2 servers"),
+        "{:?}",
+        r.body
+    );
 
     let r = ctx
         .call(

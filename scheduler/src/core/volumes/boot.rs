@@ -405,6 +405,7 @@ impl Core {
                 },
                 _ => VolumeSource::Blank,
             },
+            shared: volume.multiattach,
         };
         let id = volume.id;
         match self.volume_create_on(node, &spec).await {

@@ -469,6 +469,7 @@ impl Core {
             id,
             size_gb: volume.size_gb as u64,
             source,
+            shared: volume.multiattach,
         };
         let result = match self.node_named(&host).await {
             Ok(node) => match self.volume_create_on(&node, &spec).await {
@@ -681,6 +682,14 @@ impl Core {
                     )));
                 }
                 super::migrate::refuse_while_moving(tx, &v, "extend")?;
+                // Each VM using it would have to be told of the new size at once.
+                if v.attachments.len() > 1 {
+                    return Err(Error::BadRequest(format!(
+                        "Invalid volume: volume {vid} is attached to {} servers; detach it \
+                         from all but one to extend it.",
+                        v.attachments.len()
+                    )));
+                }
                 let grow = new_size - v.size_gb;
                 let quota = tx.volume_quota(&v.project_id, &defaults)?;
                 check_volume_size(&quota, new_size)?;

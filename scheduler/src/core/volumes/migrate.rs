@@ -115,6 +115,7 @@ impl Core {
             id,
             size_gb: volume.size_gb as u64,
             source: VolumeSource::Blank,
+            shared: volume.multiattach,
         };
         self.agents
             .volume_create(target, &spec)
