@@ -16,7 +16,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use yunji_agent::net::router::{NETNS_DIR, namespace_name};
+use yunji_agent::net::netns::NETNS_DIR;
+use yunji_agent::net::router::namespace_name;
 use yunji_agent::net::tap_name;
 use yunji_common::agent_api::{
     FloatingIpSpec, NetworkSpec, NodeNetworkSpec, PortAddressSpec, PortSpec, RouterGatewaySpec,

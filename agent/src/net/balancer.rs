@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,19 +33,16 @@ use yunji_common::agent_api::{
     HealthMonitorSpec, ListenerSpec, LoadBalancerSpec, NodeNetworkSpec, PoolSpec,
 };
 
-use super::tap_name;
+use super::{netns, tap_name};
 
 /// Every load balancer's namespace is named this prefix and the first 11 characters of
 /// its id (the same cut as [`tap_name`]).
 pub const NAMESPACE_PREFIX: &str = "ylb-";
 /// Where named network namespaces are bound, as `ip netns` does.
-const NETNS_DIR: &str = "/run/netns";
 /// The VIP's interface inside the load balancer's namespace.
 pub const INSIDE_INTERFACE: &str = "eth0";
 /// How long a connection to a member may take before the client's connection is closed.
 const MEMBER_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// `statfs` type of a bind-mounted namespace file (`NSFS_MAGIC`).
-const NSFS_MAGIC: i64 = 0x6e73_6673;
 
 /// The namespace of a load balancer.
 pub fn namespace_name(load_balancer_id: &str) -> String {
@@ -479,12 +475,12 @@ impl Balancers {
             self.running.remove(&plan.id);
         }
         if !self.running.contains_key(&plan.id) {
-            let path = namespace_path(&plan.namespace);
-            if !is_namespace(&path) {
+            let path = netns::path(&plan.namespace);
+            if !netns::is_namespace_at(&path) {
                 tracing::info!(load_balancer = %plan.id, namespace = %plan.namespace, "creating the load balancer's namespace");
-                create_namespace(&path)
-                    .await
-                    .map_err(|e| failed(&format!("create namespace {}", plan.namespace))(e))?;
+                netns::create(&path).await.map_err(|e| {
+                    failed(&format!("create namespace {}", plan.namespace))(StepError::Io(e))
+                })?;
             }
             let started = start_thread(plan)
                 .await
@@ -520,8 +516,9 @@ impl Balancers {
                 id,
                 &format!("delete its veth {}", running.plan.tap),
             ))?;
-        remove_namespace(&namespace_path(&namespace))
+        netns::delete(&netns::path(&namespace))
             .await
+            .map_err(StepError::Io)
             .map_err(step_failed(id, &format!("remove namespace {namespace}")))
     }
 }
@@ -544,68 +541,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn namespace_path(namespace: &str) -> PathBuf {
-    Path::new(NETNS_DIR).join(namespace)
-}
-
-/// Whether `path` is a bound network namespace (not a stale empty file).
-fn is_namespace(path: &Path) -> bool {
-    rustix::fs::statfs(path).is_ok_and(|fs| fs.f_type == NSFS_MAGIC)
-}
-
-/// `ip netns add`: a thread of its own unshares its network namespace and bind-mounts
-/// it at `path`, then ends (the mount keeps the namespace alive).
-async fn create_namespace(path: &Path) -> Result<(), StepError> {
-    let path = path.to_path_buf();
-    let (done, result) = oneshot::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(unshare_and_bind(&path));
-    });
-    result
-        .await
-        .map_err(|_| StepError::Thread("the namespace thread panicked".to_string()))?
-}
-
-fn unshare_and_bind(path: &Path) -> Result<(), StepError> {
-    std::fs::create_dir_all(NETNS_DIR)?;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
-    let bound = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-        .map_err(std::io::Error::from)
-        .and_then(|()| {
-            rustix::mount::mount_bind("/proc/thread-self/ns/net", path).map_err(Into::into)
-        });
-    if let Err(error) = bound {
-        let _ = std::fs::remove_file(path);
-        return Err(error.into());
-    }
-    Ok(())
-}
-
-async fn remove_namespace(path: &Path) -> Result<(), StepError> {
-    let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        match rustix::mount::unmount(&path, rustix::mount::UnmountFlags::DETACH) {
-            Ok(()) | Err(Errno::INVAL) | Err(Errno::NOENT) => {}
-            Err(error) => return Err(std::io::Error::from(error)),
-        }
-        match std::fs::remove_file(&path) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
-            _ => Ok(()),
-        }
-    })
-    .await
-    .map_err(|e| StepError::Thread(e.to_string()))?
-    .map_err(StepError::Io)
-}
-
 /// Starts the load balancer's thread in its namespace; answers once its runtime runs,
 /// with a netlink handle inside the namespace.
 async fn start_thread(plan: &BalancerPlan) -> Result<RunningBalancer, StepError> {
-    let netns = std::fs::File::open(namespace_path(&plan.namespace))?;
+    let netns = std::fs::File::open(netns::path(&plan.namespace))?;
     let (config_tx, config_rx) = watch::channel(Arc::new(BalancerConfig::default()));
     let members: MemberRegistry = Arc::default();
     let (ready_tx, ready_rx) = oneshot::channel::<Result<Handle, StepError>>();
@@ -758,7 +697,7 @@ async fn ensure_veth(
         }
     }
     tracing::info!(load_balancer = %plan.id, device = %plan.tap, "creating the VIP veth");
-    let netns = std::fs::File::open(namespace_path(&plan.namespace))
+    let netns = std::fs::File::open(netns::path(&plan.namespace))
         .map_err(|e| failed(format!("open namespace {}", plan.namespace))(e.into()))?;
     let peer = LinkMessageBuilder::<LinkUnspec>::new()
         .name(INSIDE_INTERFACE.to_string())

@@ -9,6 +9,7 @@ pub mod dhcp;
 pub mod driver;
 pub mod firewall;
 pub mod links;
+pub mod netns;
 pub mod router;
 
 /// The tap device of a port: `tap` and the first 11 characters of its id (Neutron's

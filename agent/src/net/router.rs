@@ -37,12 +37,10 @@ use tokio::task::JoinHandle;
 use yunji_common::agent_api::{NodeNetworkSpec, RouterSpec};
 use yunji_common::execute::execute;
 
-use super::{parse_mac, tap_name};
+use super::{netns, parse_mac, tap_name};
 
 /// Every router namespace is named this prefix and the first 11 characters of its id.
 pub const NAMESPACE_PREFIX: &str = "yrt-";
-/// Where named network namespaces are bind-mounted (`ip netns` uses the same place).
-pub const NETNS_DIR: &str = "/run/netns";
 /// The router end of the gateway port's veth: this prefix and 11 characters of the port id.
 const GATEWAY_PREFIX: &str = "qg-";
 /// The router end of an interface port's veth.
@@ -79,10 +77,6 @@ pub fn namespace_name(router_id: &str) -> String {
         "{NAMESPACE_PREFIX}{}",
         router_id.chars().take(11).collect::<String>()
     )
-}
-
-fn namespace_path(namespace: &str) -> PathBuf {
-    Path::new(NETNS_DIR).join(namespace)
 }
 
 /// A router as the node must carry it, derived and validated from the spec.
@@ -485,15 +479,15 @@ impl Routers {
             source,
         };
         let mut found = Vec::new();
-        let mut entries = match tokio::fs::read_dir(NETNS_DIR).await {
+        let mut entries = match tokio::fs::read_dir(netns::NETNS_DIR).await {
             Ok(entries) => entries,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(found),
-            Err(error) => return Err(failed(&format!("list {NETNS_DIR}"), error.into())),
+            Err(error) => return Err(failed(&format!("list {}", netns::NETNS_DIR), error.into())),
         };
         while let Some(entry) = entries
             .next_entry()
             .await
-            .map_err(|e| failed(&format!("list {NETNS_DIR}"), e.into()))?
+            .map_err(|e| failed(&format!("list {}", netns::NETNS_DIR), e.into()))?
         {
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
@@ -509,7 +503,7 @@ impl Routers {
             };
             // A name whose namespace is mounted in another mount namespace only (an
             // agent run by `ip netns exec` has its own) is a plain file here: not ours.
-            if !is_namespace(&file) {
+            if !netns::is_namespace(&file) {
                 continue;
             }
             let id = namespace_id(&self.node, &file)
@@ -549,10 +543,9 @@ impl Routers {
             }
         }
         drop(inside);
-        let path = namespace_path(namespace);
-        run_blocking(move || delete_namespace(&path))
+        netns::delete(&netns::path(namespace))
             .await
-            .map_err(step("delete its namespace".into()))
+            .map_err(|e| step("delete its namespace".into())(e.into()))
     }
 
     /// Makes one router exist as planned.
@@ -565,17 +558,16 @@ impl Routers {
                 source,
             }
         };
-        let path = namespace_path(&router.namespace);
+        let path = netns::path(&router.namespace);
         if !tokio::fs::try_exists(&path)
             .await
             .map_err(|e| step("look for its namespace")(e.into()))?
         {
             tracing::info!(router = %router.id, namespace = %router.namespace, "creating router namespace");
             self.loaded_nat.remove(&router.namespace);
-            let made = path.clone();
-            run_on_thread(None, move || create_namespace(&made))
+            netns::create(&path)
                 .await
-                .map_err(step("create its namespace"))?;
+                .map_err(|e| step("create its namespace")(e.into()))?;
             let file = open_namespace(&path)
                 .await
                 .map_err(step("open its namespace"))?;
@@ -745,18 +737,11 @@ async fn open_namespace(path: &Path) -> Result<File, BoxError> {
     Ok(tokio::fs::File::open(path).await?.into_std().await)
 }
 
-/// Blocking work on tokio's blocking pool (for work that changes no namespace).
-async fn run_blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, BoxError> + Send + 'static,
-) -> Result<T, BoxError> {
-    tokio::task::spawn_blocking(work).await?
-}
-
 /// A netlink connection whose socket lives in the router's namespace (opened on a
 /// thread inside it), driven by the current runtime.
 async fn open_inside(namespace: &str) -> Result<Inside, BoxError> {
     let runtime = tokio::runtime::Handle::current();
-    let (connection, handle, _) = run_on_thread(Some(namespace_path(namespace)), move || {
+    let (connection, handle, _) = run_on_thread(Some(netns::path(namespace)), move || {
         // The socket registers with the caller's runtime, whatever thread polls it.
         let _entered = runtime.enter();
         Ok(rtnetlink::new_connection()?)
@@ -766,66 +751,6 @@ async fn open_inside(namespace: &str) -> Result<Inside, BoxError> {
         handle,
         connection: tokio::spawn(connection),
     })
-}
-
-/// `ip netns add`, on a thread that ends afterwards: `/run/netns` made a shared mount
-/// (so the namespace shows in every mount namespace), a file there, a new network
-/// namespace unshared by this thread and bind-mounted on the file.
-fn create_namespace(path: &Path) -> Result<(), BoxError> {
-    use nix::mount::{MsFlags, mount};
-    let dir = Path::new(NETNS_DIR);
-    std::fs::create_dir_all(dir)?;
-    let shared = || {
-        mount(
-            None::<&str>,
-            dir,
-            Some("none"),
-            MsFlags::MS_SHARED | MsFlags::MS_REC,
-            None::<&str>,
-        )
-    };
-    if let Err(nix::errno::Errno::EINVAL) = shared() {
-        // Not a mount point yet: make it one.
-        mount(
-            Some(dir),
-            dir,
-            Some("none"),
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )?;
-        shared()?;
-    }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    let bound = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).and_then(|()| {
-        mount(
-            Some("/proc/thread-self/ns/net"),
-            path,
-            Some("none"),
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-    });
-    if let Err(error) = bound {
-        let _ = std::fs::remove_file(path);
-        return Err(error.into());
-    }
-    Ok(())
-}
-
-/// `ip netns delete`: the namespace ends once nothing else holds it.
-fn delete_namespace(path: &Path) -> Result<(), BoxError> {
-    match nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
-        Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
-        Err(error) => return Err(error.into()),
-    }
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error.into()),
-    }
 }
 
 /// Runs inside the router's namespace: IPv4 (and IPv6, where the kernel has it)
@@ -845,12 +770,6 @@ fn enable_forwarding() -> Result<(), BoxError> {
         }
     }
     Ok(())
-}
-
-/// Whether `file` is a namespace (on nsfs), not the empty file a mount point is.
-fn is_namespace(file: &File) -> bool {
-    const NSFS_MAGIC: u64 = 0x6e73_6673;
-    rustix::fs::fstatfs(file).is_ok_and(|fs| fs.f_type as u64 == NSFS_MAGIC)
 }
 
 /// The id the node's namespace gives the namespace `file` is (-1: none).
@@ -1052,7 +971,7 @@ async fn load_nat(namespace: &str, transaction: &str) -> Result<(), BoxError> {
     let result = execute(
         "nsenter",
         [
-            format!("--net={}", namespace_path(namespace).display()),
+            format!("--net={}", netns::path(namespace).display()),
             "nft".to_string(),
             "-f".to_string(),
             path.display().to_string(),
