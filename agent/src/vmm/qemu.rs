@@ -789,7 +789,7 @@ struct BlockJob {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use serde_json::json;
+    use serde_json::{Value, json};
     use tokio::net::UnixListener;
 
     use super::*;
@@ -868,44 +868,46 @@ mod tests {
         }
     }
 
+    /// What QEMU is asked in a migration of [`vm_with_volumes`] whose state transfer
+    /// ends as `outcome` says. The fake checks the order of the commands: the read-only
+    /// volume is not mirrored; the state goes only once both mirrors are ready; the
+    /// mirrors end after, however the transfer went.
+    fn migration_script(vm: &VmConfig, outcome: Value) -> Vec<(&'static str, Vec<Value>)> {
+        let writable = format!("mig-{}", VolumeDisk::node_name(vm.volumes[0].volume_id));
+        let jobs = |ready: bool| {
+            json!({"return": [{"device": "mig-root-disk", "ready": true},
+                              {"device": writable, "ready": ready}]})
+        };
+        vec![
+            ("qmp_capabilities", vec![ok()]),
+            ("blockdev-add", vec![ok()]),
+            ("blockdev-mirror", vec![ok()]),
+            ("blockdev-add", vec![ok()]),
+            ("blockdev-mirror", vec![ok()]),
+            ("query-block-jobs", vec![jobs(false)]),
+            ("query-block-jobs", vec![jobs(true)]),
+            ("migrate", vec![ok()]),
+            ("query-migrate", vec![json!({ "return": outcome })]),
+            ("block-job-cancel", vec![ok()]),
+            ("block-job-cancel", vec![ok()]),
+            ("query-block-jobs", vec![json!({"return": []})]),
+            ("blockdev-del", vec![ok()]),
+            ("blockdev-del", vec![ok()]),
+        ]
+    }
+
+    const TARGET: &str = "tcp:127.0.0.1:4000 nbd:127.0.0.1:4001";
+
     #[tokio::test]
     async fn a_migration_mirrors_the_writable_disks_until_ready_then_sends_the_state_then_ends_them()
      {
         let dir = tempfile::tempdir().unwrap();
         let (_qemu, listener) = fake_vm(dir.path());
         let vm = vm_with_volumes(dir.path());
-        let writable = format!("mig-{}", VolumeDisk::node_name(vm.volumes[0].volume_id));
-        let jobs = |ready: bool| {
-            json!({"return": [{"device": "mig-root-disk", "ready": true},
-                              {"device": writable, "ready": ready}]})
-        };
-        // The fake checks the order of the commands: the read-only volume is not
-        // mirrored; the state goes only once both mirrors are ready; they end after.
-        let monitor = tokio::spawn(fake_qemu(
-            listener,
-            vec![
-                ("qmp_capabilities", vec![ok()]),
-                ("blockdev-add", vec![ok()]),
-                ("blockdev-mirror", vec![ok()]),
-                ("blockdev-add", vec![ok()]),
-                ("blockdev-mirror", vec![ok()]),
-                ("query-block-jobs", vec![jobs(false)]),
-                ("query-block-jobs", vec![jobs(true)]),
-                ("migrate", vec![ok()]),
-                (
-                    "query-migrate",
-                    vec![json!({"return": {"status": "completed"}})],
-                ),
-                ("block-job-cancel", vec![ok()]),
-                ("block-job-cancel", vec![ok()]),
-                ("query-block-jobs", vec![json!({"return": []})]),
-                ("blockdev-del", vec![ok()]),
-                ("blockdev-del", vec![ok()]),
-            ],
-        ));
+        let script = migration_script(&vm, json!({"status": "completed"}));
+        let monitor = tokio::spawn(fake_qemu(listener, script));
         let qemu = Qemu::new("qemu-system-x86_64".into(), "127.0.0.1".parse().unwrap());
-        let uri = "tcp:127.0.0.1:4000 nbd:127.0.0.1:4001";
-        qemu.send_migration(&vm, uri).await.unwrap();
+        qemu.send_migration(&vm, TARGET).await.unwrap();
         monitor.await.unwrap();
     }
 
@@ -914,39 +916,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (_qemu, listener) = fake_vm(dir.path());
         let vm = vm_with_volumes(dir.path());
-        let writable = format!("mig-{}", VolumeDisk::node_name(vm.volumes[0].volume_id));
-        let monitor = tokio::spawn(fake_qemu(
-            listener,
-            vec![
-                ("qmp_capabilities", vec![ok()]),
-                ("blockdev-add", vec![ok()]),
-                ("blockdev-mirror", vec![ok()]),
-                ("blockdev-add", vec![ok()]),
-                ("blockdev-mirror", vec![ok()]),
-                (
-                    "query-block-jobs",
-                    vec![
-                        json!({"return": [{"device": "mig-root-disk", "ready": true},
-                                           {"device": writable, "ready": true}]}),
-                    ],
-                ),
-                ("migrate", vec![ok()]),
-                (
-                    "query-migrate",
-                    vec![json!({"return": {"status": "failed", "error-desc": "target went away"}})],
-                ),
-                ("block-job-cancel", vec![ok()]),
-                ("block-job-cancel", vec![ok()]),
-                ("query-block-jobs", vec![json!({"return": []})]),
-                ("blockdev-del", vec![ok()]),
-                ("blockdev-del", vec![ok()]),
-            ],
-        ));
+        let failed = json!({"status": "failed", "error-desc": "target went away"});
+        let monitor = tokio::spawn(fake_qemu(listener, migration_script(&vm, failed)));
         let qemu = Qemu::new("qemu-system-x86_64".into(), "127.0.0.1".parse().unwrap());
-        let error = qemu
-            .send_migration(&vm, "tcp:127.0.0.1:4000 nbd:127.0.0.1:4001")
-            .await
-            .unwrap_err();
+        let error = qemu.send_migration(&vm, TARGET).await.unwrap_err();
         assert!(error.to_string().contains("target went away"), "{error}");
         monitor.await.unwrap();
 

@@ -64,17 +64,8 @@ impl Cloud {
         body: Option<Value>,
         status: StatusCode,
     ) -> Value {
-        let r = self
-            .ctx
-            .call(
-                method,
-                &format!("/load-balancer/v2/lbaas{path}"),
-                Some(&self.admin),
-                body,
-            )
-            .await;
-        assert_eq!(r.status, status, "{path}: {:?}", r.body);
-        r.body
+        let path = format!("/load-balancer/v2/lbaas{path}");
+        self.admin_call(method, &path, body, status).await
     }
 
     /// Waits until the load balancer's node applied its last change; its view.

@@ -380,6 +380,19 @@ impl Session {
 }
 
 impl Cloud {
+    /// A request as admin that must answer `status`; its body.
+    async fn admin_call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        status: StatusCode,
+    ) -> Value {
+        let r = self.ctx.call(method, path, Some(&self.admin), body).await;
+        assert_eq!(r.status, status, "{path}: {:?}", r.body);
+        r.body
+    }
+
     async fn delete_and_check_gone(&self, id: &str) {
         let r = self
             .ctx

@@ -79,17 +79,8 @@ impl Cloud {
         body: Option<Value>,
         status: StatusCode,
     ) -> Value {
-        let r = self
-            .ctx
-            .call(
-                method,
-                &format!("/network/v2.0{path}"),
-                Some(&self.admin),
-                body,
-            )
-            .await;
-        assert_eq!(r.status, status, "{path}: {:?}", r.body);
-        r.body
+        self.admin_call(method, &format!("/network/v2.0{path}"), body, status)
+            .await
     }
 
     /// A port with a chosen address, so that the other VMs' scripts can name it, in the
