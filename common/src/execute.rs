@@ -41,14 +41,48 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    run(program, args, None, timeout).await
+}
+
+/// [`execute`], with `input` on the tool's stdin (`nft -f -`): nothing goes through a
+/// file that a process killed midway would leave behind.
+pub async fn execute_with_input<I, S>(
+    program: &str,
+    args: I,
+    input: &[u8],
+    timeout: Duration,
+) -> Result<Output, ExecError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    run(program, args, Some(input), timeout).await
+}
+
+async fn run<I, S>(
+    program: &str,
+    args: I,
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Output, ExecError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    use tokio::io::AsyncWriteExt;
+
     let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
     let command = std::iter::once(program.to_string())
         .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
         .collect::<Vec<_>>()
         .join(" ");
-    let child = Command::new(program)
+    let mut child = Command::new(program)
         .args(&args)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -57,7 +91,19 @@ where
             command: command.clone(),
             source,
         })?;
-    let out = tokio::time::timeout(timeout, child.wait_with_output())
+    let stdin = child.stdin.take();
+    // The input is written while the output is read, so neither side can block the other;
+    // a tool that exits without reading it all fails on its own terms.
+    let feed = async move {
+        if let (Some(mut stdin), Some(input)) = (stdin, input) {
+            let _ = stdin.write_all(input).await;
+        }
+    };
+    let finished = async {
+        let ((), out) = tokio::join!(feed, child.wait_with_output());
+        out
+    };
+    let out = tokio::time::timeout(timeout, finished)
         .await
         .map_err(|_| ExecError::Timeout {
             command: command.clone(),
@@ -105,6 +151,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let echoed = execute_with_input("cat", ["-"], b"fed", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(echoed.stdout, b"fed");
         let slow = execute("sleep", ["5"], Duration::from_millis(100)).await;
         assert!(matches!(slow, Err(ExecError::Timeout { .. })));
         let missing = execute("/nonexistent/tool", ["x"], Duration::from_secs(1)).await;

@@ -15,12 +15,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use yunji_common::agent_api::{NodeNetworkSpec, PortSpec, SecurityGroupSpec, SecurityRuleSpec};
-use yunji_common::execute::{ExecError, execute};
+use yunji_common::execute::{ExecError, execute_with_input};
 
 use super::links::bridge_name;
 use super::tap_name;
@@ -51,12 +49,6 @@ pub enum FirewallError {
         /// The rule's index in the group's `rules`.
         rule: usize,
         reason: String,
-    },
-    #[error("cannot write the nftables ruleset to {}", path.display())]
-    WriteRuleset {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
     },
     #[error("nft did not load the ruleset")]
     Nft(#[source] ExecError),
@@ -342,27 +334,10 @@ pub async fn remove() -> Result<(), FirewallError> {
 }
 
 async fn run_nft(transaction: &str) -> Result<(), FirewallError> {
-    // `execute` gives the tool no stdin, so the transaction goes through a file.
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "yunji-firewall-{}-{}.nft",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    tokio::fs::write(&path, transaction)
+    execute_with_input("nft", ["-f", "-"], transaction.as_bytes(), NFT_TIMEOUT)
         .await
-        .map_err(|source| FirewallError::WriteRuleset {
-            path: path.clone(),
-            source,
-        })?;
-    let result = execute(
-        "nft",
-        [std::ffi::OsStr::new("-f"), path.as_os_str()],
-        NFT_TIMEOUT,
-    )
-    .await;
-    let _ = tokio::fs::remove_file(&path).await;
-    result.map(|_| ()).map_err(FirewallError::Nft)
+        .map(|_| ())
+        .map_err(FirewallError::Nft)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
