@@ -211,6 +211,19 @@ def test_b_2_1_8_server_list(openstack: Cli, server, sdk, image: str):
     assert len(rest) + 1 == len(sdk.compute.get("/servers").json()["servers"])
 
 
+def test_server_tags_label_and_filter_servers(openstack: Cli, server):
+    """Tags (2.26): set and unset with the CLI, shown with the server, and a list
+    filter."""
+    openstack.run("server", "set", "--tag", "gis", "--tag", "tiles", server["id"])
+    assert sorted(openstack.json("server", "show", server["id"])["tags"]) == ["gis", "tiles"]
+    tagged = openstack.json("server", "list", "--tags", "gis,tiles")
+    assert [s["ID"] for s in tagged] == [server["id"]]
+    openstack.run("server", "unset", "--tag", "tiles", server["id"])
+    assert openstack.json("server", "show", server["id"])["tags"] == ["gis"]
+    assert openstack.json("server", "list", "--tags", "tiles") == []
+    openstack.run("server", "unset", "--tag", "gis", server["id"])
+
+
 def test_b_2_1_8_server_list_name_filter_is_a_regex(openstack: Cli, server, sdk):
     """B.2.1.8's `name` filter as Nova (and `server list --name <name-regex>`) has
     it: a regular expression, so `^name$` finds exactly that server."""
@@ -322,21 +335,23 @@ def test_b_2_3_1_image_from_server(openstack: Cli, server, sdk):
 
 @pytest.fixture(scope="module")
 def flavor(openstack: Cli, sdk):
-    """B.2.2.1 as a user does it: `flavor create` with CPU, RAM, disk, name, id and
-    the public flag (a description needs microversion 2.55, beyond this cloud's)."""
+    """B.2.2.1 as a user does it: `flavor create` with CPU, RAM, disk, name, id, the
+    public flag and a description (microversion 2.55)."""
     fid = unique("b221")
     created = openstack.json(
         "flavor", "create", "--id", fid, "--vcpus", "2", "--ram", "1024", "--disk", "10",
-        "--public", unique("flavor"),
+        "--public", "--description", "B.2.2.1 tiles", unique("flavor"),
     )  # fmt: skip
     yield created
     sdk.compute.delete_flavor(fid, ignore_missing=True)
 
 
 def test_b_2_2_1_flavor_create(flavor, sdk, member_sdk):
-    """B.2.2.1 (admin): the flavor has the CPUs, RAM, disk, name and id given."""
+    """B.2.2.1 (admin): the flavor has the CPUs, RAM, disk, name, id and description
+    given."""
     assert flavor["id"].startswith("b221-")
     assert (flavor["vcpus"], flavor["ram"], flavor["disk"]) == (2, 1024, 10)
+    assert flavor["description"] == "B.2.2.1 tiles"
     assert flavor["os-flavor-access:is_public"] is True
     refused = member_sdk.compute.post(
         "/flavors",
@@ -353,6 +368,12 @@ def test_b_2_2_3_flavor_show(openstack: Cli, flavor):
         assert {k: shown[k] for k in ("id", "name", "vcpus", "ram", "disk")} == {
             k: flavor[k] for k in ("id", "name", "vcpus", "ram", "disk")
         }
+
+
+def test_flavor_set_description(openstack: Cli, flavor):
+    """A flavor's description is the one thing that changes after it is made (2.55)."""
+    openstack.run("flavor", "set", "--description", "B.2.2.1 tiles and vectors", flavor["id"])
+    assert openstack.json("flavor", "show", flavor["id"])["description"] == "B.2.2.1 tiles and vectors"
 
 
 def test_b_2_2_4_flavor_list(openstack: Cli, flavor, sdk):
@@ -438,7 +459,7 @@ def test_server_group_anti_affinity_spreads_servers(openstack: Cli, sdk, image: 
     servers = []
     for i in range(2):
         created = openstack.json(
-            "server", "create", "--flavor", "m1.tiny", "--image", image,
+            "server", "create", "--flavor", "m1.tiny", "--image", image, "--nic", "none",
             "--hint", f"group={group['id']}", unique(f"spread{i}"),
         )  # fmt: skip
         servers.append(created["id"])

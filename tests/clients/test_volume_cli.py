@@ -270,8 +270,9 @@ def test_volume_snapshot_create(openstack: Cli, sdk):
 def test_server_create_boot_from_volume(openstack: Cli, sdk, image: str):
     name = unique("bfv")
     created = openstack.json(
-        "server", "create", "--flavor", "1", "--image", image, "--boot-from-volume", "2", name
-    )
+        "server", "create", "--flavor", "1", "--image", image, "--boot-from-volume", "2",
+        "--nic", "none", name,
+    )  # fmt: skip
     wait_server(sdk, created["id"], "ACTIVE")
     volumes = [v for v in openstack.json("volume", "list", "--long") if v["Attached to"]]
     root = [v for v in volumes if created["id"] in str(v["Attached to"])]

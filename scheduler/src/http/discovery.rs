@@ -11,7 +11,7 @@ use crate::core::Core;
 
 /// The compute API's microversion range: only what is implemented exactly.
 pub const COMPUTE_MIN: &str = "2.1";
-pub const COMPUTE_MAX: &str = "2.25";
+pub const COMPUTE_MAX: &str = "2.55";
 /// The block-storage API's microversion range.
 pub const VOLUME_MIN: &str = "3.0";
 pub const VOLUME_MAX: &str = "3.42";

@@ -112,6 +112,8 @@ pub struct Server {
     pub key_name: Option<String>,
     pub user_data: Option<String>,
     pub metadata: BTreeMap<String, String>,
+    /// Tags (compute 2.26), in the order they were first given, without repeats.
+    pub tags: Vec<String>,
     pub description: Option<String>,
     /// `networks` as requested (the network service acts on it).
     pub networks: Value,
@@ -171,6 +173,12 @@ pub struct ServerFilter {
     pub flavor_id: Option<String>,
     pub image_id: Option<String>,
     pub host: Option<String>,
+    /// Nova's tag filters (2.26): servers with all of `tags`, with any of `tags_any`,
+    /// without all of `not_tags`, without any of `not_tags_any`.
+    pub tags: Vec<String>,
+    pub tags_any: Vec<String>,
+    pub not_tags: Vec<String>,
+    pub not_tags_any: Vec<String>,
     /// Also deleted servers changed since then.
     pub changes_since: Option<DateTime<Utc>>,
     /// Start after this server (its `created_at`, `id`).

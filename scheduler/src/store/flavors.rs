@@ -173,6 +173,14 @@ impl Tx<'_> {
         self.flavor_extra_specs_set(&f.id, &f.extra_specs)
     }
 
+    /// Sets a flavor's description (2.55); false when there is no such flavor.
+    pub fn flavor_description_set(&self, id: &str, description: Option<&str>) -> Result<bool> {
+        Ok(self.execute(
+            "UPDATE flavors SET description = ?2 WHERE id = ?1",
+            params![id, description],
+        )? == 1)
+    }
+
     /// Deletes a flavor with its access list and extra specs; false when there is none.
     pub fn flavor_delete(&self, id: &str) -> Result<bool> {
         Ok(self.execute("DELETE FROM flavors WHERE id = ?1", [id])? == 1)

@@ -54,6 +54,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0017_port_create_writes",
         include_str!("migrations/0017_port_create_writes.sql"),
     ),
+    (
+        "0018_server_tags",
+        include_str!("migrations/0018_server_tags.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {

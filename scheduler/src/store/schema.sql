@@ -481,7 +481,7 @@ CREATE TABLE servers (
     launched_at       TEXT,
     deleted_at        TEXT,
     deleted           INTEGER NOT NULL DEFAULT 0
-);
+, tags TEXT NOT NULL DEFAULT '[]');
 
 CREATE TABLE subnets (
     seq               INTEGER PRIMARY KEY AUTOINCREMENT,

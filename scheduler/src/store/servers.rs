@@ -60,6 +60,7 @@ fn server(r: &Row) -> rusqlite::Result<Server> {
         key_name: r.get("key_name")?,
         user_data: r.get("user_data")?,
         metadata: json(r, "metadata")?,
+        tags: json(r, "tags")?,
         description: r.get("description")?,
         networks: json(r, "networks")?,
         block_devices: json(r, "block_devices")?,
@@ -182,6 +183,28 @@ impl Db<'_> {
         if let Some(host) = &f.host {
             arg("host = ?", Sql::Text(host.clone()), &mut clauses);
         }
+        // Nova's tag filters; each list is bound as JSON, once per `?`.
+        const ALL_OF: &str = "(SELECT COUNT(DISTINCT t.value) FROM json_each(servers.tags) t
+               WHERE t.value IN (SELECT value FROM json_each(?))) = json_array_length(?)";
+        const ANY_OF: &str = "EXISTS (SELECT 1 FROM json_each(servers.tags) t
+               WHERE t.value IN (SELECT value FROM json_each(?)))";
+        const NOT_ALL_OF: &str = "(SELECT COUNT(DISTINCT t.value) FROM json_each(servers.tags) t
+               WHERE t.value IN (SELECT value FROM json_each(?))) < json_array_length(?)";
+        const NOT_ANY_OF: &str = "NOT EXISTS (SELECT 1 FROM json_each(servers.tags) t
+               WHERE t.value IN (SELECT value FROM json_each(?)))";
+        for (tags, clause) in [
+            (&f.tags, ALL_OF),
+            (&f.tags_any, ANY_OF),
+            (&f.not_tags, NOT_ALL_OF),
+            (&f.not_tags_any, NOT_ANY_OF),
+        ] {
+            if tags.is_empty() {
+                continue;
+            }
+            let list = serde_json::to_string(tags)?;
+            clauses.push(clause);
+            args.extend((0..clause.matches('?').count()).map(|_| Sql::Text(list.clone())));
+        }
         if let Some((t, id)) = &f.marker {
             clauses.push("(created_at < ? OR (created_at = ? AND id < ?))");
             args.push(Sql::Text(sql_time(*t)));
@@ -252,9 +275,10 @@ impl Tx<'_> {
             "INSERT INTO servers (id, name, project_id, user_id, flavor, old_flavor, image_id,
                  vm_state, task_state, power_state, host, availability_zone, key_name,
                  user_data, metadata, description, networks, block_devices, security_groups,
-                 fault, counted, vcpus, ram_mb, disk_gb, created_at, updated_at, launched_at)
+                 fault, counted, vcpus, ram_mb, disk_gb, created_at, updated_at, launched_at,
+                 tags)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
             params![
                 s.id.to_string(),
                 s.name,
@@ -285,7 +309,8 @@ impl Tx<'_> {
                 disk,
                 s.created_at,
                 s.updated_at,
-                s.launched_at
+                s.launched_at,
+                serde_json::to_string(&s.tags)?
             ],
         )?;
         Ok(())
@@ -301,7 +326,7 @@ impl Tx<'_> {
                  task_state = ?6, power_state = ?7, host = ?8, availability_zone = ?9,
                  metadata = ?10, description = ?11, security_groups = ?12, fault = ?13,
                  counted = ?14, vcpus = ?15, ram_mb = ?16, disk_gb = ?17, updated_at = ?18,
-                 launched_at = ?19, deleted_at = ?20, deleted = ?21, locked = ?22
+                 launched_at = ?19, deleted_at = ?20, deleted = ?21, locked = ?22, tags = ?23
              WHERE id = ?1 AND deleted = 0",
             params![
                 s.id.to_string(),
@@ -328,7 +353,8 @@ impl Tx<'_> {
                 s.launched_at,
                 s.deleted_at,
                 flag(deleted),
-                flag(s.locked)
+                flag(s.locked),
+                serde_json::to_string(&s.tags)?
             ],
         )?;
         match n {

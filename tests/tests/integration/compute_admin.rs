@@ -238,7 +238,7 @@ async fn admins_create_and_delete_flavors_and_members_may_not() {
         &admin,
         json!({"name": "full", "ram": 2048, "vcpus": 2, "disk": 20, "id": "c2.m2",
                "OS-FLV-EXT-DATA:ephemeral": 5, "swap": 512, "rxtx_factor": 2.0,
-               "os-flavor-access:is_public": false, "description": "the standard's B.2.2.1"}),
+               "os-flavor-access:is_public": false}),
     )
     .await;
     let dup_name = send(

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod compute_admin;
+mod compute_microversions;
 mod discovery;
 mod floating_ips;
 mod identity;

@@ -747,7 +747,7 @@ async fn microversions_shape_the_server_view_and_the_live_migration_body() {
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
     assert_eq!(
         at(
-            "2.26",
+            "2.56",
             Method::GET,
             format!("/compute/v2.1/servers/{id}"),
             None
@@ -765,7 +765,7 @@ async fn microversions_shape_the_server_view_and_the_live_migration_body() {
         )
         .await
         .header("openstack-api-version"),
-        Some("compute 2.25")
+        Some("compute 2.55")
     );
     assert_eq!(
         at(

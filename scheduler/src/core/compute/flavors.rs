@@ -145,13 +145,7 @@ impl FlavorCreate {
                 self.rxtx_factor
             )));
         }
-        if let Some(d) = &self.description
-            && d.chars().count() > 65535
-        {
-            return Err(Error::BadRequest(
-                "a flavor's description is at most 65535 characters".into(),
-            ));
-        }
+        check_description(self.description.as_deref())?;
         // The ranges were checked just above, so these conversions cannot fail.
         let unsigned = |v: i64| u64::try_from(v).unwrap_or_default();
         Ok(Flavor {
@@ -168,6 +162,16 @@ impl FlavorCreate {
             extra_specs: BTreeMap::new(),
         })
     }
+}
+
+/// Nova's bound on a flavor's description.
+fn check_description(description: Option<&str>) -> Result<()> {
+    if description.is_some_and(|d| d.chars().count() > 65535) {
+        return Err(Error::BadRequest(
+            "a flavor's description is at most 65535 characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 impl Core {
@@ -196,6 +200,27 @@ impl Core {
             .await?;
         tracing::info!(flavor = %flavor.id, name = %flavor.name, "flavor created");
         Ok(flavor)
+    }
+
+    /// `PUT /flavors/{id}` (admin, 2.55): a flavor's description is the one thing about
+    /// it that may change.
+    pub async fn flavor_description_set(
+        &self,
+        caller: &Caller,
+        id: &str,
+        description: Option<String>,
+    ) -> Result<Flavor> {
+        require_admin(caller, "changing a flavor's description")?;
+        check_description(description.as_deref())?;
+        let key = id.to_string();
+        self.store
+            .write(move |tx| {
+                if !tx.flavor_description_set(&key, description.as_deref())? {
+                    return Err(not_found(&key));
+                }
+                tx.flavor_get(&key)?.ok_or_else(|| not_found(&key))
+            })
+            .await
     }
 
     /// `DELETE /flavors/{id}` (admin). Servers keep the copy of the flavor they were

@@ -10,7 +10,7 @@ use yunji_common::agent_api::{Capacity, VmmDriver};
 use crate::core::Core;
 use crate::core::error::{Error, Result};
 use crate::core::policy::require_admin;
-use crate::model::{Allocation, Caller, Node, NodeState};
+use crate::model::{Allocation, Caller, Node, NodeState, Server, ServerFilter};
 
 /// The zone of Nova's control services (scheduler, conductor).
 pub const INTERNAL_ZONE: &str = "internal";
@@ -19,6 +19,14 @@ pub const INTERNAL_ZONE: &str = "internal";
 const CONDUCTOR_ID: i64 = 1;
 const SCHEDULER_ID: i64 = 2;
 const COMPUTE_ID_BASE: i64 = 2;
+
+/// The namespace of the UUIDs hypervisors and services have from 2.53 (RFC 4122 v5):
+/// derived from the node's name, so they stay the same across restarts.
+const HOST_UUIDS: uuid::Uuid = uuid::Uuid::from_u128(0x5f1c_7a3e_9d2b_4c61_8e0f_3b7d_a1c4_2e96);
+
+fn host_uuid(kind: &str, name: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&HOST_UUIDS, format!("{kind}:{name}").as_bytes())
+}
 
 /// A node as Nova's hypervisor: its capacity and what its servers hold.
 #[derive(Debug, Clone)]
@@ -33,6 +41,16 @@ pub struct Hypervisor {
 }
 
 impl Hypervisor {
+    /// Its id from 2.53 on.
+    pub fn uuid(&self) -> uuid::Uuid {
+        host_uuid("hypervisor", &self.node.name)
+    }
+
+    /// Its compute service's id from 2.53 on.
+    pub fn service_uuid(&self) -> uuid::Uuid {
+        host_uuid("nova-compute", &self.node.name)
+    }
+
     pub fn up(&self) -> bool {
         self.node.state == NodeState::Up
     }
@@ -93,6 +111,13 @@ pub struct ComputeService {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
+impl ComputeService {
+    /// Its id from 2.53 on: a node's compute service has its hypervisor's service uuid.
+    pub fn uuid(&self) -> uuid::Uuid {
+        host_uuid(self.binary, &self.host)
+    }
+}
+
 /// An availability zone, with its hosts' services (detail, administrators only).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AvailabilityZone {
@@ -110,6 +135,13 @@ pub struct HostAggregate {
     pub name: String,
     pub availability_zone: Option<String>,
     pub hosts: Vec<String>,
+}
+
+impl HostAggregate {
+    /// Its `uuid` (2.41).
+    pub fn uuid(&self) -> uuid::Uuid {
+        host_uuid("aggregate", &self.name)
+    }
 }
 
 /// The scheduler's own host name, as its services show it.
@@ -205,20 +237,32 @@ impl Core {
         self.hypervisors_all().await
     }
 
-    /// `GET /os-hypervisors/{id}` (admin); an id that is not one of ours is a 404.
-    pub async fn hypervisor_get(&self, caller: &Caller, id: &str) -> Result<Hypervisor> {
+    /// `GET /os-hypervisors/{id}` (admin); an id that is not one of ours is a 404. Ids
+    /// are integers before 2.53 and UUIDs from then on (`by_uuid`).
+    pub async fn hypervisor_get(
+        &self,
+        caller: &Caller,
+        id: &str,
+        by_uuid: bool,
+    ) -> Result<Hypervisor> {
         require_admin(caller, "showing a hypervisor")?;
+        let kind = if by_uuid { "UUIDs" } else { "integers" };
         let not_found = || {
             Error::NotFound(format!(
-                "Hypervisor with ID '{id}' could not be found; hypervisor ids are the integers \
-                 GET /os-hypervisors lists."
+                "Hypervisor with ID '{id}' could not be found; at this microversion hypervisor \
+                 ids are the {kind} GET /os-hypervisors lists."
             ))
         };
-        let wanted: i64 = id.parse().map_err(|_| not_found())?;
         self.hypervisors_all()
             .await?
             .into_iter()
-            .find(|h| h.id == wanted)
+            .find(|h| {
+                if by_uuid {
+                    h.uuid().to_string() == id
+                } else {
+                    h.id.to_string() == id
+                }
+            })
             .ok_or_else(not_found)
     }
 
@@ -268,6 +312,17 @@ impl Core {
     pub async fn host_aggregates(&self, caller: &Caller) -> Result<Vec<HostAggregate>> {
         require_admin(caller, "listing host aggregates")?;
         Ok(Vec::new())
+    }
+
+    /// The servers on one node (admin; `with_servers`, 2.53).
+    pub async fn servers_on_host(&self, caller: &Caller, host: &str) -> Result<Vec<Server>> {
+        require_admin(caller, "listing the servers of a hypervisor")?;
+        let filter = ServerFilter {
+            host: Some(host.to_string()),
+            limit: usize::MAX >> 1,
+            ..ServerFilter::default()
+        };
+        Ok(self.store.read(move |db| db.servers_list(&filter)).await?)
     }
 
     /// `GET /os-services` (admin), optionally only those on `host` or of `binary`.

@@ -8,6 +8,7 @@ mod keypairs;
 mod migrations;
 mod quotas;
 mod server_groups;
+pub mod server_tags;
 pub mod servers;
 pub mod usage;
 

@@ -41,6 +41,8 @@ pub struct ServerCreate {
     pub networks: Value,
     pub block_devices: Value,
     pub metadata: BTreeMap<String, String>,
+    /// Tags at boot (2.52).
+    pub tags: Vec<String>,
     pub user_data: Option<String>,
     pub security_groups: Vec<String>,
     pub availability_zone: Option<String>,
@@ -531,6 +533,8 @@ impl Core {
                 ));
             }
         }
+        let mut input = input;
+        input.tags = super::server_tags::check_tags(std::mem::take(&mut input.tags))?;
         // Every look-up that gates the create (flavor, image, key pair, zone, networks) runs in
         // the same transaction as the quota check and the insert: one trip to the store.
         let now = Utc::now();
@@ -588,6 +592,7 @@ impl Core {
                     key_name: input.key_name,
                     user_data: input.user_data,
                     metadata: input.metadata,
+                    tags: input.tags,
                     description: input.description,
                     networks,
                     block_devices,

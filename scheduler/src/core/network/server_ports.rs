@@ -63,7 +63,9 @@ fn bad(message: impl Into<String>) -> Error {
 /// Checks a create's `networks` for `project_id` and resolves it to the list the
 /// build acts on: 404 for an unknown network or port, 409 for a port or address in
 /// use, 400 for a malformed entry. Without `networks` (or with `auto`), the one
-/// network the project may use; none, no NIC; several, a 409 as Nova says.
+/// network the project may use; several, a 409 as Nova says; none, no NIC when
+/// `networks` was left out, and a 400 for `auto`: Nova would build the project a
+/// network there, which this cloud does not do.
 pub(crate) fn plan_server_networks(
     db: &Db,
     caller: &Caller,
@@ -72,7 +74,17 @@ pub(crate) fn plan_server_networks(
 ) -> Result<Value> {
     let nics = match networks {
         Value::Null => auto_network(db, project_id)?,
-        Value::String(s) if s == "auto" => auto_network(db, project_id)?,
+        Value::String(s) if s == "auto" => {
+            let nics = auto_network(db, project_id)?;
+            if nics.is_empty() {
+                return Err(bad(format!(
+                    "Unable to automatically allocate a network for project {project_id}: it \
+                     has no network to use and this cloud does not make one; create a network \
+                     with a subnet, or ask for networks \"none\""
+                )));
+            }
+            nics
+        }
         Value::String(s) if s == "none" => Vec::new(),
         Value::Array(entries) => {
             let mut nics = Vec::with_capacity(entries.len());

@@ -1,12 +1,12 @@
-//! Nova 2.1 flavors (clause B.2.2): create, delete, show, list (filters, sorting,
-//! paging), flavor access and extra specs.
+//! Nova flavors (clause B.2.2): create, delete, show, list (filters, sorting, paging),
+//! flavor access and extra specs; from 2.55 a description an administrator may change.
 
 use std::collections::BTreeMap;
 
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::ComputeRequest;
+use super::{ComputeRequest, parse_bool};
 use crate::core::Core;
 use crate::core::compute::{FlavorCreate, FlavorQuery, PublicFilter};
 use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
@@ -21,19 +21,43 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
 
 pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
     use Method as M;
-    let ComputeRequest { mut req, path, .. } = creq;
+    let ComputeRequest { mut req, path, mv } = creq;
+    // 2.55 shows a flavor's description and lets an administrator change it.
+    let described = mv.at_least(2, 55);
     let caller = req.caller(core).await?;
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
     let method = req.method.clone();
     match (&method, p.as_slice()) {
-        (&M::GET, ["flavors"]) => list(core, &req, &caller, false).await,
-        (&M::GET, ["flavors", "detail"]) => list(core, &req, &caller, true).await,
-        (&M::POST, ["flavors"]) => create(core, &mut req, &caller).await,
+        (&M::GET, ["flavors"]) => list(core, &req, &caller, false, described).await,
+        (&M::GET, ["flavors", "detail"]) => list(core, &req, &caller, true, described).await,
+        (&M::POST, ["flavors"]) => create(core, &mut req, &caller, described).await,
         (&M::GET, ["flavors", id]) => {
             let flavor = core.flavor_get(&caller, id).await?;
             Ok(json_response(
                 StatusCode::OK,
-                &json!({"flavor": detail(core, &flavor)}),
+                &json!({"flavor": detail(core, &flavor, described)}),
+            ))
+        }
+        (&M::PUT, ["flavors", _]) if !described => Err(ApiError::not_found(format!(
+            "PUT {} needs compute microversion 2.55 or later",
+            req.path
+        ))),
+        (&M::PUT, ["flavors", id]) => {
+            let body: Value = req.json().await?;
+            let description = match body.get("flavor").and_then(Value::as_object) {
+                Some(f) if f.len() == 1 => match f.get("description") {
+                    Some(Value::String(d)) => Some(d.clone()),
+                    Some(Value::Null) => None,
+                    _ => return Err(update_body()),
+                },
+                _ => return Err(update_body()),
+            };
+            let flavor = core
+                .flavor_description_set(&caller, id, description)
+                .await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"flavor": detail(core, &flavor, true)}),
             ))
         }
         (&M::DELETE, ["flavors", id]) => {
@@ -105,9 +129,17 @@ fn links(core: &Core, id: &str) -> Value {
     ])
 }
 
-/// Nova 2.1's flavor detail: exactly these keys.
-fn detail(core: &Core, f: &Flavor) -> Value {
-    json!({
+/// What `PUT /flavors/{id}` takes.
+fn update_body() -> ApiError {
+    ApiError::bad_request(
+        "the body must be {\"flavor\": {\"description\": TEXT or null}}: a flavor's \
+         description is the only thing that changes after it is created",
+    )
+}
+
+/// Nova's flavor detail: exactly these keys, and from 2.55 `description`.
+fn detail(core: &Core, f: &Flavor, described: bool) -> Value {
+    let mut view = json!({
         "id": f.id,
         "name": f.name,
         "ram": f.ram_mb,
@@ -119,11 +151,19 @@ fn detail(core: &Core, f: &Flavor) -> Value {
         "os-flavor-access:is_public": f.is_public,
         "rxtx_factor": f.rxtx_factor,
         "links": links(core, &f.id),
-    })
+    });
+    if described {
+        view["description"] = json!(f.description);
+    }
+    view
 }
 
-fn summary(core: &Core, f: &Flavor) -> Value {
-    json!({"id": f.id, "name": f.name, "links": links(core, &f.id)})
+fn summary(core: &Core, f: &Flavor, described: bool) -> Value {
+    let mut view = json!({"id": f.id, "name": f.name, "links": links(core, &f.id)});
+    if described {
+        view["description"] = json!(f.description);
+    }
+    view
 }
 
 fn access_view(id: &str, projects: &[String]) -> crate::http::Response {
@@ -132,15 +172,6 @@ fn access_view(id: &str, projects: &[String]) -> crate::http::Response {
         .map(|p| json!({"flavor_id": id, "tenant_id": p}))
         .collect();
     json_response(StatusCode::OK, &json!({"flavor_access": items}))
-}
-
-/// oslo's strict boolean strings, as Nova parses `is_public`.
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "t" | "true" | "on" | "y" | "yes" => Some(true),
-        "0" | "f" | "false" | "off" | "n" | "no" => Some(false),
-        _ => None,
-    }
 }
 
 fn parse_sort(key: &str) -> Option<FlavorSort> {
@@ -223,16 +254,22 @@ fn query(req: &ApiRequest) -> Result<FlavorQuery, ApiError> {
     })
 }
 
-async fn list(core: &Core, req: &ApiRequest, caller: &Caller, details: bool) -> ApiResult {
+async fn list(
+    core: &Core,
+    req: &ApiRequest,
+    caller: &Caller,
+    details: bool,
+    described: bool,
+) -> ApiResult {
     let page = core.flavors_list(caller, query(req)?).await?;
     let items: Vec<Value> = page
         .flavors
         .iter()
         .map(|f| {
             if details {
-                detail(core, f)
+                detail(core, f, described)
             } else {
-                summary(core, f)
+                summary(core, f, described)
             }
         })
         .collect();
@@ -286,12 +323,17 @@ const CREATE_FIELDS: &[&str] = &[
     "description",
 ];
 
-fn create_input(body: &Value) -> Result<FlavorCreate, ApiError> {
+fn create_input(body: &Value, described: bool) -> Result<FlavorCreate, ApiError> {
     let Some(obj) = body.get("flavor").and_then(Value::as_object) else {
         return Err(ApiError::bad_request(
             "the body must be {\"flavor\": {\"name\": …, \"ram\": …, \"vcpus\": …, \"disk\": …}}",
         ));
     };
+    if obj.contains_key("description") && !described {
+        return Err(ApiError::bad_request(
+            "a flavor's description needs compute microversion 2.55 or later",
+        ));
+    }
     if let Some(unknown) = obj.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
         return Err(ApiError::bad_request(format!(
             "Additional properties are not allowed ('{unknown}' was unexpected); a flavor has {}",
@@ -374,13 +416,13 @@ fn create_input(body: &Value) -> Result<FlavorCreate, ApiError> {
     })
 }
 
-async fn create(core: &Core, req: &mut ApiRequest, caller: &Caller) -> ApiResult {
+async fn create(core: &Core, req: &mut ApiRequest, caller: &Caller, described: bool) -> ApiResult {
     let body: Value = req.json().await?;
-    let input = create_input(&body)?;
+    let input = create_input(&body, described)?;
     let flavor = core.flavor_create(caller, input).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"flavor": detail(core, &flavor)}),
+        &json!({"flavor": detail(core, &flavor, described)}),
     ))
 }
 

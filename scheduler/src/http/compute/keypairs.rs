@@ -21,9 +21,9 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
     let user_id = user_param(&req, mv);
     match (&method, p.as_slice()) {
         (&M::GET, ["os-keypairs"]) => {
-            let items: Vec<Value> = core
-                .keypairs_list(&caller, user_id.as_deref())
-                .await?
+            let mut keypairs = core.keypairs_list(&caller, user_id.as_deref()).await?;
+            let limit = page(&req, mv, &mut keypairs)?;
+            let items: Vec<Value> = keypairs
                 .iter()
                 .map(|k| {
                     let mut view = json!({
@@ -37,7 +37,22 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
                     json!({ "keypair": view })
                 })
                 .collect();
-            Ok(json_response(StatusCode::OK, &json!({"keypairs": items})))
+            let mut body = json!({"keypairs": items});
+            // Nova links the next page only when this one is full.
+            if let Some(last) = keypairs.last().filter(|_| limit == Some(keypairs.len())) {
+                let mut query = form_urlencoded::Serializer::new(String::new());
+                for (k, v) in req.query_pairs() {
+                    if k != "marker" {
+                        query.append_pair(&k, &v);
+                    }
+                }
+                query.append_pair("marker", &last.name);
+                body["keypairs_links"] = json!([{
+                    "href": format!("{}/compute/v2.1/os-keypairs?{}", core.public_url(), query.finish()),
+                    "rel": "next",
+                }]);
+            }
+            Ok(json_response(StatusCode::OK, &body))
         }
         (&M::POST, ["os-keypairs"]) => {
             let body: Value = req.json().await?;
@@ -81,6 +96,40 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
         }
         _ => Err(ApiError::unrouted(&req)),
     }
+}
+
+/// Pages a key pair list from 2.35 (`limit`, `marker`: a key pair's name, in name
+/// order); the limit it applied.
+fn page(
+    req: &ApiRequest,
+    mv: Microversion,
+    keypairs: &mut Vec<KeyPair>,
+) -> Result<Option<usize>, ApiError> {
+    if !mv.at_least(2, 35) {
+        return Ok(None);
+    }
+    keypairs.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(marker) = req.query_param("marker") {
+        let at = keypairs
+            .iter()
+            .position(|k| k.name == marker)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("Marker keypair {marker} could not be found."))
+            })?;
+        keypairs.drain(..=at);
+    }
+    let limit = req
+        .query_param("limit")
+        .map(|l| {
+            l.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(format!("limit {l:?} must be a non-negative integer"))
+            })
+        })
+        .transpose()?;
+    if let Some(l) = limit {
+        keypairs.truncate(l);
+    }
+    Ok(limit)
 }
 
 /// `?user_id=` (2.10); an unknown parameter before.

@@ -1,6 +1,6 @@
-//! Nova 2.1 (clauses B.1.2, B.1.3.1, B.2.1, B.2.2): servers, flavors, key pairs, quotas
-//! and limits, hypervisors, services and availability zones. Every response echoes the
-//! negotiated microversion.
+//! Nova 2.1 to 2.55 (clauses B.1.2, B.1.3.1, B.2.1, B.2.2): servers, flavors, key
+//! pairs, quotas and limits, hypervisors, services and availability zones. Every
+//! response echoes the negotiated microversion.
 
 mod flavors;
 mod hosts;
@@ -20,6 +20,16 @@ use crate::core::Core;
 fn parse(v: &str) -> Microversion {
     let (a, b) = v.split_once('.').unwrap_or(("2", "1"));
     Microversion::new(a.parse().unwrap_or(2), b.parse().unwrap_or(1))
+}
+
+/// oslo's strict boolean strings, as Nova parses query flags (`is_public`,
+/// `with_servers`).
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "on" | "y" | "yes" => Some(true),
+        "0" | "f" | "false" | "off" | "n" | "no" => Some(false),
+        _ => None,
+    }
 }
 
 /// The compute microversion range.

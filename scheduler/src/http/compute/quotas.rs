@@ -1,4 +1,4 @@
-//! Nova 2.1 quotas and limits (clause B.1.3.1): `GET /limits` and `os-quota-sets`.
+//! Nova quotas and limits (clause B.1.3.1): `GET /limits` and `os-quota-sets`.
 
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
@@ -6,12 +6,19 @@ use serde_json::{Map, Value, json};
 use super::ComputeRequest;
 use crate::core::Core;
 use crate::core::compute::{Limits, QuotaSet};
+use crate::http::microversion::Microversion;
 use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
 use crate::model::Caller;
 
 pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
     use Method as M;
-    let ComputeRequest { mut req, path, .. } = creq;
+    let ComputeRequest { mut req, path, mv } = creq;
+    // 2.36 dropped the network quotas (Neutron keeps them); 2.39 the image metadata one.
+    let hidden: &[&str] = if mv.at_least(2, 36) {
+        NETWORK_QUOTAS
+    } else {
+        &[]
+    };
     let caller = req.caller(core).await?;
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
     let method = req.method.clone();
@@ -19,21 +26,24 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
         (&M::GET, ["limits"]) => {
             let tenant = req.query_param("tenant_id");
             let limits = core.limits(&caller, tenant.as_deref()).await?;
-            Ok(json_response(StatusCode::OK, &limits_view(&limits)))
+            Ok(json_response(StatusCode::OK, &limits_view(&limits, mv)))
         }
         (&M::GET, ["os-quota-sets", project]) => {
             let quota = core.quota_show(&caller, project).await?;
-            Ok(quota_view(Some(project), &quota))
+            Ok(quota_view(Some(project), &quota, hidden))
         }
         (&M::GET, ["os-quota-sets", project, "defaults"]) => {
             let quota = core.quota_defaults(&caller).await?;
-            Ok(quota_view(Some(project), &quota))
+            Ok(quota_view(Some(project), &quota, hidden))
         }
         (&M::GET, ["os-quota-sets", project, "detail"]) => {
             let detail = core.quota_detail(&caller, project).await?;
             let mut set = Map::new();
             set.insert("id".into(), json!(project));
             for (name, d) in detail {
+                if hidden.contains(&name.as_str()) {
+                    continue;
+                }
                 set.insert(
                     name,
                     json!({"limit": d.limit, "in_use": d.in_use, "reserved": d.reserved}),
@@ -41,7 +51,9 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
             }
             Ok(json_response(StatusCode::OK, &json!({"quota_set": set})))
         }
-        (&M::PUT, ["os-quota-sets", project]) => update(core, &mut req, &caller, project).await,
+        (&M::PUT, ["os-quota-sets", project]) => {
+            update(core, &mut req, &caller, project, hidden).await
+        }
         (&M::DELETE, ["os-quota-sets", project]) => {
             no_user_quotas(&req)?;
             core.quota_delete(&caller, project).await?;
@@ -51,10 +63,18 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
     }
 }
 
-/// Nova 2.1's absolute limits: exactly these keys.
-fn limits_view(l: &Limits) -> Value {
+/// The quotas Nova's compute API stops showing (and taking) at 2.36.
+const NETWORK_QUOTAS: &[&str] = &[
+    "fixed_ips",
+    "floating_ips",
+    "security_group_rules",
+    "security_groups",
+];
+
+/// Nova's absolute limits: exactly these keys at 2.1, fewer from 2.36 and 2.39.
+fn limits_view(l: &Limits, mv: Microversion) -> Value {
     let q = |name: &str| l.quota.get(name).copied().unwrap_or(-1);
-    json!({"limits": {
+    let mut view = json!({"limits": {
         "rate": [],
         "absolute": {
             "maxTotalInstances": q("instances"),
@@ -77,12 +97,34 @@ fn limits_view(l: &Limits) -> Value {
             "totalSecurityGroupsUsed": 0,
             "totalServerGroupsUsed": l.server_groups,
         },
-    }})
+    }});
+    if let Some(Value::Object(absolute)) = view.pointer_mut("/limits/absolute") {
+        if mv.at_least(2, 36) {
+            for key in [
+                "maxSecurityGroups",
+                "maxSecurityGroupRules",
+                "maxTotalFloatingIps",
+                "totalFloatingIpsUsed",
+                "totalSecurityGroupsUsed",
+            ] {
+                absolute.remove(key);
+            }
+        }
+        if mv.at_least(2, 39) {
+            absolute.remove("maxImageMeta");
+        }
+    }
+    view
 }
 
 /// `{"quota_set": {…}}`, with the project's `id` except in an update's answer.
-fn quota_view(id: Option<&str>, quota: &QuotaSet) -> crate::http::Response {
-    let mut set: Map<String, Value> = quota.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+/// `hidden` names the quotas the microversion leaves out.
+fn quota_view(id: Option<&str>, quota: &QuotaSet, hidden: &[&str]) -> crate::http::Response {
+    let mut set: Map<String, Value> = quota
+        .iter()
+        .filter(|(k, _)| !hidden.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
     if let Some(id) = id {
         set.insert("id".into(), json!(id));
     }
@@ -98,7 +140,13 @@ fn no_user_quotas(req: &ApiRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn update(core: &Core, req: &mut ApiRequest, caller: &Caller, project: &str) -> ApiResult {
+async fn update(
+    core: &Core,
+    req: &mut ApiRequest,
+    caller: &Caller,
+    project: &str,
+    hidden: &[&str],
+) -> ApiResult {
     no_user_quotas(req)?;
     let body: Value = req.json().await?;
     let Some(obj) = body.get("quota_set").and_then(Value::as_object) else {
@@ -118,6 +166,13 @@ async fn update(core: &Core, req: &mut ApiRequest, caller: &Caller, project: &st
             };
             continue;
         }
+        if hidden.contains(&name.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "Additional properties are not allowed ('{name}' was unexpected): from compute \
+                 microversion 2.36 network quotas are set through the network API \
+                 (PUT /v2.0/quotas/{{project_id}})"
+            )));
+        }
         let bad = || {
             ApiError::bad_request(format!(
                 "Invalid input for field/attribute {name}: give an integer, -1 for unlimited"
@@ -131,5 +186,5 @@ async fn update(core: &Core, req: &mut ApiRequest, caller: &Caller, project: &st
         changes.insert(name.clone(), limit);
     }
     let quota = core.quota_update(caller, project, changes, force).await?;
-    Ok(quota_view(None, &quota))
+    Ok(quota_view(None, &quota, hidden))
 }

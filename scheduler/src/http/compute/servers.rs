@@ -1,10 +1,11 @@
 //! Compute: servers (clause B.2.1) — create, show, list, update, delete, actions,
-//! metadata and the console, in Nova 2.1's shapes.
+//! metadata, tags and the console, in Nova's shapes from 2.1 to 2.55.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use http::{HeaderValue, Method, StatusCode};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha224};
@@ -43,6 +44,7 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
             Ok(empty(StatusCode::NO_CONTENT))
         }
         (&M::POST, ["servers", id, "action"]) => action(core, &mut creq, &caller, id).await,
+        (_, ["servers", id, "tags", rest @ ..]) => tags(core, &mut creq, &caller, id, rest).await,
         (&M::GET, ["servers", id, "ips"]) => network::server_ips(core, &caller, id, None).await,
         (&M::GET, ["servers", id, "ips", net]) => {
             network::server_ips(core, &caller, id, Some(net)).await
@@ -123,15 +125,19 @@ pub async fn route(core: &Core, mut creq: ComputeRequest) -> ApiResult {
                 .server_action_get(&caller, id, request_id, creq.mv.at_least(2, 21))
                 .await?;
             let mut view = action_view(&action);
-            // Before 2.51 only administrators see an action's events.
-            if caller.is_admin() {
-                view["events"] = json!([{
+            // Before 2.51 only administrators see an action's events; from 2.51 everyone
+            // does, and only administrators their tracebacks.
+            if caller.is_admin() || creq.mv.at_least(2, 51) {
+                let mut event = json!({
                     "event": action.event,
                     "start_time": time(action.start_time),
                     "finish_time": action.finish_time.map(time),
                     "result": action.result,
-                    "traceback": action.message,
-                }]);
+                });
+                if caller.is_admin() {
+                    event["traceback"] = json!(action.message);
+                }
+                view["events"] = json!([event]);
             }
             ok(json!({"instanceAction": view}))
         }
@@ -278,7 +284,23 @@ struct Named<'a> {
     name: &'a str,
 }
 
-/// The detailed view of Nova (2.1 to 2.25), serialised straight from the server:
+/// A server's flavor: a reference before 2.47, from then on what it was booted with.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum FlavorView<'a> {
+    Ref(Ref<'a>),
+    Embedded {
+        vcpus: u32,
+        ram: u64,
+        disk: u64,
+        ephemeral: u64,
+        swap: u64,
+        original_name: &'a str,
+        extra_specs: &'a BTreeMap<String, String>,
+    },
+}
+
+/// The detailed view of Nova (2.1 to 2.55), serialised straight from the server:
 /// optional members appear only where the microversion and the caller's role say so.
 #[derive(Serialize)]
 struct Detail<'a> {
@@ -292,7 +314,7 @@ struct Detail<'a> {
     host_id: String,
     /// `""` for a server booted from a volume, as Nova shows it.
     image: Value,
-    flavor: Ref<'a>,
+    flavor: FlavorView<'a>,
     created: String,
     updated: String,
     addresses: Map<String, Value>,
@@ -332,6 +354,8 @@ struct Detail<'a> {
     host_status: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fault: Option<Value>,
 }
@@ -407,12 +431,25 @@ fn detail<'a>(core: &Core, s: &'a Server, id: &'a str, view: &'a View) -> Detail
         metadata: &s.metadata,
         host_id,
         image,
-        flavor: Ref {
-            id: &s.flavor.id,
-            links: [Link {
-                rel: "bookmark",
-                href: format!("{base}/compute/flavors/{}", s.flavor.id),
-            }],
+        flavor: if mv.at_least(2, 47) {
+            let f = &s.flavor;
+            FlavorView::Embedded {
+                vcpus: f.vcpus,
+                ram: f.ram_mb,
+                disk: f.disk_gb,
+                ephemeral: f.ephemeral_gb,
+                swap: f.swap_mb,
+                original_name: &f.name,
+                extra_specs: &f.extra_specs,
+            }
+        } else {
+            FlavorView::Ref(Ref {
+                id: &s.flavor.id,
+                links: [Link {
+                    rel: "bookmark",
+                    href: format!("{base}/compute/flavors/{}", s.flavor.id),
+                }],
+            })
         },
         created: time(s.created_at),
         updated: time(s.updated_at),
@@ -489,6 +526,7 @@ fn detail<'a>(core: &Core, s: &'a Server, id: &'a str, view: &'a View) -> Detail
             }
         }),
         description: mv.at_least(2, 19).then_some(s.description.as_deref()),
+        tags: mv.at_least(2, 26).then_some(s.tags.as_slice()),
         fault: s
             .fault
             .as_ref()
@@ -528,7 +566,34 @@ async fn list(core: &Core, creq: &ComputeRequest, caller: &Caller, detailed: boo
         )));
     }
     if let Some(status) = req.query_param("status") {
-        filter.vm_states = Some(Server::vm_states_for_status(&status));
+        let states = Server::vm_states_for_status(&status);
+        // Before 2.38 an unknown status matched nothing; from 2.38 it is an error.
+        if states.is_empty() && creq.mv.at_least(2, 38) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid status value {status:?}: use ACTIVE, BUILD, DELETED, ERROR, \
+                 HARD_REBOOT, MIGRATING, REBOOT, RESIZE, REVERT_RESIZE, SHUTOFF or VERIFY_RESIZE"
+            )));
+        }
+        filter.vm_states = Some(states);
+    }
+    if creq.mv.at_least(2, 26) {
+        // Each filter is a set: a tag named twice counts once.
+        let tags = |key: &str| -> Vec<String> {
+            req.query_param(key)
+                .map(|v| {
+                    v.split(',')
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string)
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        filter.tags = tags("tags");
+        filter.tags_any = tags("tags-any");
+        filter.not_tags = tags("not-tags");
+        filter.not_tags_any = tags("not-tags-any");
     }
     if let Some(since) = req.query_param("changes-since") {
         let t = DateTime::parse_from_rfc3339(&since)
@@ -644,6 +709,9 @@ pub(crate) struct CreateServer {
     key_name: Option<String>,
     #[serde(default)]
     description: Option<String>,
+    /// Tags at boot (2.52).
+    #[serde(default)]
+    tags: Option<Vec<String>>,
     #[serde(default)]
     min_count: Option<u32>,
     #[serde(default)]
@@ -678,6 +746,12 @@ async fn create(core: &Core, creq: &mut ComputeRequest, caller: &Caller) -> ApiR
             "create one server per request (min_count and max_count 1)",
         ));
     }
+    if s.tags.is_some() && !creq.mv.at_least(2, 52) {
+        return Err(ApiError::bad_request(
+            "tags at create need microversion 2.52 or later",
+        ));
+    }
+    check_device_tags(&s, creq.mv)?;
     if let Some(bdm) = &s.block_device_mapping_v2 {
         for d in bdm {
             let source = d.get("source_type").and_then(Value::as_str).unwrap_or("");
@@ -688,13 +762,7 @@ async fn create(core: &Core, creq: &mut ComputeRequest, caller: &Caller) -> ApiR
             }
         }
     }
-    if let Some(n) = &s.networks
-        && !(n.is_array() || n == "auto" || n == "none")
-    {
-        return Err(ApiError::bad_request(
-            "networks must be a list, \"auto\" or \"none\"",
-        ));
-    }
+    check_networks(s.networks.as_ref(), creq.mv)?;
     let input = ServerCreate {
         name: s.name,
         flavor_ref: match s.flavor_ref {
@@ -705,6 +773,7 @@ async fn create(core: &Core, creq: &mut ComputeRequest, caller: &Caller) -> ApiR
         networks: s.networks.unwrap_or(Value::Null),
         block_devices: Value::Array(s.block_device_mapping_v2.unwrap_or_default()),
         metadata: s.metadata.unwrap_or_default(),
+        tags: s.tags.unwrap_or_default(),
         user_data: s.user_data,
         security_groups: s
             .security_groups
@@ -766,7 +835,36 @@ async fn update(core: &Core, creq: &mut ComputeRequest, caller: &Caller, id: &st
         .server_update(caller, id, body.server.name, body.server.description)
         .await?;
     let view = View::new(core, caller, creq.mv, std::slice::from_ref(&server)).await?;
-    ok(json!({"server": detail_value(core, &server, &view)}))
+    // Nova answers an update with a shorter view than show: none of the extensions'
+    // members (OS-EXT-*, OS-SRV-USG:*, key_name, security groups, volumes, host status).
+    const UPDATE_VIEW: &[&str] = &[
+        "id",
+        "name",
+        "status",
+        "tenant_id",
+        "user_id",
+        "metadata",
+        "hostId",
+        "image",
+        "flavor",
+        "created",
+        "updated",
+        "addresses",
+        "accessIPv4",
+        "accessIPv6",
+        "links",
+        "OS-DCF:diskConfig",
+        "progress",
+        "locked",
+        "description",
+        "tags",
+        "fault",
+    ];
+    let mut shown = detail_value(core, &server, &view);
+    if let Value::Object(members) = &mut shown {
+        members.retain(|k, _| UPDATE_VIEW.contains(&k.as_str()));
+    }
+    ok(json!({"server": shown}))
 }
 
 async fn action(core: &Core, creq: &mut ComputeRequest, caller: &Caller, id: &str) -> ApiResult {
@@ -806,13 +904,24 @@ async fn action(core: &Core, creq: &mut ComputeRequest, caller: &Caller, id: &st
         "os-migrateLive" => {
             // 2.25 made block_migration "auto" and dropped disk_over_commit.
             let block = field("block_migration");
-            let valid = if creq.mv.at_least(2, 25) {
-                args.get("disk_over_commit").is_none() && (block == "auto" || block.is_boolean())
-            } else {
-                block.is_boolean() && field("disk_over_commit").is_boolean()
+            // 2.30 added `force`: skip the scheduler's check of the named host. This
+            // cloud checks a named host's room all the same, so a forced move can never
+            // over-commit a node; `force` is accepted and changes nothing.
+            let force_ok = match args.get("force") {
+                None => true,
+                Some(f) => creq.mv.at_least(2, 30) && f.is_boolean(),
             };
+            let valid = force_ok
+                && if creq.mv.at_least(2, 25) {
+                    args.get("disk_over_commit").is_none()
+                        && (block == "auto" || block.is_boolean())
+                } else {
+                    block.is_boolean() && field("disk_over_commit").is_boolean()
+                };
             if !valid {
-                return Err(ApiError::bad_request(if creq.mv.at_least(2, 25) {
+                return Err(ApiError::bad_request(if creq.mv.at_least(2, 30) {
+                    "os-migrateLive needs {\"host\": HOST or null, \"block_migration\": \"auto\" or a boolean} and optionally \"force\": a boolean"
+                } else if creq.mv.at_least(2, 25) {
                     "os-migrateLive needs {\"host\": HOST or null, \"block_migration\": \"auto\" or a boolean}"
                 } else {
                     "os-migrateLive needs {\"host\": HOST or null, \"block_migration\": BOOL, \"disk_over_commit\": BOOL}"
@@ -889,7 +998,13 @@ async fn action(core: &Core, creq: &mut ComputeRequest, caller: &Caller, id: &st
             let image_id = core
                 .server_create_image(caller, id, image_name, metadata, &creq.req.request_id)
                 .await?;
-            let mut response = empty(StatusCode::ACCEPTED);
+            // 2.45 answers with the image's id in the body. The Location header of the
+            // earlier versions stays: clients that test for exactly 2.45 still read it.
+            let mut response = if creq.mv.at_least(2, 45) {
+                json_response(StatusCode::ACCEPTED, &json!({"image_id": image_id}))
+            } else {
+                empty(StatusCode::ACCEPTED)
+            };
             if let Ok(location) =
                 HeaderValue::from_str(&format!("{}/image/v2/images/{image_id}", core.public_url()))
             {
@@ -913,4 +1028,142 @@ async fn action(core: &Core, creq: &mut ComputeRequest, caller: &Caller, id: &st
     core.server_action(caller, id, action, &creq.req.request_id)
         .await?;
     Ok(empty(StatusCode::ACCEPTED))
+}
+
+/// `networks` at create: a list, `auto` or `none` (Nova takes those two from 2.37;
+/// this cloud at every version); from 2.37 it is required and a network's `uuid`
+/// must be a UUID.
+fn check_networks(networks: Option<&Value>, mv: Microversion) -> Result<(), ApiError> {
+    let strict = mv.at_least(2, 37);
+    match networks {
+        None if strict => Err(ApiError::bad_request(
+            "networks is required from compute microversion 2.37: give a list of networks \
+             or ports, \"auto\" (the project's one network) or \"none\"",
+        )),
+        None => Ok(()),
+        Some(Value::String(s)) if s == "auto" || s == "none" => Ok(()),
+        Some(Value::Array(entries)) => {
+            if strict {
+                for uuid in entries.iter().filter_map(|e| e.get("uuid")) {
+                    if uuid
+                        .as_str()
+                        .and_then(|u| uuid::Uuid::parse_str(u).ok())
+                        .is_none()
+                    {
+                        return Err(ApiError::bad_request(format!(
+                            "Invalid input for field/attribute uuid: {uuid} is not a 'uuid'"
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        }
+        Some(_) => Err(ApiError::bad_request(
+            "networks must be a list, \"auto\" or \"none\"",
+        )),
+    }
+}
+
+/// Device tags at create: on networks from 2.32 to 2.36 and from 2.42, on block
+/// devices at 2.32 and from 2.42 (Nova dropped them in between by mistake). They stay
+/// in the request the server keeps; the config drive carries no device list yet.
+fn check_device_tags(s: &CreateServer, mv: Microversion) -> Result<(), ApiError> {
+    let from_42 = mv.at_least(2, 42);
+    let nets_ok = from_42 || (mv.at_least(2, 32) && !mv.at_least(2, 37));
+    let bdm_ok = from_42 || mv == Microversion::new(2, 32);
+    let nets = s.networks.as_ref().and_then(Value::as_array);
+    let bdm = s.block_device_mapping_v2.as_ref();
+    let checks = [
+        (nets.into_iter().flatten(), nets_ok, "networks"),
+        (bdm.into_iter().flatten(), bdm_ok, "block_device_mapping_v2"),
+    ];
+    for (entries, allowed, field) in checks {
+        for tag in entries.filter_map(|e| e.get("tag")) {
+            if !allowed {
+                return Err(ApiError::bad_request(format!(
+                    "a tag on {field} needs microversion 2.42 or later"
+                )));
+            }
+            tag.as_str()
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "the tag of an entry of {field} must be a string"
+                    ))
+                })
+                .and_then(|t| {
+                    crate::core::compute::server_tags::check_tag(t).map_err(ApiError::from)
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// `/servers/{id}/tags[/{tag}]` (2.26).
+async fn tags(
+    core: &Core,
+    creq: &mut ComputeRequest,
+    caller: &Caller,
+    id: &str,
+    rest: &[&str],
+) -> ApiResult {
+    use Method as M;
+    if !creq.mv.at_least(2, 26) {
+        return Err(ApiError::not_found(format!(
+            "{} needs compute microversion 2.26 or later",
+            creq.req.path
+        )));
+    }
+    let method = creq.req.method.clone();
+    match (&method, rest) {
+        (&M::GET, []) => {
+            let server = core.server_get(caller, id, Access::Read).await?;
+            ok(json!({"tags": server.tags}))
+        }
+        (&M::PUT, []) => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Body {
+                tags: Vec<String>,
+            }
+            let body: Body = creq.req.json().await?;
+            let tags = core.server_tags_replace(caller, id, body.tags).await?;
+            ok(json!({"tags": tags}))
+        }
+        (&M::DELETE, []) => {
+            core.server_tags_clear(caller, id).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (&M::GET, [tag]) => {
+            let server = core.server_get(caller, id, Access::Read).await?;
+            if server.tags.iter().any(|t| t == tag) {
+                Ok(empty(StatusCode::NO_CONTENT))
+            } else {
+                Err(ApiError::not_found(format!(
+                    "Tag '{tag}' could not be found on the server."
+                )))
+            }
+        }
+        (&M::PUT, [tag]) => {
+            if !core.server_tag_add(caller, id, tag).await? {
+                return Ok(empty(StatusCode::NO_CONTENT));
+            }
+            let mut response = empty(StatusCode::CREATED);
+            let location = format!(
+                "{}/compute/v2.1/servers/{id}/tags/{}",
+                core.public_url(),
+                utf8_percent_encode(tag, NON_ALPHANUMERIC)
+            );
+            if let Ok(location) = HeaderValue::from_str(&location) {
+                response
+                    .headers_mut()
+                    .insert(http::header::LOCATION, location);
+            }
+            Ok(response)
+        }
+        (&M::DELETE, [tag]) => {
+            core.server_tag_delete(caller, id, tag).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        _ => Err(ApiError::unrouted(&creq.req)),
+    }
 }

@@ -31,32 +31,103 @@ fn parse_time(name: &str, value: Option<String>) -> Result<DateTime<Utc>, ApiErr
         })
 }
 
+/// Nova's `max_limit`: the page size when none is given.
+const MAX_LIMIT: usize = 1000;
+
 pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
-    let ComputeRequest { req, path, .. } = creq;
+    let ComputeRequest { req, path, mv } = creq;
     let caller = req.caller(core).await?;
     let start = parse_time("start", req.query_param("start"))?;
     let end = parse_time("end", req.query_param("end"))?;
-    match path.as_slice() {
-        [_] => {
+    let paged = mv.at_least(2, 40);
+    let (limit, marker) = if paged {
+        let limit = req
+            .query_param("limit")
+            .map(|l| {
+                l.parse::<usize>().map_err(|_| {
+                    ApiError::bad_request(format!("limit {l:?} must be a non-negative integer"))
+                })
+            })
+            .transpose()?;
+        (
+            limit.unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
+            req.query_param("marker"),
+        )
+    } else {
+        // Before 2.40 Nova pages silently at max_limit.
+        (MAX_LIMIT, None)
+    };
+    let (project, key) = match path.as_slice() {
+        [_] => (None, "tenant_usages"),
+        [_, project] => (Some(project.as_str()), "tenant_usage"),
+        _ => return Err(ApiError::unrouted(&req)),
+    };
+    let mut usages = core.usage(&caller, project, start, end).await?;
+    let full = page(&mut usages, marker.as_deref(), limit)?;
+    let mut body = match project {
+        None => {
             let detailed = req.query_flag("detailed");
-            let usages = core.usage(&caller, None, start, end).await?;
             let views: Vec<Value> = usages.iter().map(|u| view(u, detailed)).collect();
-            Ok(json_response(
-                StatusCode::OK,
-                &json!({"tenant_usages": views}),
-            ))
+            json!({ key: views })
         }
-        [_, project] => {
-            let usages = core.usage(&caller, Some(project), start, end).await?;
-            // A project with no servers in the period: Nova answers an empty object.
-            let view = usages.first().map_or_else(|| json!({}), |u| view(u, true));
-            Ok(json_response(
-                StatusCode::OK,
-                &json!({"tenant_usage": view}),
-            ))
+        // A project with no servers in the period: Nova answers an empty object.
+        Some(_) => json!({ key: usages.first().map_or_else(|| json!({}), |u| view(u, true)) }),
+    };
+    if paged && let Some(last) = full {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in req.query_pairs() {
+            if k != "marker" {
+                query.append_pair(&k, &v);
+            }
         }
-        _ => Err(ApiError::unrouted(&req)),
+        query.append_pair("marker", &last);
+        let tail = project.map_or_else(String::new, |p| format!("/{p}"));
+        body[format!("{key}_links")] = json!([{
+            "href": format!("{}/compute/v2.1/os-simple-tenant-usage{tail}?{}", core.public_url(), query.finish()),
+            "rel": "next",
+        }]);
     }
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// Keeps the servers after `marker` (a server id), at most `limit` of them, in the
+/// order the usages list them, and drops the projects left without any. Nova pages by
+/// server, so a project's usage may span pages. The last server's id when the page is
+/// full (there may be more).
+fn page(
+    usages: &mut Vec<ProjectUsage>,
+    marker: Option<&str>,
+    limit: usize,
+) -> Result<Option<String>, ApiError> {
+    let mut skipping = marker.is_some();
+    if let Some(marker) = marker
+        && !usages
+            .iter()
+            .flat_map(|u| &u.servers)
+            .any(|s| s.server.id.to_string() == marker)
+    {
+        return Err(ApiError::bad_request(format!(
+            "marker [{marker}] not found"
+        )));
+    }
+    let mut kept = 0;
+    let mut last = None;
+    for usage in usages.iter_mut() {
+        usage.servers.retain(|s| {
+            if skipping {
+                skipping = marker != Some(s.server.id.to_string().as_str());
+                return false;
+            }
+            if kept == limit {
+                return false;
+            }
+            kept += 1;
+            last = Some(s.server.id.to_string());
+            true
+        });
+    }
+    usages.retain(|u| !u.servers.is_empty());
+    Ok(last.filter(|_| kept == limit))
 }
 
 fn view(u: &ProjectUsage, detailed: bool) -> Value {

@@ -45,14 +45,24 @@ pub async fn route(core: &Core, creq: &mut ComputeRequest, caller: &Caller) -> A
                     "the body must be {\"volumeAttachment\": {\"volumeId\": VOLUME_ID}}",
                 ));
             };
-            if let Some(unknown) = obj
-                .keys()
-                .find(|k| !matches!(k.as_str(), "volumeId" | "device"))
-            {
+            // 2.49 lets a device tag come along. A tag names a device in the guest's
+            // metadata, and this cloud's config drive carries no device list yet: the tag
+            // is checked, not kept.
+            let tagged = creq.mv.at_least(2, 49);
+            if let Some(unknown) = obj.keys().find(|k| {
+                !(matches!(k.as_str(), "volumeId" | "device") || (tagged && k.as_str() == "tag"))
+            }) {
                 return Err(ApiError::bad_request(format!(
                     "Additional properties are not allowed ('{unknown}' was unexpected); a \
-                     volumeAttachment has volumeId and device"
+                     volumeAttachment has volumeId and device (and from microversion 2.49 tag)"
                 )));
+            }
+            if let Some(tag) = obj.get("tag") {
+                tag.as_str()
+                    .ok_or_else(|| ApiError::bad_request("the tag must be a string"))
+                    .and_then(|t| {
+                        crate::core::compute::server_tags::check_tag(t).map_err(ApiError::from)
+                    })?;
             }
             let volume_id = obj.get("volumeId").and_then(Value::as_str).ok_or_else(|| {
                 ApiError::bad_request("'volumeId' is a required property of volumeAttachment")
