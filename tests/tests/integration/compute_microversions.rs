@@ -180,6 +180,7 @@ async fn server_tags_are_set_shown_and_filtered_from_2_26() {
             .ends_with(&format!("/servers/{c}/tags/green"))
     );
     assert_eq!(again.status, StatusCode::NO_CONTENT);
+    assert_eq!(again.header("location"), added.header("location"));
     assert_eq!(
         at(
             &ctx,

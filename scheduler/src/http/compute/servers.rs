@@ -1144,10 +1144,13 @@ async fn tags(
             }
         }
         (&M::PUT, [tag]) => {
-            if !core.server_tag_add(caller, id, tag).await? {
-                return Ok(empty(StatusCode::NO_CONTENT));
-            }
-            let mut response = empty(StatusCode::CREATED);
+            // Nova names the tag in a Location header whether it was new (201) or not.
+            let added = core.server_tag_add(caller, id, tag).await?;
+            let mut response = empty(if added {
+                StatusCode::CREATED
+            } else {
+                StatusCode::NO_CONTENT
+            });
             let location = format!(
                 "{}/compute/v2.1/servers/{id}/tags/{}",
                 core.public_url(),
