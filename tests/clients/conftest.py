@@ -470,6 +470,12 @@ def routed(sdk, external):
 def guest(sdk, image, routed):
     """An ACTIVE server on `routed` for the tests that only need one to exist (volumes,
     public IPs, load-balancer nodes, security groups): dict(id, name, host, address)."""
+    # The first test to want a server may run before the sim nodes have joined.
+    wait_for(
+        lambda: [h["state"] for h in sdk.compute.get("/os-hypervisors").json()["hypervisors"]]
+        == ["up", "up"],
+        "both sim nodes up",
+    )
     name = unique("guest")
     server = sdk.compute.create_server(
         name=name, flavor_id="1", image_id=image, networks=[{"uuid": routed["network"]}]
