@@ -467,15 +467,19 @@ def routed(sdk, external):
 
 
 @pytest.fixture(scope="session")
-def guest(sdk, image, routed):
-    """An ACTIVE server on `routed` for the tests that only need one to exist (volumes,
-    public IPs, load-balancer nodes, security groups): dict(id, name, host, address)."""
-    # The first test to want a server may run before the sim nodes have joined.
+def nodes_up(sdk):
+    """Both sim nodes up (and their storage reported): the first test to place a
+    server or a volume may otherwise run before they have joined."""
     wait_for(
-        lambda: [h["state"] for h in sdk.compute.get("/os-hypervisors").json()["hypervisors"]]
-        == ["up", "up"],
+        lambda: [h.state for h in sdk.compute.hypervisors()] == ["up", "up"],
         "both sim nodes up",
     )
+
+
+@pytest.fixture(scope="session")
+def guest(sdk, image, routed, nodes_up):
+    """An ACTIVE server on `routed` for the tests that only need one to exist (volumes,
+    public IPs, load-balancer nodes, security groups): dict(id, name, host, address)."""
     name = unique("guest")
     server = sdk.compute.create_server(
         name=name, flavor_id="1", image_id=image, networks=[{"uuid": routed["network"]}]

@@ -57,13 +57,7 @@ def attached_to(sdk, server: str) -> list[str]:
     return [a["volumeId"] for a in rows]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def nodes_up(sdk):
-    """Both sim nodes up (and their storage reported) before anything is placed."""
-    wait_for(
-        lambda: [h.state for h in sdk.compute.hypervisors()] == ["up", "up"],
-        "both nodes up",
-    )
+pytestmark = pytest.mark.usefixtures("nodes_up")
 
 
 @pytest.fixture(scope="module")
