@@ -29,6 +29,18 @@ async fn at(
     .await
 }
 
+/// Only the status of a compute call at microversion `mv`.
+async fn status_at(
+    ctx: &TestContext,
+    mv: &str,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> StatusCode {
+    at(ctx, mv, method, path, token, body).await.status
+}
+
 async fn boot(ctx: &TestContext, mv: &str, token: &str, server: Value) -> String {
     let r = at(
         ctx,
@@ -143,15 +155,11 @@ async fn server_tags_are_set_shown_and_filtered_from_2_26() {
     // The tags API: 404 before 2.26, and for a server of another project.
     let tags_path = format!("/servers/{c}/tags");
     assert_eq!(
-        at(&ctx, "2.25", Method::GET, &tags_path, &member, None)
-            .await
-            .status,
+        status_at(&ctx, "2.25", Method::GET, &tags_path, &member, None).await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        at(&ctx, "2.26", Method::GET, &tags_path, &stranger, None)
-            .await
-            .status,
+        status_at(&ctx, "2.26", Method::GET, &tags_path, &stranger, None).await,
         StatusCode::NOT_FOUND
     );
     let added = at(
@@ -182,7 +190,7 @@ async fn server_tags_are_set_shown_and_filtered_from_2_26() {
     assert_eq!(again.status, StatusCode::NO_CONTENT);
     assert_eq!(again.header("location"), added.header("location"));
     assert_eq!(
-        at(
+        status_at(
             &ctx,
             "2.26",
             Method::GET,
@@ -190,12 +198,11 @@ async fn server_tags_are_set_shown_and_filtered_from_2_26() {
             &member,
             None
         )
-        .await
-        .status,
+        .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        at(
+        status_at(
             &ctx,
             "2.26",
             Method::GET,
@@ -203,8 +210,7 @@ async fn server_tags_are_set_shown_and_filtered_from_2_26() {
             &member,
             None
         )
-        .await
-        .status,
+        .await,
         StatusCode::NOT_FOUND
     );
     let listed_tags = at(&ctx, "2.26", Method::GET, &tags_path, &member, None).await;
@@ -289,7 +295,7 @@ async fn server_tags_are_set_shown_and_filtered_from_2_26() {
         too_many.body
     );
     assert_eq!(
-        at(
+        status_at(
             &ctx,
             "2.26",
             Method::DELETE,
@@ -297,12 +303,11 @@ async fn server_tags_are_set_shown_and_filtered_from_2_26() {
             &member,
             None
         )
-        .await
-        .status,
+        .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        at(
+        status_at(
             &ctx,
             "2.26",
             Method::DELETE,
@@ -310,14 +315,11 @@ async fn server_tags_are_set_shown_and_filtered_from_2_26() {
             &member,
             None
         )
-        .await
-        .status,
+        .await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        at(&ctx, "2.26", Method::DELETE, &a_tags, &member, None)
-            .await
-            .status,
+        status_at(&ctx, "2.26", Method::DELETE, &a_tags, &member, None).await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
@@ -851,15 +853,11 @@ async fn hypervisors_and_services_follow_2_28_2_33_and_2_53() {
     assert_eq!(paged_search.status, StatusCode::BAD_REQUEST);
     let search = format!("/os-hypervisors/{name}/search");
     assert_eq!(
-        at(&ctx, "2.53", Method::GET, &search, &admin, None)
-            .await
-            .status,
+        status_at(&ctx, "2.53", Method::GET, &search, &admin, None).await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        at(&ctx, "2.52", Method::GET, &search, &admin, None)
-            .await
-            .status,
+        status_at(&ctx, "2.52", Method::GET, &search, &admin, None).await,
         StatusCode::OK
     );
 
@@ -947,7 +945,7 @@ async fn key_pairs_limits_quotas_and_usage_follow_2_35_to_2_40() {
     assert_eq!(names(&rest), ["kc"]);
     assert!(rest.body.get("keypairs_links").is_none());
     assert_eq!(
-        at(
+        status_at(
             &ctx,
             "2.35",
             Method::GET,
@@ -955,8 +953,7 @@ async fn key_pairs_limits_quotas_and_usage_follow_2_35_to_2_40() {
             &member,
             None
         )
-        .await
-        .status,
+        .await,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
