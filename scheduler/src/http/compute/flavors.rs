@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::{ComputeRequest, parse_bool};
+use super::{ComputeRequest, next_links, parse_bool};
 use crate::core::Core;
 use crate::core::compute::{FlavorCreate, FlavorQuery, PublicFilter};
 use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
@@ -277,18 +277,8 @@ async fn list(
     if page.more
         && let Some(last) = page.flavors.last()
     {
-        let mut params = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in req.query_pairs() {
-            if k != "marker" {
-                params.append_pair(&k, &v);
-            }
-        }
-        params.append_pair("marker", &last.id);
-        let tail = if details { "/detail" } else { "" };
-        body["flavors_links"] = json!([{
-            "href": format!("{}/compute/v2.1/flavors{tail}?{}", core.public_url(), params.finish()),
-            "rel": "next",
-        }]);
+        let path = if details { "flavors/detail" } else { "flavors" };
+        body["flavors_links"] = next_links(core, req, path, &last.id);
     }
     Ok(json_response(StatusCode::OK, &body))
 }

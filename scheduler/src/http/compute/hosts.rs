@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::{ComputeRequest, parse_bool};
+use super::{ComputeRequest, next_links, parse_bool};
 use crate::core::Core;
 use crate::core::compute::{ComputeService, Hypervisor};
 use crate::http::microversion::Microversion;
@@ -240,18 +240,12 @@ async fn hypervisors(
         .collect();
     let mut body = json!({"hypervisors": items});
     if more && let Some(last) = list.last() {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in req.query_pairs() {
-            if k != "marker" {
-                query.append_pair(&k, &v);
-            }
-        }
-        query.append_pair("marker", &id_of(last));
-        let tail = if detailed { "/detail" } else { "" };
-        body["hypervisors_links"] = json!([{
-            "href": format!("{}/compute/v2.1/os-hypervisors{tail}?{}", core.public_url(), query.finish()),
-            "rel": "next",
-        }]);
+        let path = if detailed {
+            "os-hypervisors/detail"
+        } else {
+            "os-hypervisors"
+        };
+        body["hypervisors_links"] = next_links(core, req, path, &id_of(last));
     }
     Ok(ok(body))
 }

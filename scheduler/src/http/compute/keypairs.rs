@@ -5,7 +5,7 @@
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::ComputeRequest;
+use super::{ComputeRequest, next_links};
 use crate::core::Core;
 use crate::core::compute::KeyPairCreate;
 use crate::http::microversion::Microversion;
@@ -40,17 +40,7 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
             let mut body = json!({"keypairs": items});
             // Nova links the next page only when this one is full.
             if let Some(last) = keypairs.last().filter(|_| limit == Some(keypairs.len())) {
-                let mut query = form_urlencoded::Serializer::new(String::new());
-                for (k, v) in req.query_pairs() {
-                    if k != "marker" {
-                        query.append_pair(&k, &v);
-                    }
-                }
-                query.append_pair("marker", &last.name);
-                body["keypairs_links"] = json!([{
-                    "href": format!("{}/compute/v2.1/os-keypairs?{}", core.public_url(), query.finish()),
-                    "rel": "next",
-                }]);
+                body["keypairs_links"] = next_links(core, &req, "os-keypairs", &last.name);
             }
             Ok(json_response(StatusCode::OK, &body))
         }

@@ -32,6 +32,28 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// The `href` of a list's next page: the request's own query with `marker` set to the
+/// page's last item, under `path` (what follows `/compute/v2.1/`).
+fn next_page(core: &Core, req: &ApiRequest, path: &str, marker: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in req.query_pairs() {
+        if k != "marker" {
+            query.append_pair(&k, &v);
+        }
+    }
+    query.append_pair("marker", marker);
+    format!(
+        "{}/compute/v2.1/{path}?{}",
+        core.public_url(),
+        query.finish()
+    )
+}
+
+/// Nova's `*_links` member for a page that may go on.
+fn next_links(core: &Core, req: &ApiRequest, path: &str, marker: &str) -> serde_json::Value {
+    serde_json::json!([{"href": next_page(core, req, path, marker), "rel": "next"}])
+}
+
 /// The compute microversion range.
 pub fn range() -> Range {
     Range {

@@ -619,23 +619,14 @@ async fn list(core: &Core, creq: &ComputeRequest, caller: &Caller, detailed: boo
         .then(|| servers.last())
         .flatten()
         .map(|last| {
-            let mut query: Vec<(String, String)> = req
-                .query_pairs()
-                .into_iter()
-                .filter(|(k, _)| k != "marker")
-                .collect();
-            query.push(("marker".into(), last.id.to_string()));
-            let encoded = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(query)
-                .finish();
-            let kind = if detailed {
+            let path = if detailed {
                 "servers/detail"
             } else {
                 "servers"
             };
             [Link {
                 rel: "next",
-                href: format!("{}/compute/v2.1/{kind}?{encoded}", core.public_url()),
+                href: super::next_page(core, req, path, &last.id.to_string()),
             }]
         });
     /// The list body, serialised straight from the servers.

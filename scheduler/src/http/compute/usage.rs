@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::ComputeRequest;
+use super::{ComputeRequest, next_links};
 use crate::core::Core;
 use crate::core::compute::usage::{ProjectUsage, ServerUsage};
 use crate::http::{ApiError, ApiResult, json_response};
@@ -74,18 +74,11 @@ pub async fn route(core: &Core, creq: ComputeRequest) -> ApiResult {
         Some(_) => json!({ key: usages.first().map_or_else(|| json!({}), |u| view(u, true)) }),
     };
     if paged && let Some(last) = full {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in req.query_pairs() {
-            if k != "marker" {
-                query.append_pair(&k, &v);
-            }
-        }
-        query.append_pair("marker", &last);
-        let tail = project.map_or_else(String::new, |p| format!("/{p}"));
-        body[format!("{key}_links")] = json!([{
-            "href": format!("{}/compute/v2.1/os-simple-tenant-usage{tail}?{}", core.public_url(), query.finish()),
-            "rel": "next",
-        }]);
+        let path = project.map_or_else(
+            || "os-simple-tenant-usage".to_string(),
+            |p| format!("os-simple-tenant-usage/{p}"),
+        );
+        body[format!("{key}_links")] = next_links(core, &req, &path, &last);
     }
     Ok(json_response(StatusCode::OK, &body))
 }
