@@ -7,6 +7,7 @@
 //! transaction (`writer.rs` tells how writes share one) — so core can check a quota and
 //! create a resource atomically.
 
+mod checkpoint;
 mod flavors;
 mod floating_ips;
 mod identity;
@@ -153,6 +154,10 @@ fn open(path: &Path, flags: OpenFlags) -> Result<Connection> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Savepoints (one per write in a group commit) and multi-row statements keep the
+    // pages they change in a statement journal, a temporary file by default: in memory
+    // it costs no system calls (measured: 5% of a parallel port create's CPU).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     add_regexp(&conn)?;
     Ok(conn)
 }
@@ -189,6 +194,7 @@ impl Store {
         )?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         migrations::run(&mut writer)?;
+        checkpoint::checkpoint_in_background(&mut writer, path)?;
         let readers = (0..READERS)
             .map(|_| {
                 open(
@@ -378,6 +384,39 @@ mod tests {
             .unwrap();
         let expected: Vec<i64> = (0..300).filter(|n| n % 10 != 0 && *n != 77).collect();
         assert_eq!(kept, expected);
+    }
+
+    /// The writer's commits never checkpoint below the cap, so only the background thread
+    /// can have copied the log into the database file.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_is_checkpointed_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("yunji.db");
+        let store = Store::open(&path).unwrap();
+        store
+            .write(|tx| Ok::<_, StoreError>(tx.execute("CREATE TABLE t (b BLOB)", [])?))
+            .await
+            .unwrap();
+        let file_pages = || std::fs::metadata(&path).unwrap().len() / 4096;
+        let before = file_pages();
+        // About 1,500 pages of log, one transaction each 16 KiB.
+        for _ in 0..300 {
+            store
+                .write(|tx| {
+                    Ok::<_, StoreError>(tx.execute("INSERT INTO t VALUES (zeroblob(16384))", [])?)
+                })
+                .await
+                .unwrap();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while file_pages() < before + 900 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file grew from {before} to only {} pages: no checkpoint ran",
+                file_pages()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test]
