@@ -58,9 +58,18 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0018_server_tags",
         include_str!("migrations/0018_server_tags.sql"),
     ),
+    (
+        "0019_port_children_keyed",
+        include_str!("migrations/0019_port_children_keyed.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {
+    run_first(conn, MIGRATIONS.len())
+}
+
+/// Runs the first `count` migrations (those not run yet).
+fn run_first(conn: &mut Connection, count: usize) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version    INTEGER PRIMARY KEY,
@@ -69,7 +78,7 @@ pub fn run(conn: &mut Connection) -> Result<()> {
          )",
     )?;
     let done = applied(conn)?;
-    for (version, (name, sql)) in MIGRATIONS.iter().enumerate().skip(done) {
+    for (version, (name, sql)) in MIGRATIONS.iter().enumerate().take(count).skip(done) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.execute(
@@ -103,4 +112,59 @@ pub fn schema(conn: &Connection) -> Result<String> {
         out.push_str(";\n\n");
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 0019 moves ports' addresses and groups into keyed tables: a port made before it
+    /// keeps both, in their order, and deleting it still takes them along.
+    #[test]
+    fn port_children_keep_their_order_through_0019() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("yunji.db")).unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        run_first(&mut conn, 18).unwrap();
+        conn.execute_batch(
+            "INSERT INTO networks (id, project_id, mtu, vni, created_at, updated_at)
+                 VALUES ('n', 'p', 1450, 7, 't', 't');
+             INSERT INTO subnets (id, network_id, project_id, ip_version, cidr, created_at,
+                     updated_at)
+                 VALUES ('s4', 'n', 'p', 4, '10.0.0.0/24', 't', 't'),
+                        ('s6', 'n', 'p', 6, 'fd00::/64', 't', 't');
+             INSERT INTO ports (id, network_id, project_id, mac_address, created_at, updated_at)
+                 VALUES ('port', 'n', 'p', 'fa:16:3e:00:00:01', 't', 't');
+             INSERT INTO port_fixed_ips (subnet_id, ip_address, port_id)
+                 VALUES ('s6', 'fd00::5', 'port'), ('s4', '10.0.0.9', 'port');
+             INSERT INTO port_security_groups (port_id, security_group_id)
+                 VALUES ('port', 'web'), ('port', 'default');",
+        )
+        .unwrap();
+        run(&mut conn).unwrap();
+        let column = |sql: &str| -> Vec<String> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(
+            column(
+                "SELECT ip_address FROM port_fixed_ips WHERE port_id = 'port' ORDER BY position"
+            ),
+            ["fd00::5", "10.0.0.9"]
+        );
+        assert_eq!(
+            column(
+                "SELECT security_group_id FROM port_security_groups WHERE port_id = 'port'
+                  ORDER BY position"
+            ),
+            ["web", "default"]
+        );
+        conn.execute("DELETE FROM ports WHERE id = 'port'", [])
+            .unwrap();
+        assert!(column("SELECT ip_address FROM port_fixed_ips").is_empty());
+        assert!(column("SELECT security_group_id FROM port_security_groups").is_empty());
+    }
 }

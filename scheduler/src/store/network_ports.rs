@@ -37,10 +37,10 @@ impl Db<'_> {
     /// Fills in fixed IPs (in allocation order) and security groups.
     fn port_details(&self, ports: &mut [Port]) -> Result<()> {
         let mut ips = self.prepare(
-            "SELECT subnet_id, ip_address FROM port_fixed_ips WHERE port_id = ?1 ORDER BY rowid",
+            "SELECT subnet_id, ip_address FROM port_fixed_ips WHERE port_id = ?1 ORDER BY position",
         )?;
         let mut groups = self.prepare(
-            "SELECT security_group_id FROM port_security_groups WHERE port_id = ?1 ORDER BY rowid",
+            "SELECT security_group_id FROM port_security_groups WHERE port_id = ?1 ORDER BY position",
         )?;
         for p in ports {
             p.fixed_ips = ips
@@ -170,16 +170,18 @@ impl Tx<'_> {
     /// Writes the addresses and groups of a port that has none yet.
     fn port_children_insert(&self, p: &Port) -> Result<()> {
         let mut stmt = self.prepare(
-            "INSERT INTO port_fixed_ips (subnet_id, ip_address, port_id) VALUES (?1, ?2, ?3)",
+            "INSERT INTO port_fixed_ips (subnet_id, ip_address, port_id, position)
+             VALUES (?1, ?2, ?3, ?4)",
         )?;
-        for ip in &p.fixed_ips {
-            stmt.execute([&ip.subnet_id, &ip.ip_address, &p.id])?;
+        for (position, ip) in (0_i64..).zip(&p.fixed_ips) {
+            stmt.execute(params![ip.subnet_id, ip.ip_address, p.id, position])?;
         }
         let mut stmt = self.prepare(
-            "INSERT INTO port_security_groups (port_id, security_group_id) VALUES (?1, ?2)",
+            "INSERT INTO port_security_groups (port_id, security_group_id, position)
+             VALUES (?1, ?2, ?3)",
         )?;
-        for group in &p.security_groups {
-            stmt.execute([&p.id, group])?;
+        for (position, group) in (0_i64..).zip(&p.security_groups) {
+            stmt.execute(params![p.id, group, position])?;
         }
         Ok(())
     }
@@ -263,7 +265,7 @@ impl Db<'_> {
                JOIN networks n ON n.id = p.network_id
                JOIN port_fixed_ips f ON f.port_id = p.id
                JOIN subnets s ON s.id = f.subnet_id
-              ORDER BY p.seq, f.rowid",
+              ORDER BY p.seq, f.position",
         )?;
         let rows = fixed.query_map([&ids], |r| {
             let address = crate::model::ServerAddress {

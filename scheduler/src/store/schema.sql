@@ -297,18 +297,20 @@ CREATE TABLE nodes (
     joined_at TEXT NOT NULL
 );
 
-CREATE TABLE port_fixed_ips (
+CREATE TABLE "port_fixed_ips" (
     subnet_id  TEXT NOT NULL REFERENCES subnets(id),
     ip_address TEXT NOT NULL,
     port_id    TEXT NOT NULL REFERENCES ports(id) ON DELETE CASCADE,
+    position   INTEGER NOT NULL,
     PRIMARY KEY (subnet_id, ip_address)
-);
+) WITHOUT ROWID;
 
-CREATE TABLE port_security_groups (
+CREATE TABLE "port_security_groups" (
     port_id           TEXT NOT NULL REFERENCES ports(id) ON DELETE CASCADE,
     security_group_id TEXT NOT NULL,
+    position          INTEGER NOT NULL,
     PRIMARY KEY (port_id, security_group_id)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE ports (
     seq                   INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -619,15 +621,13 @@ CREATE INDEX load_balancers_project ON load_balancers(project_id, seq);
 
 CREATE INDEX networks_project ON networks(project_id, seq);
 
-CREATE INDEX port_fixed_ips_port ON port_fixed_ips(port_id);
+CREATE INDEX port_fixed_ips_port ON port_fixed_ips(port_id, position);
 
 CREATE INDEX port_security_groups_group ON port_security_groups(security_group_id);
 
 CREATE INDEX ports_device ON ports(device_id) WHERE device_id != '';
 
 CREATE INDEX ports_host ON ports(binding_host_id) WHERE binding_host_id != '';
-
-CREATE INDEX ports_network ON ports(network_id, device_owner);
 
 CREATE INDEX ports_project ON ports(project_id, seq);
 
