@@ -78,16 +78,21 @@ impl Db<'_> {
 
     /// A network by id, with its subnets.
     pub fn network_get(&self, id: &str) -> Result<Option<Network>> {
-        let found = self
-            .query_row("SELECT * FROM networks WHERE id = ?1", [id], network)
-            .optional()?;
-        match found {
+        match self.network_without_subnets(id)? {
             Some(mut n) => {
                 n.subnets = self.network_subnets(&n.id)?;
                 Ok(Some(n))
             }
             None => Ok(None),
         }
+    }
+
+    /// A network by id, its `subnets` left empty: for checks of the network alone,
+    /// without a query for its subnets.
+    pub fn network_without_subnets(&self, id: &str) -> Result<Option<Network>> {
+        Ok(self
+            .query_row("SELECT * FROM networks WHERE id = ?1", [id], network)
+            .optional()?)
     }
 
     /// The first `limit` networks a project may put a server on unasked (Nova's `auto`):

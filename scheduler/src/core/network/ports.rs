@@ -127,6 +127,10 @@ pub(crate) fn check_mac(text: &str) -> Result<String> {
     }
 }
 
+/// Generated MACs a port create tries before it gives up: each is taken with a chance of
+/// the network's ports in 2^24.
+const MAC_DRAWS: u32 = 8;
+
 /// A MAC in OpenStack's `fa:16:3e` range.
 pub(crate) fn random_mac() -> String {
     let tail: [u8; 3] = rand::random();
@@ -586,7 +590,7 @@ impl Core {
             .write(move |tx| {
                 let mut port = row;
                 let network = tx
-                    .network_get(&port.network_id)?
+                    .network_without_subnets(&port.network_id)?
                     .filter(|n| requester.as_ref().is_none_or(|c| visible(c, n)))
                     .ok_or_else(|| network_not_found(&port.network_id))?;
                 if let Some(caller) = &requester {
@@ -613,26 +617,29 @@ impl Core {
                 };
                 check_security(&port)?;
                 check_quota(tx, &defaults, &port.project_id, QuotaResource::Port)?;
-                if given_mac.is_some() {
-                    if tx.mac_in_use(&port.network_id, &port.mac_address)? {
-                        return Err(Error::Conflict(format!(
-                            "Unable to complete operation for network {}. The mac address {} \
-                             is in use.",
-                            port.network_id, port.mac_address
-                        )));
-                    }
-                } else {
-                    while tx.mac_in_use(&port.network_id, &port.mac_address)? {
-                        port.mac_address = random_mac();
-                    }
-                    for pair in &mut port.allowed_address_pairs {
-                        pair.mac_address = port.mac_address.clone();
+                // The (network, MAC) key finds a MAC in use; a generated one (24 random
+                // bits) is drawn again, which spares every create a look-up of its own.
+                let mut draws = 1;
+                loop {
+                    // SLAAC addresses derive from the MAC: allocated for each draw.
+                    port.fixed_ips =
+                        allocate(tx, &port.network_id, &port, requests.as_deref(), &[])?;
+                    match tx.port_insert(&port) {
+                        Err(StoreError::Duplicate(what))
+                            if given_mac.is_none()
+                                && what.contains("mac_address")
+                                && draws < MAC_DRAWS =>
+                        {
+                            draws += 1;
+                            port.mac_address = random_mac();
+                            for pair in &mut port.allowed_address_pairs {
+                                pair.mac_address = port.mac_address.clone();
+                            }
+                        }
+                        result => break result.map_err(|e| port_write_error(e, &port))?,
                     }
                 }
-                port.fixed_ips = allocate(tx, &port.network_id, &port, requests.as_deref(), &[])?;
-                tx.port_insert(&port)
-                    .map_err(|e| port_write_error(e, &port))?;
-                Ok(port)
+                Ok::<_, Error>(port)
             })
             .await?;
         tracing::info!(port = %port.id, network = %port.network_id, "port created");

@@ -164,7 +164,7 @@ fn nic_of(db: &Db, caller: &Caller, entry: &Value) -> Result<Nic> {
         ));
     };
     let network = db
-        .network_get(&network_id)?
+        .network_without_subnets(&network_id)?
         .filter(|n| super::networks::visible(caller, n))
         .ok_or_else(|| super::networks::network_not_found(&network_id))?;
     if network.external && !network.shared && !caller.is_admin() {
