@@ -10,7 +10,7 @@
 //! checkpoints itself, as SQLite would, and the log stays bounded.
 
 use std::path::Path;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, sync_channel};
 
 use rusqlite::hooks::Wal;
 use rusqlite::wal::CheckpointMode;
@@ -41,7 +41,10 @@ pub(super) fn checkpoint_in_background(writer: &mut Connection, path: &Path) -> 
     writer.wal_hook(Some(move |wal: &mut Wal, pages: i32| {
         match watch.after_commit(pages) {
             Next::Nothing => {}
-            Next::Wake => wake_checkpointer(&wake),
+            Next::Wake => {
+                // Already woken, or gone with the store: either way nothing more to do.
+                let _ = wake.try_send(());
+            }
             // No write can come in between, so the next one starts the log over.
             Next::CheckpointHere => log_failure(wal.checkpoint()),
         }
@@ -78,13 +81,6 @@ impl LogWatch {
         } else {
             Next::Nothing
         }
-    }
-}
-
-fn wake_checkpointer(wake: &SyncSender<()>) {
-    match wake.try_send(()) {
-        // Already woken, or gone with the store: nothing more to do.
-        Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
     }
 }
 

@@ -5,7 +5,8 @@
 //! one of a few read connections (WAL lets them run beside the writer); writes go
 //! through the single writer connection, each closure all-or-nothing inside a
 //! transaction (`writer.rs` tells how writes share one) — so core can check a quota and
-//! create a resource atomically.
+//! create a resource atomically. The log is copied back into the database file by a
+//! thread of the store's own (`checkpoint.rs`), not by the commit that grew it.
 
 mod checkpoint;
 mod flavors;
