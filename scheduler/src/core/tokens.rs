@@ -26,10 +26,14 @@ pub fn hash(token: &str) -> TokenHash {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// A new token id: 32 random bytes, URL-safe base64.
+/// A new token id: 32 random bytes, URL-safe base64, beginning with a letter. One id in
+/// 64 began with `-`, which command-line tools read as an option (`openstack --os-token
+/// -Xy…` fails): the first byte's top bit is cleared, so the first character is one of
+/// `A`–`Z`, `a`–`f`, and 255 random bits remain.
 pub fn new_token_id() -> String {
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
+    raw[0] &= 0x7f;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
@@ -100,5 +104,14 @@ mod tests {
             a.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
+    }
+
+    /// Without the rule about 30 of 2,000 ids would begin with `-` or `_`.
+    #[test]
+    fn token_ids_begin_with_a_letter() {
+        for _ in 0..2_000 {
+            let id = new_token_id();
+            assert!(id.as_bytes()[0].is_ascii_alphabetic(), "{id}");
+        }
     }
 }
