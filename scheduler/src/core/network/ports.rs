@@ -344,20 +344,20 @@ pub(crate) fn allocate(
             let mut defaults = Vec::new();
             let v4: Vec<&Subnet> = subnets.iter().filter(|s| s.ip_version == 4).collect();
             if !v4.is_empty() {
+                // The first subnet with room gives its free address straight away.
                 let mut chosen = None;
                 for s in &v4 {
-                    if next_free(s, subnet_cidr(s)?, &HashSet::new())?.is_some() {
-                        chosen = Some(s.id.clone());
+                    let cidr = subnet_cidr(s)?;
+                    if let Some(ip) = next_free(s, cidr, &HashSet::new())? {
+                        chosen = Some((s, cidr, ip));
                         break;
                     }
                 }
-                match chosen {
-                    Some(id) => defaults.push(FixedIpRequest {
-                        subnet_id: Some(id),
-                        ip_address: None,
-                    }),
-                    None => return Err(exhausted(v4[0])),
-                }
+                let Some((subnet, cidr, ip)) = chosen else {
+                    return Err(exhausted(v4[0]));
+                };
+                tx.ipam_cursor_set(&subnet.id, ip.wrapping_add(1))?;
+                picked.push(take(&mut taken_here, subnet, ip, cidr.version)?);
             }
             for s in subnets
                 .iter()
@@ -441,20 +441,22 @@ pub(crate) fn allocate(
                     continue;
                 }
                 let ip = if subnet.ip_version == 6 && is_autoconf(subnet) {
-                    eui64(cidr, &port.mac_address)
+                    let ip = eui64(cidr, &port.mac_address);
+                    let canonical = format_ip(cidr.version, ip);
+                    if held_by_other(&subnet.id, &canonical)? {
+                        return Err(Error::Conflict(format!(
+                            "IP address {canonical} already allocated in subnet {}",
+                            subnet.id
+                        )));
+                    }
+                    ip
                 } else {
+                    // Free by construction: next_free checked it.
                     let ip =
                         next_free(subnet, cidr, &taken_here)?.ok_or_else(|| exhausted(subnet))?;
                     tx.ipam_cursor_set(&subnet.id, ip.wrapping_add(1))?;
                     ip
                 };
-                let canonical = format_ip(cidr.version, ip);
-                if held_by_other(&subnet.id, &canonical)? {
-                    return Err(Error::Conflict(format!(
-                        "IP address {canonical} already allocated in subnet {}",
-                        subnet.id
-                    )));
-                }
                 picked.push(take(&mut taken_here, subnet, ip, cidr.version)?);
             }
         }
@@ -552,7 +554,7 @@ impl Core {
             .is_some_and(|ips| ips.iter().any(|f| f.ip_address.is_some()));
         let now = Utc::now();
         let mut port = Port {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: uuid::Uuid::now_v7().to_string(),
             network_id: input.network_id,
             project_id,
             name,
