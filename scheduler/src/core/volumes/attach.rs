@@ -139,7 +139,7 @@ impl Core {
                     .map(|a| a.device)
                     .collect();
                 let attachment = VolumeAttachment {
-                    id: Uuid::new_v4(),
+                    id: crate::model::new_uuid(),
                     volume_id: vid,
                     server_id: sid,
                     device: pick_device(asked.as_deref(), &used)?,
