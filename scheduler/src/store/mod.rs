@@ -1,12 +1,12 @@
 //! The store: the cloud's state in SQLite, and the only SQL in the project.
 //!
-//! No call blocks an async worker: reads run on tokio's blocking pool, writes on it or
-//! in place under `block_in_place` (which hands the worker's other tasks on). Reads take
-//! one of a few read connections (WAL lets them run beside the writer); writes go
-//! through the single writer connection, each closure all-or-nothing inside a
-//! transaction (`writer.rs` tells how writes share one) — so core can check a quota and
-//! create a resource atomically. The log is copied back into the database file by a
-//! thread of the store's own (`checkpoint.rs`), not by the commit that grew it.
+//! No call blocks an async worker: reads run on tokio's blocking pool, writes on the
+//! store's writer thread. Reads take one of a few read connections (WAL lets them run
+//! beside the writer); writes go through the single writer connection, each closure
+//! all-or-nothing inside a transaction (`writer.rs` tells how writes share one) — so
+//! core can check a quota and create a resource atomically. The log is copied back
+//! into the database file by a thread of the store's own (`checkpoint.rs`), not by the
+//! commit that grew it.
 
 mod checkpoint;
 mod flavors;
@@ -37,7 +37,6 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
-use tokio::runtime::{Handle, RuntimeFlavor};
 
 #[cfg(test)]
 use migrations::schema;
@@ -206,7 +205,7 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         Ok(Store {
             inner: Arc::new(Inner {
-                writer: writer::Writer::new(writer),
+                writer: writer::Writer::start(writer)?,
                 readers: Mutex::new(readers),
                 path: path.to_path_buf(),
             }),
@@ -258,21 +257,6 @@ impl Store {
         self.inner
             .writer
             .enqueue(Box::new(writer::Write { f, done }));
-        if !self.inner.writer.busy() {
-            let inner = self.inner.clone();
-            match Handle::current().runtime_flavor() {
-                // In place, the write skips the blocking pool's two thread hand-offs on
-                // its request's path (measured: POST /servers 3.4x -> 2.8x a trivial
-                // GET); tokio moves this worker's other tasks to another thread.
-                RuntimeFlavor::MultiThread => {
-                    tokio::task::block_in_place(move || inner.writer.drain());
-                }
-                _ => off_async(move || inner.writer.drain())
-                    .await
-                    .map_err(E::from)?,
-            }
-        }
-        // Ours ran in this drain, or runs in the one that held the writer.
         result.await.map_err(|_| {
             E::from(StoreError::Task(
                 "the write was abandoned (it panicked); see the log".into(),
