@@ -195,7 +195,7 @@ fn canonical_id(id: &str) -> Option<String> {
 fn new_image(owner: &str) -> Image {
     let now = Utc::now();
     Image {
-        id: crate::model::new_uuid().hyphenated().to_string(),
+        id: uuid::Uuid::new_v4().hyphenated().to_string(),
         name: None,
         owner: owner.to_string(),
         status: ImageStatus::Queued,
@@ -1567,7 +1567,7 @@ impl Core {
         }
         let now = Utc::now();
         let task = ImageTask {
-            id: crate::model::new_uuid().hyphenated().to_string(),
+            id: uuid::Uuid::new_v4().hyphenated().to_string(),
             image_id: image.id.clone(),
             owner: image.owner.clone(),
             user_id: caller.user_id.clone(),

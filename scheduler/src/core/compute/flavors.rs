@@ -124,8 +124,8 @@ impl FlavorCreate {
             )));
         }
         let id = match self.id {
-            None => crate::model::new_uuid().to_string(),
-            Some(id) if id == "auto" => crate::model::new_uuid().to_string(),
+            None => uuid::Uuid::new_v4().to_string(),
+            Some(id) if id == "auto" => uuid::Uuid::new_v4().to_string(),
             Some(id) if valid_flavor_id(&id) => id,
             Some(id) => {
                 return Err(Error::BadRequest(format!(

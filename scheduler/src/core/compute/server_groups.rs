@@ -66,7 +66,7 @@ impl Core {
             ));
         }
         let group = ServerGroup {
-            id: crate::model::new_uuid().to_string(),
+            id: uuid::Uuid::new_v4().to_string(),
             name,
             project_id,
             user_id: caller.user_id.clone(),

@@ -577,7 +577,7 @@ impl Core {
                 // Each named group must exist now; the ports made at build time get them.
                 port_groups(tx, Some(&caller), &project_id, true, Some(&security_groups), true)?;
                 let mut server = Server {
-                    id: crate::model::new_uuid(),
+                    id: Uuid::new_v4(),
                     name: input.name,
                     project_id,
                     user_id: caller.user_id.clone(),

@@ -292,7 +292,7 @@ impl Core {
             }
             let now = Utc::now();
             let listener = Listener {
-                id: crate::model::new_uuid().to_string(),
+                id: uuid::Uuid::new_v4().to_string(),
                 load_balancer_id: lb.id.clone(),
                 project_id: lb.project_id.clone(),
                 name,
@@ -387,7 +387,7 @@ impl Core {
         self.lb_change(caller, &lb_id, move |tx, lb| {
             let now = Utc::now();
             let pool = Pool {
-                id: crate::model::new_uuid().to_string(),
+                id: uuid::Uuid::new_v4().to_string(),
                 load_balancer_id: lb.id.clone(),
                 listener_id: input.listener_id.clone(),
                 project_id: lb.project_id.clone(),
@@ -637,7 +637,7 @@ impl Core {
         check_text("name", &name, 255)?;
         let now = Utc::now();
         let monitor = HealthMonitor {
-            id: crate::model::new_uuid().to_string(),
+            id: uuid::Uuid::new_v4().to_string(),
             pool_id: pool.id.clone(),
             project_id: pool.project_id.clone(),
             name,
@@ -903,7 +903,7 @@ fn new_member(
     }
     let now = Utc::now();
     Ok(Member {
-        id: crate::model::new_uuid().to_string(),
+        id: uuid::Uuid::new_v4().to_string(),
         pool_id: pool.id.clone(),
         project_id: pool.project_id.clone(),
         name,

@@ -164,11 +164,11 @@ impl Core {
         }
         let now = Utc::now();
         let row = LoadBalancer {
-            id: crate::model::new_uuid().to_string(),
+            id: uuid::Uuid::new_v4().to_string(),
             project_id,
             name,
             description,
-            vip_port_id: crate::model::new_uuid().to_string(),
+            vip_port_id: uuid::Uuid::new_v4().to_string(),
             vip_network_id: network.id.clone(),
             vip_subnet_id: String::new(),
             vip_address: String::new(),

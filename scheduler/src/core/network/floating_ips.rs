@@ -180,7 +180,7 @@ impl Core {
         check_text("name", &name, 255)?;
         let now = Utc::now();
         let fip = FloatingIp {
-            id: crate::model::new_uuid().to_string(),
+            id: uuid::Uuid::new_v4().to_string(),
             project_id,
             floating_network_id: network.id.clone(),
             floating_ip_address: String::new(),
@@ -213,7 +213,7 @@ impl Core {
                 let now = Utc::now();
                 // The address's holder belongs to no project: it counts against no port quota.
                 let mut holder = Port {
-                    id: crate::model::new_uuid().to_string(),
+                    id: uuid::Uuid::new_v4().to_string(),
                     network_id: fip.floating_network_id.clone(),
                     project_id: String::new(),
                     name: String::new(),

@@ -144,7 +144,7 @@ impl Core {
         self.check_mtu(mtu)?;
         let now = Utc::now();
         let mut network = Network {
-            id: crate::model::new_uuid().to_string(),
+            id: uuid::Uuid::new_v4().to_string(),
             project_id,
             name,
             description,

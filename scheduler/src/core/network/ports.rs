@@ -554,7 +554,7 @@ impl Core {
             .is_some_and(|ips| ips.iter().any(|f| f.ip_address.is_some()));
         let now = Utc::now();
         let mut port = Port {
-            id: crate::model::new_uuid().to_string(),
+            id: uuid::Uuid::new_v4().to_string(),
             network_id: input.network_id,
             project_id,
             name,

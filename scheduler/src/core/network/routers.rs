@@ -85,7 +85,7 @@ pub(crate) fn router_not_found(id: &str) -> Error {
 fn router_port(router: &Router, network_id: &str, owner: &str, project_id: &str) -> Port {
     let now = Utc::now();
     Port {
-        id: crate::model::new_uuid().to_string(),
+        id: uuid::Uuid::new_v4().to_string(),
         network_id: network_id.to_string(),
         project_id: project_id.to_string(),
         name: String::new(),
@@ -223,7 +223,7 @@ impl Core {
         check_text("description", &description, 255)?;
         let now = Utc::now();
         let router = Router {
-            id: crate::model::new_uuid().to_string(),
+            id: uuid::Uuid::new_v4().to_string(),
             project_id,
             name,
             description,

@@ -169,7 +169,7 @@ fn new_rule(
     remote_group_id: Option<String>,
 ) -> SecurityGroupRule {
     SecurityGroupRule {
-        id: crate::model::new_uuid().to_string(),
+        id: uuid::Uuid::new_v4().to_string(),
         security_group_id: group.id.clone(),
         project_id: group.project_id.clone(),
         direction: direction.into(),
@@ -194,7 +194,7 @@ pub(crate) fn default_group(tx: &Tx, project_id: &str) -> Result<String> {
     }
     let now = Utc::now();
     let mut group = SecurityGroup {
-        id: crate::model::new_uuid().to_string(),
+        id: uuid::Uuid::new_v4().to_string(),
         project_id: project_id.to_string(),
         name: DEFAULT_GROUP.into(),
         description: "Default security group".into(),
@@ -381,7 +381,7 @@ fn rule_from(
     check_text("description", &description, 255)?;
     let now = Utc::now();
     Ok(SecurityGroupRule {
-        id: crate::model::new_uuid().to_string(),
+        id: uuid::Uuid::new_v4().to_string(),
         security_group_id: group.id.clone(),
         project_id: group.project_id.clone(),
         direction,
@@ -483,7 +483,7 @@ impl Core {
         }
         let now = Utc::now();
         let mut group = SecurityGroup {
-            id: crate::model::new_uuid().to_string(),
+            id: uuid::Uuid::new_v4().to_string(),
             project_id,
             name,
             description,

@@ -410,7 +410,7 @@ impl Core {
         check_text("description", &description, 255)?;
         let now = Utc::now();
         let subnet = Subnet {
-            id: crate::model::new_uuid().to_string(),
+            id: uuid::Uuid::new_v4().to_string(),
             network_id: network.id.clone(),
             project_id,
             name,

@@ -139,7 +139,7 @@ impl Core {
                     .map(|a| a.device)
                     .collect();
                 let attachment = VolumeAttachment {
-                    id: crate::model::new_uuid(),
+                    id: Uuid::new_v4(),
                     volume_id: vid,
                     server_id: sid,
                     device: pick_device(asked.as_deref(), &used)?,

@@ -272,7 +272,7 @@ impl Core {
             };
             used.insert(device_name.clone());
             let attachment = VolumeAttachment {
-                id: crate::model::new_uuid(),
+                id: Uuid::new_v4(),
                 volume_id: id,
                 server_id: server.id,
                 device: device_name,
@@ -330,7 +330,7 @@ impl Core {
         };
         let now = Utc::now();
         let volume = Volume {
-            id: crate::model::new_uuid(),
+            id: Uuid::new_v4(),
             project_id: server.project_id.clone(),
             user_id: server.user_id.clone(),
             name: Some(format!(

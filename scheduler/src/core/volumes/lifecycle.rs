@@ -368,7 +368,7 @@ impl Core {
         };
         let now = Utc::now();
         let volume = Volume {
-            id: crate::model::new_uuid(),
+            id: Uuid::new_v4(),
             project_id,
             user_id: caller.user_id.clone(),
             name: input.name,

@@ -98,7 +98,7 @@ impl Core {
         }
         let now = Utc::now();
         let snapshot = VolumeSnapshot {
-            id: crate::model::new_uuid(),
+            id: Uuid::new_v4(),
             project_id: volume.project_id.clone(),
             user_id: caller.user_id.clone(),
             volume_id: volume.id,

@@ -78,7 +78,7 @@ impl Core {
         }
         check_specs(&input.extra_specs)?;
         let volume_type = VolumeType {
-            id: crate::model::new_uuid().to_string(),
+            id: uuid::Uuid::new_v4().to_string(),
             name: name.clone(),
             description: input.description,
             is_public: input.is_public,
