@@ -14,7 +14,9 @@ pub mod router;
 
 /// The tap device of a port: `tap` and the first 11 characters of its id (Neutron's
 /// convention, which keeps the name within the kernel's 15 characters). QEMU makes it;
-/// the links enslave it and the firewall matches on it.
+/// the links enslave it and the firewall matches on it. Ids must be random from their
+/// first character (version 4 UUIDs) for such names to differ: time-ordered ids
+/// (version 7) begin alike for everything made within a quarter of a second.
 pub fn tap_name(port_id: &str) -> String {
     format!("tap{}", port_id.chars().take(11).collect::<String>())
 }
