@@ -62,6 +62,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0019_port_children_keyed",
         include_str!("migrations/0019_port_children_keyed.sql"),
     ),
+    (
+        "0020_port_children_by_seq",
+        include_str!("migrations/0020_port_children_by_seq.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> Result<()> {
@@ -118,10 +122,11 @@ pub fn schema(conn: &Connection) -> Result<String> {
 mod tests {
     use super::*;
 
-    /// 0019 moves ports' addresses and groups into keyed tables: a port made before it
-    /// keeps both, in their order, and deleting it still takes them along.
+    /// 0019 moves ports' addresses and groups into keyed tables, 0020 has them name
+    /// their port by its row number: a port made before both keeps its addresses and
+    /// groups, in their order, and deleting it still takes them along.
     #[test]
-    fn port_children_keep_their_order_through_0019() {
+    fn port_children_keep_their_port_and_order_through_0019_and_0020() {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = Connection::open(dir.path().join("yunji.db")).unwrap();
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();
@@ -134,11 +139,13 @@ mod tests {
                  VALUES ('s4', 'n', 'p', 4, '10.0.0.0/24', 't', 't'),
                         ('s6', 'n', 'p', 6, 'fd00::/64', 't', 't');
              INSERT INTO ports (id, network_id, project_id, mac_address, created_at, updated_at)
-                 VALUES ('port', 'n', 'p', 'fa:16:3e:00:00:01', 't', 't');
+                 VALUES ('other', 'n', 'p', 'fa:16:3e:00:00:02', 't', 't'),
+                        ('port', 'n', 'p', 'fa:16:3e:00:00:01', 't', 't');
              INSERT INTO port_fixed_ips (subnet_id, ip_address, port_id)
-                 VALUES ('s6', 'fd00::5', 'port'), ('s4', '10.0.0.9', 'port');
+                 VALUES ('s6', 'fd00::5', 'port'), ('s4', '10.0.0.9', 'port'),
+                        ('s4', '10.0.0.3', 'other');
              INSERT INTO port_security_groups (port_id, security_group_id)
-                 VALUES ('port', 'web'), ('port', 'default');",
+                 VALUES ('port', 'web'), ('port', 'default'), ('other', 'default');",
         )
         .unwrap();
         run(&mut conn).unwrap();
@@ -151,20 +158,29 @@ mod tests {
         };
         assert_eq!(
             column(
-                "SELECT ip_address FROM port_fixed_ips WHERE port_id = 'port' ORDER BY position"
+                "SELECT f.ip_address FROM ports p JOIN port_fixed_ips f ON f.port_seq = p.seq
+                  WHERE p.id = 'port' ORDER BY f.position"
             ),
             ["fd00::5", "10.0.0.9"]
         );
         assert_eq!(
             column(
-                "SELECT security_group_id FROM port_security_groups WHERE port_id = 'port'
-                  ORDER BY position"
+                "SELECT g.security_group_id
+                   FROM ports p JOIN port_security_groups g ON g.port_seq = p.seq
+                  WHERE p.id = 'port' ORDER BY g.position"
             ),
             ["web", "default"]
         );
+        assert!(column("PRAGMA foreign_key_check").is_empty());
         conn.execute("DELETE FROM ports WHERE id = 'port'", [])
             .unwrap();
-        assert!(column("SELECT ip_address FROM port_fixed_ips").is_empty());
-        assert!(column("SELECT security_group_id FROM port_security_groups").is_empty());
+        assert_eq!(
+            column("SELECT ip_address FROM port_fixed_ips"),
+            ["10.0.0.3"]
+        );
+        assert_eq!(
+            column("SELECT security_group_id FROM port_security_groups"),
+            ["default"]
+        );
     }
 }

@@ -7,9 +7,10 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Db, Result, Tx};
 use crate::model::{AddressPair, FixedIp, Port, PortFilter};
 
-fn port(r: &Row) -> rusqlite::Result<Port> {
+/// A port row without its addresses and groups, and its row number, which they name.
+fn port(r: &Row) -> rusqlite::Result<(i64, Port)> {
     let pairs: String = r.get("allowed_address_pairs")?;
-    Ok(Port {
+    let port = Port {
         id: r.get("id")?,
         network_id: r.get("network_id")?,
         project_id: r.get("project_id")?,
@@ -30,21 +31,25 @@ fn port(r: &Row) -> rusqlite::Result<Port> {
         revision_number: r.get("revision_number")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
-    })
+    };
+    Ok((r.get("seq")?, port))
 }
 
 impl Db<'_> {
-    /// Fills in fixed IPs (in allocation order) and security groups.
-    fn port_details(&self, ports: &mut [Port]) -> Result<()> {
+    /// Port rows with their fixed IPs (in allocation order) and security groups.
+    fn port_details(&self, rows: Vec<(i64, Port)>) -> Result<Vec<Port>> {
         let mut ips = self.prepare(
-            "SELECT subnet_id, ip_address FROM port_fixed_ips WHERE port_id = ?1 ORDER BY position",
+            "SELECT subnet_id, ip_address FROM port_fixed_ips WHERE port_seq = ?1
+              ORDER BY position",
         )?;
         let mut groups = self.prepare(
-            "SELECT security_group_id FROM port_security_groups WHERE port_id = ?1 ORDER BY position",
+            "SELECT security_group_id FROM port_security_groups WHERE port_seq = ?1
+              ORDER BY position",
         )?;
-        for p in ports {
+        let mut ports = Vec::with_capacity(rows.len());
+        for (seq, mut p) in rows {
             p.fixed_ips = ips
-                .query_map([&p.id], |r| {
+                .query_map([seq], |r| {
                     Ok(FixedIp {
                         subnet_id: r.get(0)?,
                         ip_address: r.get(1)?,
@@ -52,21 +57,19 @@ impl Db<'_> {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             p.security_groups = groups
-                .query_map([&p.id], |r| r.get(0))?
+                .query_map([seq], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            ports.push(p);
         }
-        Ok(())
+        Ok(ports)
     }
 
     pub fn port_get(&self, id: &str) -> Result<Option<Port>> {
         let found = self
             .query_row("SELECT * FROM ports WHERE id = ?1", [id], port)
             .optional()?;
-        let Some(p) = found else { return Ok(None) };
-        let mut ports = [p];
-        self.port_details(&mut ports)?;
-        let [p] = ports;
-        Ok(Some(p))
+        let Some(row) = found else { return Ok(None) };
+        Ok(self.port_details(vec![row])?.pop())
     }
 
     /// Ports matching `f` in creation order, at most `limit` after `marker`.
@@ -99,9 +102,8 @@ impl Db<'_> {
             ],
             port,
         )?;
-        let mut ports = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-        self.port_details(&mut ports)?;
-        Ok(ports)
+        let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        self.port_details(rows)
     }
 
     /// How many ports a project owns.
@@ -137,7 +139,8 @@ impl Db<'_> {
     pub fn address_holder(&self, subnet_id: &str, ip: &str) -> Result<Option<String>> {
         Ok(self
             .query_row(
-                "SELECT port_id FROM port_fixed_ips WHERE subnet_id = ?1 AND ip_address = ?2",
+                "SELECT p.id FROM port_fixed_ips f JOIN ports p ON p.seq = f.port_seq
+                  WHERE f.subnet_id = ?1 AND f.ip_address = ?2",
                 [subnet_id, ip],
                 |r| r.get(0),
             )
@@ -157,31 +160,31 @@ impl Db<'_> {
 }
 
 impl Tx<'_> {
-    /// Replaces a port's addresses and groups.
-    fn port_children_replace(&self, p: &Port) -> Result<()> {
-        self.execute("DELETE FROM port_fixed_ips WHERE port_id = ?1", [&p.id])?;
+    /// Replaces the addresses and groups of the port numbered `seq`.
+    fn port_children_replace(&self, seq: i64, p: &Port) -> Result<()> {
+        self.execute("DELETE FROM port_fixed_ips WHERE port_seq = ?1", [seq])?;
         self.execute(
-            "DELETE FROM port_security_groups WHERE port_id = ?1",
-            [&p.id],
+            "DELETE FROM port_security_groups WHERE port_seq = ?1",
+            [seq],
         )?;
-        self.port_children_insert(p)
+        self.port_children_insert(seq, p)
     }
 
-    /// Writes the addresses and groups of a port that has none yet.
-    fn port_children_insert(&self, p: &Port) -> Result<()> {
+    /// Writes the addresses and groups of the port numbered `seq`, which has none yet.
+    fn port_children_insert(&self, seq: i64, p: &Port) -> Result<()> {
         let mut stmt = self.prepare(
-            "INSERT INTO port_fixed_ips (subnet_id, ip_address, port_id, position)
+            "INSERT INTO port_fixed_ips (subnet_id, ip_address, port_seq, position)
              VALUES (?1, ?2, ?3, ?4)",
         )?;
         for (position, ip) in (0_i64..).zip(&p.fixed_ips) {
-            stmt.execute(params![ip.subnet_id, ip.ip_address, p.id, position])?;
+            stmt.execute(params![ip.subnet_id, ip.ip_address, seq, position])?;
         }
         let mut stmt = self.prepare(
-            "INSERT INTO port_security_groups (port_id, security_group_id, position)
+            "INSERT INTO port_security_groups (port_seq, security_group_id, position)
              VALUES (?1, ?2, ?3)",
         )?;
         for (position, group) in (0_i64..).zip(&p.security_groups) {
-            stmt.execute(params![p.id, group, position])?;
+            stmt.execute(params![seq, group, position])?;
         }
         Ok(())
     }
@@ -212,34 +215,41 @@ impl Tx<'_> {
                 p.updated_at
             ],
         )?;
-        self.port_children_insert(p)
+        self.port_children_insert(self.conn.last_insert_rowid(), p)
     }
 
-    /// Writes a port's changeable fields and its addresses.
+    /// Writes a port's changeable fields and its addresses; a port deleted meanwhile
+    /// stays deleted.
     pub fn port_update(&self, p: &Port) -> Result<()> {
-        self.execute(
-            "UPDATE ports SET name = ?2, description = ?3, mac_address = ?4,
+        let seq = self
+            .query_row(
+                "UPDATE ports SET name = ?2, description = ?3, mac_address = ?4,
                  admin_state_up = ?5, status = ?6, device_id = ?7, device_owner = ?8,
                  port_security_enabled = ?9, binding_host_id = ?10,
                  allowed_address_pairs = ?11, revision_number = ?12, updated_at = ?13
-             WHERE id = ?1",
-            params![
-                p.id,
-                p.name,
-                p.description,
-                p.mac_address,
-                p.admin_state_up,
-                p.status,
-                p.device_id,
-                p.device_owner,
-                p.port_security_enabled,
-                p.binding_host_id,
-                serde_json::to_string(&p.allowed_address_pairs)?,
-                p.revision_number,
-                p.updated_at
-            ],
-        )?;
-        self.port_children_replace(p)
+             WHERE id = ?1 RETURNING seq",
+                params![
+                    p.id,
+                    p.name,
+                    p.description,
+                    p.mac_address,
+                    p.admin_state_up,
+                    p.status,
+                    p.device_id,
+                    p.device_owner,
+                    p.port_security_enabled,
+                    p.binding_host_id,
+                    serde_json::to_string(&p.allowed_address_pairs)?,
+                    p.revision_number,
+                    p.updated_at
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match seq {
+            Some(seq) => self.port_children_replace(seq, p),
+            None => Ok(()),
+        }
     }
 
     /// Deletes a port; its addresses return to their pools.
@@ -263,7 +273,7 @@ impl Db<'_> {
                FROM json_each(?1) ids
                JOIN ports p ON p.device_id = ids.value AND p.device_id != ''
                JOIN networks n ON n.id = p.network_id
-               JOIN port_fixed_ips f ON f.port_id = p.id
+               JOIN port_fixed_ips f ON f.port_seq = p.seq
                JOIN subnets s ON s.id = f.subnet_id
               ORDER BY p.seq, f.position",
         )?;
@@ -336,7 +346,7 @@ impl Db<'_> {
             "SELECT p.device_id, g.name
                FROM json_each(?1) ids
                JOIN ports p ON p.device_id = ids.value AND p.device_id != ''
-               LEFT JOIN port_security_groups psg ON psg.port_id = p.id
+               LEFT JOIN port_security_groups psg ON psg.port_seq = p.seq
                LEFT JOIN security_groups g ON g.id = psg.security_group_id
               ORDER BY p.seq, g.seq",
         )?;

@@ -77,7 +77,7 @@ impl Db<'_> {
     pub fn subnet_router(&self, subnet_id: &str) -> Result<Option<String>> {
         Ok(self
             .query_row(
-                "SELECT p.device_id FROM ports p JOIN port_fixed_ips f ON f.port_id = p.id
+                "SELECT p.device_id FROM ports p JOIN port_fixed_ips f ON f.port_seq = p.seq
                   WHERE f.subnet_id = ?1 AND p.device_owner = 'network:router_interface'
                   LIMIT 1",
                 [subnet_id],

@@ -300,16 +300,16 @@ CREATE TABLE nodes (
 CREATE TABLE "port_fixed_ips" (
     subnet_id  TEXT NOT NULL REFERENCES subnets(id),
     ip_address TEXT NOT NULL,
-    port_id    TEXT NOT NULL REFERENCES ports(id) ON DELETE CASCADE,
+    port_seq   INTEGER NOT NULL REFERENCES ports(seq) ON DELETE CASCADE,
     position   INTEGER NOT NULL,
     PRIMARY KEY (subnet_id, ip_address)
 ) WITHOUT ROWID;
 
 CREATE TABLE "port_security_groups" (
-    port_id           TEXT NOT NULL REFERENCES ports(id) ON DELETE CASCADE,
+    port_seq          INTEGER NOT NULL REFERENCES ports(seq) ON DELETE CASCADE,
     security_group_id TEXT NOT NULL,
     position          INTEGER NOT NULL,
-    PRIMARY KEY (port_id, security_group_id)
+    PRIMARY KEY (port_seq, security_group_id)
 ) WITHOUT ROWID;
 
 CREATE TABLE ports (
@@ -621,7 +621,7 @@ CREATE INDEX load_balancers_project ON load_balancers(project_id, seq);
 
 CREATE INDEX networks_project ON networks(project_id, seq);
 
-CREATE INDEX port_fixed_ips_port ON port_fixed_ips(port_id, position);
+CREATE INDEX port_fixed_ips_port ON port_fixed_ips(port_seq, position);
 
 CREATE INDEX port_security_groups_group ON port_security_groups(security_group_id);
 

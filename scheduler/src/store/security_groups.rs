@@ -167,7 +167,7 @@ impl Db<'_> {
     pub fn security_group_members(&self, group_id: &str) -> Result<Vec<String>> {
         let mut stmt = self.prepare(
             "SELECT f.ip_address FROM port_fixed_ips f
-               JOIN port_security_groups g ON g.port_id = f.port_id
+               JOIN port_security_groups g ON g.port_seq = f.port_seq
               WHERE g.security_group_id = ?1
               ORDER BY f.ip_address",
         )?;
@@ -176,7 +176,7 @@ impl Db<'_> {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut stmt = self.prepare(
             "SELECT p.allowed_address_pairs FROM ports p
-               JOIN port_security_groups g ON g.port_id = p.id
+               JOIN port_security_groups g ON g.port_seq = p.seq
               WHERE g.security_group_id = ?1 AND p.allowed_address_pairs != '[]'",
         )?;
         let pairs = stmt
@@ -196,11 +196,11 @@ impl Db<'_> {
     pub fn security_group_nodes(&self, group_id: &str) -> Result<Vec<String>> {
         let mut stmt = self.prepare(
             "SELECT p.binding_host_id FROM ports p
-               JOIN port_security_groups g ON g.port_id = p.id
+               JOIN port_security_groups g ON g.port_seq = p.seq
               WHERE g.security_group_id = ?1 AND p.binding_host_id != ''
              UNION
              SELECT p.binding_host_id FROM ports p
-               JOIN port_security_groups g ON g.port_id = p.id
+               JOIN port_security_groups g ON g.port_seq = p.seq
                JOIN security_group_rules r ON r.security_group_id = g.security_group_id
               WHERE r.remote_group_id = ?1 AND p.binding_host_id != ''",
         )?;
