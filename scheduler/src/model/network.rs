@@ -89,6 +89,20 @@ pub struct Subnet {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What IPAM reads of a subnet: where its addresses may come from, and where the
+/// search for a free one starts.
+#[derive(Debug, Clone)]
+pub struct IpamSubnet {
+    pub id: String,
+    pub ip_version: u8,
+    pub cidr: String,
+    pub gateway_ip: Option<String>,
+    pub allocation_pools: Vec<AllocationPool>,
+    pub ipv6_address_mode: Option<String>,
+    /// The address after the last one handed out (a hint: it may have been taken back).
+    pub cursor: Option<u128>,
+}
+
 /// Which subnets a list asks for; every `None` matches all.
 #[derive(Debug, Clone, Default)]
 pub struct SubnetFilter {

@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Db, Result, Tx, flag};
 use crate::model::{
-    AllocationPool, HostRoute, Network, NetworkFilter, Subnet, SubnetFilter, SubnetRef,
+    AllocationPool, HostRoute, IpamSubnet, Network, NetworkFilter, Subnet, SubnetFilter, SubnetRef,
 };
 
 /// The largest VXLAN network identifier (24 bits).
@@ -170,6 +170,36 @@ impl Db<'_> {
     }
 
     /// A network's subnets in creation order.
+    /// What IPAM needs of a network's subnets, in creation order. Port creates read it
+    /// on the writer, so it reads only those columns, by position.
+    pub fn network_ipam_subnets(&self, network_id: &str) -> Result<Vec<IpamSubnet>> {
+        let mut stmt = self.prepare(
+            "SELECT id, ip_version, cidr, gateway_ip, allocation_pools, ipv6_address_mode,
+                    ipam_cursor
+               FROM subnets WHERE network_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([network_id], |r| {
+            let pools: String = r.get(4)?;
+            let cursor: Option<String> = r.get(6)?;
+            Ok(IpamSubnet {
+                id: r.get(0)?,
+                ip_version: r.get(1)?,
+                cidr: r.get(2)?,
+                gateway_ip: r.get(3)?,
+                allocation_pools: serde_json::from_str(&pools).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        4,
+                        rusqlite::types::Type::Text,
+                        e.into(),
+                    )
+                })?,
+                ipv6_address_mode: r.get(5)?,
+                cursor: cursor.and_then(|c| c.parse().ok()),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     pub fn network_subnet_list(&self, network_id: &str) -> Result<Vec<Subnet>> {
         let mut stmt = self.prepare("SELECT * FROM subnets WHERE network_id = ?1 ORDER BY seq")?;
         let rows = stmt.query_map([network_id], subnet)?;

@@ -115,18 +115,6 @@ impl Db<'_> {
         )?)
     }
 
-    /// Where IPAM starts looking for a free address on a subnet (a hint).
-    pub fn ipam_cursor(&self, subnet_id: &str) -> Result<Option<u128>> {
-        let cursor: Option<Option<String>> = self
-            .query_row(
-                "SELECT ipam_cursor FROM subnets WHERE id = ?1",
-                [subnet_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(cursor.flatten().and_then(|c| c.parse().ok()))
-    }
-
     pub fn ipam_cursor_set(&self, subnet_id: &str, next: u128) -> Result<()> {
         self.execute(
             "UPDATE subnets SET ipam_cursor = ?2 WHERE id = ?1",

@@ -13,7 +13,7 @@ use super::{QuotaResource, check_quota, check_text, owner_project, page_limit};
 use crate::core::Core;
 use crate::core::error::{Error, Result};
 use crate::core::policy::{Access, authorize, require_admin, require_project};
-use crate::model::{AddressPair, Caller, FixedIp, Network, Port, PortFilter, Subnet};
+use crate::model::{AddressPair, Caller, FixedIp, IpamSubnet, Network, Port, PortFilter};
 use crate::store::{StoreError, Tx};
 
 /// Neutron's `max_allowed_address_pair`.
@@ -147,18 +147,18 @@ fn eui64(cidr: Cidr, mac: &str) -> u128 {
     cidr.first() | u128::from(iid)
 }
 
-fn is_autoconf(s: &Subnet) -> bool {
+fn is_autoconf(s: &IpamSubnet) -> bool {
     matches!(
         s.ipv6_address_mode.as_deref(),
         Some("slaac" | "dhcpv6-stateless")
     )
 }
 
-fn subnet_cidr(s: &Subnet) -> Result<Cidr> {
+fn subnet_cidr(s: &IpamSubnet) -> Result<Cidr> {
     Cidr::parse(&s.cidr).map_err(|e| Error::internal(anyhow::anyhow!("stored subnet cidr: {e}")))
 }
 
-fn pools_of(s: &Subnet, cidr: Cidr) -> Vec<(u128, u128)> {
+fn pools_of(s: &IpamSubnet, cidr: Cidr) -> Vec<(u128, u128)> {
     s.allocation_pools
         .iter()
         .filter_map(|p| Some((parse_ip(&p.start)?.1, parse_ip(&p.end)?.1)))
@@ -270,8 +270,8 @@ pub(crate) fn allocate(
     requests: Option<&[FixedIpRequest]>,
     keep: &[FixedIp],
 ) -> Result<Vec<FixedIp>> {
-    let subnets = tx.network_subnet_list(network_id)?;
-    let find = |id: &str| -> Result<&Subnet> {
+    let subnets = tx.network_ipam_subnets(network_id)?;
+    let find = |id: &str| -> Result<&IpamSubnet> {
         subnets.iter().find(|s| s.id == id).ok_or_else(|| {
             Error::BadRequest(format!(
                 "Invalid input for operation: subnet {id} is not a subnet of network \
@@ -283,7 +283,7 @@ pub(crate) fn allocate(
     let mut picked: Vec<FixedIp> = Vec::new();
     let mut taken_here: HashSet<(String, u128)> = HashSet::new();
     let take = |taken_here: &mut HashSet<(String, u128)>,
-                subnet: &Subnet,
+                subnet: &IpamSubnet,
                 ip: u128,
                 version: u8|
      -> Result<FixedIp> {
@@ -305,17 +305,17 @@ pub(crate) fn allocate(
     };
     // A free address of a subnet's pools, not taken by this port already: probed from
     // the subnet's IPAM cursor onwards, wrapping once, so a create checks one or two
-    // addresses instead of reading the subnet's every allocation.
+    // addresses instead of reading the subnet's every allocation. (A second address
+    // from one subnet starts at the cursor as read: `also` skips the first.)
     let next_free =
-        |subnet: &Subnet, cidr: Cidr, also: &HashSet<(String, u128)>| -> Result<Option<u128>> {
+        |subnet: &IpamSubnet, cidr: Cidr, also: &HashSet<(String, u128)>| -> Result<Option<u128>> {
             let pools = pools_of(subnet, cidr);
             let gateway = subnet
                 .gateway_ip
                 .as_deref()
                 .and_then(parse_ip)
                 .map(|(_, ip)| ip);
-            let start = tx.ipam_cursor(&subnet.id)?;
-            for ip in pool_walk(&pools, start) {
+            for ip in pool_walk(&pools, subnet.cursor) {
                 if Some(ip) == gateway || also.contains(&(subnet.id.clone(), ip)) {
                     continue;
                 }
@@ -328,7 +328,7 @@ pub(crate) fn allocate(
             }
             Ok(None)
         };
-    let exhausted = |subnet: &Subnet| {
+    let exhausted = |subnet: &IpamSubnet| {
         Error::Conflict(format!(
             "No more IP addresses available on network {network_id}: subnet {} ({}) has no \
              free address left in its allocation pools; add a subnet or widen the pools.",
@@ -342,7 +342,7 @@ pub(crate) fn allocate(
             // Neutron's default: one IPv4 address, SLAAC addresses on every such IPv6
             // subnet, and one address from a stateful IPv6 subnet.
             let mut defaults = Vec::new();
-            let v4: Vec<&Subnet> = subnets.iter().filter(|s| s.ip_version == 4).collect();
+            let v4: Vec<&IpamSubnet> = subnets.iter().filter(|s| s.ip_version == 4).collect();
             if !v4.is_empty() {
                 // The first subnet with room gives its free address straight away.
                 let mut chosen = None;
