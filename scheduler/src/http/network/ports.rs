@@ -1,15 +1,15 @@
 //! `/v2.0/ports`: create, show, list (filters, paging), update, delete.
 
 use http::{Method, StatusCode};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::{member, page_links, query_limit, timestamp};
 use crate::core::Core;
 use crate::core::network::{AddressPairRequest, FixedIpRequest, PortCreate, PortQuery, PortUpdate};
 use crate::http::{ApiError, ApiRequest, ApiResult, empty, json_response};
-use crate::model::{Caller, Port};
+use crate::model::{AddressPair, Caller, FixedIp, Port};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -151,7 +151,9 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
                 .await?;
             Ok(json_response(
                 StatusCode::CREATED,
-                &json!({"port": view(&caller, &port)}),
+                &One {
+                    port: view(&caller, &port),
+                },
             ))
         }
         (&M::GET, [id]) => {
@@ -159,7 +161,9 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
             let port = core.port_get(&caller, id).await?;
             Ok(json_response(
                 StatusCode::OK,
-                &json!({"port": view(&caller, &port)}),
+                &One {
+                    port: view(&caller, &port),
+                },
             ))
         }
         (&M::PUT, [id]) => {
@@ -187,7 +191,9 @@ pub async fn route(core: &Core, mut req: ApiRequest, p: &[&str]) -> ApiResult {
                 .await?;
             Ok(json_response(
                 StatusCode::OK,
-                &json!({"port": view(&caller, &port)}),
+                &One {
+                    port: view(&caller, &port),
+                },
             ))
         }
         (&M::DELETE, [id]) => {
@@ -226,7 +232,7 @@ async fn list(core: &Core, req: &ApiRequest, caller: &Caller) -> ApiResult {
         })
         .collect();
     let page = core.ports_list(caller, query).await?;
-    let items: Vec<Value> = page
+    let items: Vec<PortView> = page
         .ports
         .iter()
         .filter(|p| {
@@ -247,44 +253,102 @@ async fn list(core: &Core, req: &ApiRequest, caller: &Caller) -> ApiResult {
         page.ports.last().map(|p| p.id.as_str()),
         page.more,
     );
+    /// The list body, serialised straight from the ports.
+    #[derive(Serialize)]
+    struct Page<'a> {
+        ports: Vec<PortView<'a>>,
+        ports_links: Value,
+    }
     Ok(json_response(
         StatusCode::OK,
-        &json!({"ports": items, "ports_links": links}),
+        &Page {
+            ports: items,
+            ports_links: links,
+        },
     ))
 }
 
-/// Neutron's port; the binding's host and details for administrators only.
-pub(super) fn view(caller: &Caller, p: &Port) -> Value {
-    let mut v = json!({
-        "id": p.id,
-        "name": p.name,
-        "description": p.description,
-        "network_id": p.network_id,
-        "project_id": p.project_id,
-        "tenant_id": p.project_id,
-        "mac_address": p.mac_address,
-        "admin_state_up": p.admin_state_up,
-        "status": p.status,
-        "device_id": p.device_id,
-        "device_owner": p.device_owner,
-        "fixed_ips": p.fixed_ips,
-        "security_groups": p.security_groups,
-        "port_security_enabled": p.port_security_enabled,
-        "allowed_address_pairs": p.allowed_address_pairs,
-        "binding:vnic_type": "normal",
-        "revision_number": p.revision_number,
-        "created_at": timestamp(&p.created_at),
-        "updated_at": timestamp(&p.updated_at),
-    });
-    if caller.is_admin() {
-        v["binding:host_id"] = json!(p.binding_host_id);
-        v["binding:vif_type"] = json!(if p.binding_host_id.is_empty() {
-            "unbound"
-        } else {
-            "bridge"
-        });
-        v["binding:vif_details"] = json!({});
-        v["binding:profile"] = json!({});
+/// Neutron's port, serialised straight from the port (no `Value` map in between): the
+/// binding's host and details for administrators only.
+#[derive(Serialize)]
+pub(super) struct PortView<'a> {
+    id: &'a str,
+    name: &'a str,
+    description: &'a str,
+    network_id: &'a str,
+    project_id: &'a str,
+    tenant_id: &'a str,
+    mac_address: &'a str,
+    admin_state_up: bool,
+    status: &'a str,
+    device_id: &'a str,
+    device_owner: &'a str,
+    fixed_ips: &'a [FixedIp],
+    security_groups: &'a [String],
+    port_security_enabled: bool,
+    allowed_address_pairs: &'a [AddressPair],
+    #[serde(rename = "binding:vnic_type")]
+    vnic_type: &'static str,
+    revision_number: i64,
+    created_at: String,
+    updated_at: String,
+    #[serde(flatten)]
+    binding: Option<Binding<'a>>,
+}
+
+/// What only administrators see of a port's binding.
+#[derive(Serialize)]
+struct Binding<'a> {
+    #[serde(rename = "binding:host_id")]
+    host_id: &'a str,
+    #[serde(rename = "binding:vif_type")]
+    vif_type: &'static str,
+    #[serde(rename = "binding:vif_details")]
+    vif_details: Empty,
+    #[serde(rename = "binding:profile")]
+    profile: Empty,
+}
+
+/// `{}`.
+#[derive(Serialize)]
+struct Empty {}
+
+/// `{"port": …}`.
+#[derive(Serialize)]
+struct One<'a> {
+    port: PortView<'a>,
+}
+
+pub(super) fn view<'a>(caller: &Caller, p: &'a Port) -> PortView<'a> {
+    PortView {
+        id: &p.id,
+        name: &p.name,
+        description: &p.description,
+        network_id: &p.network_id,
+        project_id: &p.project_id,
+        tenant_id: &p.project_id,
+        mac_address: &p.mac_address,
+        admin_state_up: p.admin_state_up,
+        status: &p.status,
+        device_id: &p.device_id,
+        device_owner: &p.device_owner,
+        fixed_ips: &p.fixed_ips,
+        security_groups: &p.security_groups,
+        port_security_enabled: p.port_security_enabled,
+        allowed_address_pairs: &p.allowed_address_pairs,
+        vnic_type: "normal",
+        revision_number: p.revision_number,
+        created_at: timestamp(&p.created_at),
+        updated_at: timestamp(&p.updated_at),
+        binding: caller.is_admin().then(|| Binding {
+            host_id: &p.binding_host_id,
+            vif_type: if p.binding_host_id.is_empty() {
+                "unbound"
+            } else {
+                "bridge"
+            },
+            vif_details: Empty {},
+            profile: Empty {},
+        }),
     }
-    v
 }
