@@ -1,6 +1,6 @@
 //! Networking queries: networks (with their subnet list), subnets, and network quotas.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, RowIndex, params};
 
 use super::{Db, Result, Tx, flag};
 use crate::model::{
@@ -10,7 +10,7 @@ use crate::model::{
 /// The largest VXLAN network identifier (24 bits).
 const VNI_MAX: u32 = 16_777_215;
 
-fn json<T: serde::de::DeserializeOwned>(r: &Row, col: &str) -> rusqlite::Result<T> {
+fn json<T: serde::de::DeserializeOwned>(r: &Row, col: impl RowIndex) -> rusqlite::Result<T> {
     let text: String = r.get(col)?;
     serde_json::from_str(&text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
@@ -169,7 +169,6 @@ impl Db<'_> {
             .optional()?)
     }
 
-    /// A network's subnets in creation order.
     /// What IPAM needs of a network's subnets, in creation order. Port creates read it
     /// on the writer, so it reads only those columns, by position.
     pub fn network_ipam_subnets(&self, network_id: &str) -> Result<Vec<IpamSubnet>> {
@@ -179,20 +178,13 @@ impl Db<'_> {
                FROM subnets WHERE network_id = ?1 ORDER BY seq",
         )?;
         let rows = stmt.query_map([network_id], |r| {
-            let pools: String = r.get(4)?;
             let cursor: Option<String> = r.get(6)?;
             Ok(IpamSubnet {
                 id: r.get(0)?,
                 ip_version: r.get(1)?,
                 cidr: r.get(2)?,
                 gateway_ip: r.get(3)?,
-                allocation_pools: serde_json::from_str(&pools).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        4,
-                        rusqlite::types::Type::Text,
-                        e.into(),
-                    )
-                })?,
+                allocation_pools: json(r, 4)?,
                 ipv6_address_mode: r.get(5)?,
                 cursor: cursor.and_then(|c| c.parse().ok()),
             })
@@ -200,6 +192,7 @@ impl Db<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// A network's subnets in creation order.
     pub fn network_subnet_list(&self, network_id: &str) -> Result<Vec<Subnet>> {
         let mut stmt = self.prepare("SELECT * FROM subnets WHERE network_id = ?1 ORDER BY seq")?;
         let rows = stmt.query_map([network_id], subnet)?;

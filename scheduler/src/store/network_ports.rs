@@ -206,8 +206,8 @@ impl Tx<'_> {
         self.port_children_insert(self.conn.last_insert_rowid(), p)
     }
 
-    /// Writes a port's changeable fields and its addresses; a port deleted meanwhile
-    /// stays deleted.
+    /// Writes a port's changeable fields and its addresses; a port that is not there
+    /// (any more) gets no children written for it.
     pub fn port_update(&self, p: &Port) -> Result<()> {
         let seq = self
             .query_row(
