@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 
-use super::{Db, Result, Tx, flag};
+use super::{Db, Result, Tx, flag, time};
 use crate::model::{
     Image, ImageMember, ImageQuery, ImageSortKey, ImageStatus, ImageTask, MemberStatus, TaskStatus,
     Visibility, VisibilityFilter,
@@ -45,8 +45,8 @@ fn image(r: &Row) -> rusqlite::Result<Image> {
         architecture: r.get("architecture")?,
         tags: serde_json::from_str(&tags).map_err(|e| corrupt(0, e))?,
         properties: serde_json::from_str(&properties).map_err(|e| corrupt(0, e))?,
-        created_at: r.get("created_at")?,
-        updated_at: r.get("updated_at")?,
+        created_at: time(r, "created_at")?,
+        updated_at: time(r, "updated_at")?,
     })
 }
 

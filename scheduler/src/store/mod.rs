@@ -304,9 +304,69 @@ fn flag(v: bool) -> i64 {
     i64::from(v)
 }
 
+/// A time column, as rusqlite writes `DateTime<Utc>` (`2026-11-29 23:20:01.5+00:00`).
+/// chrono's RFC 3339 parser takes that form (it allows the space) and costs a tenth of
+/// rusqlite's own reading, which tries a strftime pattern: a page of 1,000 servers
+/// reads 2,000 to 4,000 times. Anything else falls back to rusqlite's reading.
+fn time<I: rusqlite::RowIndex + Copy>(
+    r: &rusqlite::Row,
+    column: I,
+) -> rusqlite::Result<chrono::DateTime<chrono::Utc>> {
+    if let rusqlite::types::ValueRef::Text(text) = r.get_ref(column)?
+        && let Ok(text) = std::str::from_utf8(text)
+        && let Ok(t) = chrono::DateTime::parse_from_rfc3339(text)
+    {
+        return Ok(t.to_utc());
+    }
+    r.get(column)
+}
+
+/// [`time`] for a column that may be NULL.
+fn time_opt<I: rusqlite::RowIndex + Copy>(
+    r: &rusqlite::Row,
+    column: I,
+) -> rusqlite::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    match r.get_ref(column)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => time(r, column).map(Some),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every time rusqlite writes reads back the same through [`time`], whatever its
+    /// fraction of a second; other forms SQLite may hold still read.
+    #[test]
+    fn times_read_back_as_written() {
+        let conn = Connection::open_in_memory().unwrap();
+        let base = chrono::DateTime::parse_from_rfc3339("2026-11-29T23:20:01Z")
+            .unwrap()
+            .to_utc();
+        for nanos in [0, 500_000_000, 123_000_000, 123_456_000, 123_456_789] {
+            let t = base + chrono::Duration::nanoseconds(nanos);
+            let back = conn
+                .query_row("SELECT ?1, NULL", [t], |r| {
+                    Ok((time(r, 0)?, time_opt(r, 1)?))
+                })
+                .unwrap();
+            assert_eq!(back, (t, None), "{nanos} ns");
+        }
+        for (text, want) in [
+            ("2026-11-29T23:20:01.5Z", "2026-11-29T23:20:01.5Z"),
+            ("2026-11-29 23:20:01", "2026-11-29T23:20:01Z"),
+            ("2026-11-30 01:20:01+02:00", "2026-11-29T23:20:01Z"),
+        ] {
+            let want = chrono::DateTime::parse_from_rfc3339(want).unwrap().to_utc();
+            let back = conn
+                .query_row("SELECT ?1", [text], |r| time_opt(r, 0))
+                .unwrap();
+            assert_eq!(back, Some(want), "{text}");
+        }
+        let bad = conn.query_row("SELECT 'yesterday'", [], |r| time(r, 0));
+        assert!(bad.is_err(), "a column that is no time is an error");
+    }
 
     #[tokio::test]
     async fn migrated_schema_matches_the_committed_snapshot() {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use super::{Db, Result, StoreError, Tx, flag};
+use super::{Db, Result, StoreError, Tx, flag, time, time_opt};
 use crate::model::{
     Allocation, ComputeUsage, Fault, Flavor, Server, ServerFilter, TaskState, VmState,
 };
@@ -68,10 +68,10 @@ fn server(r: &Row) -> rusqlite::Result<Server> {
         fault: json_opt::<Fault>(r, "fault")?,
         counted: r.get("counted")?,
         locked: r.get("locked")?,
-        created_at: r.get("created_at")?,
-        updated_at: r.get("updated_at")?,
-        launched_at: r.get("launched_at")?,
-        deleted_at: r.get("deleted_at")?,
+        created_at: time(r, "created_at")?,
+        updated_at: time(r, "updated_at")?,
+        launched_at: time_opt(r, "launched_at")?,
+        deleted_at: time_opt(r, "deleted_at")?,
     })
 }
 
