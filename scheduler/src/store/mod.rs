@@ -304,7 +304,7 @@ fn flag(v: bool) -> i64 {
     i64::from(v)
 }
 
-/// A time column, as rusqlite writes `DateTime<Utc>` (`2026-11-29 23:20:01.5+00:00`).
+/// A time column, as rusqlite writes `DateTime<Utc>` (`2026-11-29 23:20:01.500+00:00`).
 /// chrono's RFC 3339 parser takes that form (it allows the space) and costs a tenth of
 /// rusqlite's own reading, which tries a strftime pattern: a page of 1,000 servers
 /// reads 2,000 to 4,000 times. Anything else falls back to rusqlite's reading.
