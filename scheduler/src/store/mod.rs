@@ -304,6 +304,30 @@ fn flag(v: bool) -> i64 {
     i64::from(v)
 }
 
+/// A column holding JSON text, decoded.
+fn json<T: serde::de::DeserializeOwned>(
+    r: &rusqlite::Row,
+    column: impl rusqlite::RowIndex,
+) -> rusqlite::Result<T> {
+    decode_json(&r.get::<_, String>(column)?)
+}
+
+/// [`json`] for a column that may be NULL.
+fn json_opt<T: serde::de::DeserializeOwned>(
+    r: &rusqlite::Row,
+    column: impl rusqlite::RowIndex,
+) -> rusqlite::Result<Option<T>> {
+    r.get::<_, Option<String>>(column)?
+        .map(|text| decode_json(&text))
+        .transpose()
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })
+}
+
 /// A time column, as rusqlite writes `DateTime<Utc>` (`2026-11-29 23:20:01.500+00:00`).
 /// chrono's RFC 3339 parser takes that form (it allows the space) and costs a tenth of
 /// rusqlite's own reading, which tries a strftime pattern: a page of 1,000 servers

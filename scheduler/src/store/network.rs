@@ -1,21 +1,14 @@
 //! Networking queries: networks (with their subnet list), subnets, and network quotas.
 
-use rusqlite::{OptionalExtension, Row, RowIndex, params};
+use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Db, Result, Tx, flag};
+use super::{Db, Result, Tx, flag, json};
 use crate::model::{
     AllocationPool, HostRoute, IpamSubnet, Network, NetworkFilter, Subnet, SubnetFilter, SubnetRef,
 };
 
 /// The largest VXLAN network identifier (24 bits).
 const VNI_MAX: u32 = 16_777_215;
-
-fn json<T: serde::de::DeserializeOwned>(r: &Row, col: impl RowIndex) -> rusqlite::Result<T> {
-    let text: String = r.get(col)?;
-    serde_json::from_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
-    })
-}
 
 fn network(r: &Row) -> rusqlite::Result<Network> {
     Ok(Network {

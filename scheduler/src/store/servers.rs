@@ -7,27 +7,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use super::{Db, Result, StoreError, Tx, flag, time, time_opt};
+use super::{Db, Result, StoreError, Tx, flag, json, json_opt, time, time_opt};
 use crate::model::{
     Allocation, ComputeUsage, Fault, Flavor, Server, ServerFilter, TaskState, VmState,
 };
-
-fn json<T: serde::de::DeserializeOwned>(r: &Row, col: &str) -> rusqlite::Result<T> {
-    let text: String = r.get(col)?;
-    serde_json::from_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
-    })
-}
-
-fn json_opt<T: serde::de::DeserializeOwned>(r: &Row, col: &str) -> rusqlite::Result<Option<T>> {
-    let text: Option<String> = r.get(col)?;
-    text.map(|t| {
-        serde_json::from_str(&t).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
-        })
-    })
-    .transpose()
-}
 
 fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
